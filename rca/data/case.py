@@ -1,0 +1,243 @@
+"""The case format: telemetry for a time window, and a fault case around one incident.
+
+A frame is a :class:`pandas.DataFrame` indexed by time (Unix seconds, float, strictly ascending) with
+one float column per series. Each column belongs to a service and names a metric; by RCAEval's
+convention the service is everything before the first ``_`` of the column name, unless an explicit
+mapping (``series.csv``) says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rca.errors import DataError
+
+SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "service", "operation", "start_ns", "end_ns")
+"""Required columns of a spans table; ``status_code`` (0 unset, 1 ok, 2 error, as in OTLP) is optional."""
+
+
+def split_series_name(column: str) -> tuple[str, str]:
+    """Split ``<service>_<metric>`` at the first underscore (RCAEval's convention).
+
+    A name without an underscore is a service-level series whose metric is the name itself.
+    """
+    service, sep, metric = column.partition("_")
+    return (service, metric) if sep else (column, column)
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """The labelled root cause of a fault case.
+
+    Attributes
+    ----------
+    service
+        The culprit service.
+    metric
+        The culprit series (a frame column such as ``"carts_cpu"``), when the label has one.
+    fault
+        The fault type, e.g. ``"cpu"``, ``"mem"``, ``"network_delay"``.
+    """
+
+    service: str
+    metric: str | None = None
+    fault: str | None = None
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Series (and optionally spans and a call graph) over a time window.
+
+    Attributes
+    ----------
+    frame
+        Time-indexed values, one column per series.
+    series
+        ``column -> (service, metric)`` for every column of ``frame``.
+    traces
+        Spans with :data:`SPAN_COLUMNS`, or ``None``.
+    graph
+        Known caller -> callee service edges, or ``None``.
+    """
+
+    frame: pd.DataFrame
+    series: Mapping[str, tuple[str, str]]
+    traces: pd.DataFrame | None = None
+    graph: tuple[tuple[str, str], ...] | None = None
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        series: Mapping[str, tuple[str, str]] | None = None,
+        traces: pd.DataFrame | None = None,
+        graph: Iterable[tuple[str, str]] | None = None,
+    ) -> Telemetry:
+        """Build telemetry, deriving the series mapping from column names where none is given."""
+        mapping = {c: split_series_name(c) for c in frame.columns}
+        if series:
+            mapping.update({c: series[c] for c in frame.columns if c in series})
+        return cls(
+            frame=frame,
+            series=mapping,
+            traces=traces,
+            graph=None if graph is None else tuple((str(a), str(b)) for a, b in graph),
+        )
+
+    def service_of(self, column: str) -> str:
+        """The service a series belongs to."""
+        return self.series[column][0]
+
+    @property
+    def services(self) -> list[str]:
+        """Distinct services, in column order."""
+        return list(dict.fromkeys(s for s, _ in (self.series[c] for c in self.frame.columns)))
+
+    def between(self, start: float | None = None, end: float | None = None) -> Telemetry:
+        """The part of the window with ``start <= time < end`` (spans by their start time)."""
+        index = self.frame.index
+        keep = np.ones(len(index), dtype=bool)
+        if start is not None:
+            keep &= index >= start
+        if end is not None:
+            keep &= index < end
+        traces = self.traces
+        if traces is not None:
+            t = traces["start_ns"].to_numpy() / 1e9
+            span_keep = np.ones(len(t), dtype=bool)
+            if start is not None:
+                span_keep &= t >= start
+            if end is not None:
+                span_keep &= t < end
+            traces = traces.loc[span_keep].reset_index(drop=True)
+        return replace(self, frame=self.frame.loc[keep], traces=traces)
+
+    def with_columns(self, columns: Iterable[str]) -> Telemetry:
+        """The same telemetry restricted to ``columns``."""
+        cols = list(columns)
+        return replace(self, frame=self.frame[cols], series={c: self.series[c] for c in cols})
+
+
+@dataclass(frozen=True)
+class Case:
+    """One fault case: telemetry around an incident, the anomaly time, and (for evaluation) its label.
+
+    Attributes
+    ----------
+    name
+        A stable identifier, e.g. ``"carts-cpu/1"``.
+    telemetry
+        Series, spans and call graph over the case window.
+    inject_time
+        When the fault started (Unix seconds). Rows at or after it are the anomalous part.
+    root_cause
+        The label, or ``None`` for unlabelled cases.
+    symptom
+        The series an alert fired on, when known.
+    step_seconds
+        The sampling step, when known.
+    extra
+        Free-form metadata kept from the source (``case.json`` keys this class does not model).
+    """
+
+    name: str
+    telemetry: Telemetry
+    inject_time: float
+    root_cause: RootCause | None = None
+    symptom: str | None = None
+    step_seconds: float | None = None
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Shortcut for ``telemetry.frame``."""
+        return self.telemetry.frame
+
+    def normal(self) -> Telemetry:
+        """The pre-anomaly part: everything before :attr:`inject_time`."""
+        return self.telemetry.between(end=self.inject_time)
+
+    def anomalous(self) -> Telemetry:
+        """The part from :attr:`inject_time` on."""
+        return self.telemetry.between(start=self.inject_time)
+
+    def with_telemetry(self, telemetry: Telemetry) -> Case:
+        """A copy of the case with other telemetry."""
+        return replace(self, telemetry=telemetry)
+
+
+def validate_frame(frame: pd.DataFrame, *, path: str | Path | None = None) -> pd.DataFrame:
+    """Check and normalise a time-indexed frame.
+
+    The index must be numeric Unix seconds, strictly ascending and free of duplicates; every column
+    must be numeric (NaN allowed). Returns the frame with a float index named ``time`` and float64
+    columns.
+
+    Raises
+    ------
+    DataError
+        Naming the offending row or column and what to do.
+    """
+    if frame.shape[1] == 0:
+        raise DataError(
+            "no series columns besides 'time'",
+            path=path,
+            hint="add one numeric column per series, named <service>_<metric>",
+        )
+    index = pd.to_numeric(pd.Series(frame.index), errors="coerce")
+    bad = index.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"time value {frame.index[row]!r} is not a number",
+            path=path,
+            where=f"data row {row + 1}",
+            hint="the time column holds Unix seconds (int or float)",
+        )
+    values = index.to_numpy(dtype=float)
+    dup = pd.Series(values).duplicated()
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        raise DataError(
+            f"duplicate timestamp {values[row]:g}",
+            path=path,
+            where=f"data row {row + 1}",
+            hint="keep one row per timestamp (aggregate or drop duplicates before loading)",
+        )
+    steps = np.diff(values)
+    if (steps <= 0).any():
+        row = int(np.flatnonzero(steps <= 0)[0]) + 1
+        raise DataError(
+            f"time goes backwards at {values[row]:g} (previous row {values[row - 1]:g})",
+            path=path,
+            where=f"data row {row + 1}",
+            hint="sort the rows by time",
+        )
+    duplicated_columns = frame.columns[frame.columns.duplicated()]
+    if len(duplicated_columns):
+        raise DataError(
+            f"column {duplicated_columns[0]!r} appears more than once",
+            path=path,
+            hint="give every series a unique name",
+        )
+    out = {}
+    for column in frame.columns:
+        col = frame[column]
+        numeric = pd.to_numeric(col, errors="coerce")
+        wrong = numeric.isna() & col.notna() & (col.astype(str).str.strip() != "")
+        if wrong.any():
+            row = int(np.flatnonzero(wrong.to_numpy())[0])
+            raise DataError(
+                f"value {col.iloc[row]!r} is not a number",
+                path=path,
+                where=f"column {column!r}, data row {row + 1}",
+                hint="series values must be numeric; leave a cell empty for a missing value",
+            )
+        out[str(column)] = numeric.to_numpy(dtype=float)
+    result = pd.DataFrame(out, index=pd.Index(values, name="time"))
+    return result

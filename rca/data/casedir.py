@@ -1,0 +1,218 @@
+"""Read and write case directories (the project's own case format, and RCAEval's layout).
+
+A case directory holds ``data.csv`` and ``inject_time.txt``, and optionally ``root_cause.json``,
+``traces.csv``, ``graph.csv``, ``series.csv`` and ``case.json`` (see ``docs/data.md``). RCAEval's
+layout is the same minus ``root_cause.json``: its label comes from the parent folder's name,
+``<service>_<fault>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rca.data.case import Case, RootCause, Telemetry, split_series_name, validate_frame
+from rca.data.spans import check_spans
+from rca.errors import DataError
+
+CASE_DATA = "data.csv"
+INJECT_TIME = "inject_time.txt"
+ROOT_CAUSE = "root_cause.json"
+TRACES = "traces.csv"
+GRAPH = "graph.csv"
+SERIES = "series.csv"
+CASE_JSON = "case.json"
+
+
+def _check_ragged(path: Path) -> list[str]:
+    """Return the header, raising if any row has a different number of fields."""
+    with path.open(newline="") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise DataError("the file is empty", path=path, hint="write a header line starting with 'time'")
+        for line_number, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"row has {len(row)} fields but the header has {len(header)}",
+                    path=path,
+                    where=f"line {line_number}",
+                    hint="every row needs one value per header column (leave a cell empty if missing)",
+                )
+    return header
+
+
+def read_frame_csv(path: Path, *, time_column: str = "time") -> pd.DataFrame:
+    """Read a ``time`` + series CSV into a validated frame."""
+    header = _check_ragged(path)
+    if time_column not in header:
+        raise DataError(
+            f"no {time_column!r} column (header: {', '.join(header[:6])}{'...' if len(header) > 6 else ''})",
+            path=path,
+            hint=f"name the Unix-seconds column {time_column!r}",
+        )
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    raw = raw.set_index(time_column)
+    return validate_frame(raw, path=path)
+
+
+def _read_inject_time(path: Path) -> float:
+    if not path.exists():
+        raise DataError("missing", path=path, hint="write the fault start (Unix seconds) into inject_time.txt")
+    text = path.read_text().strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(
+            f"{text[:40]!r} is not a number", path=path, hint="inject_time.txt holds one number, Unix seconds"
+        ) from None
+    if not math.isfinite(value):
+        raise DataError(f"{text!r} is not finite", path=path, hint="write Unix seconds")
+    return value
+
+
+def check_inject_time(frame: pd.DataFrame, inject_time: float, *, path: str | Path | None = None) -> None:
+    """The anomaly time must leave at least one row before it and one at or after it."""
+    first, last = float(frame.index[0]), float(frame.index[-1])
+    if not first < inject_time <= last:
+        raise DataError(
+            f"inject time {inject_time:g} is outside the data ({first:g} .. {last:g}); "
+            "a case needs rows before the fault (the baseline) and from the fault on",
+            path=path,
+            hint="check the time zone and unit (seconds, not milliseconds) of inject_time.txt and data.csv",
+        )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"invalid JSON: {exc.msg}", path=path, where=f"line {exc.lineno}") from None
+    if not isinstance(value, dict):
+        raise DataError("expected a JSON object", path=path)
+    return value
+
+
+def _rcaeval_label(directory: Path, frame: pd.DataFrame) -> RootCause | None:
+    """RCAEval's ``<service>_<fault>/<run>/`` folder name as a label."""
+    service, sep, fault = directory.parent.name.partition("_")
+    if not sep:
+        return None
+    metric = f"{service}_{fault}"
+    return RootCause(service=service, metric=metric if metric in frame.columns else None, fault=fault)
+
+
+def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
+    """Read one case directory.
+
+    Parameters
+    ----------
+    directory
+        A folder holding ``data.csv`` and ``inject_time.txt``.
+    name
+        The case name; defaults to the folder name.
+
+    Raises
+    ------
+    DataError
+        When a file is malformed; the message names the file, the row or column, and the fix.
+    """
+    directory = Path(directory)
+    frame = read_frame_csv(directory / CASE_DATA)
+    inject_time = _read_inject_time(directory / INJECT_TIME)
+    check_inject_time(frame, inject_time, path=directory / INJECT_TIME)
+
+    series: dict[str, tuple[str, str]] = {}
+    if (directory / SERIES).exists():
+        table = pd.read_csv(directory / SERIES, dtype=str)
+        missing = {"column", "service", "metric"} - set(table.columns)
+        if missing:
+            raise DataError(
+                f"lacks column(s) {', '.join(sorted(missing))}",
+                path=directory / SERIES,
+                hint="series.csv has columns column,service,metric",
+            )
+        series = {r.column: (r.service, r.metric) for r in table.itertuples()}
+
+    traces = None
+    if (directory / TRACES).exists():
+        _check_ragged(directory / TRACES)
+        raw_spans = pd.read_csv(directory / TRACES, dtype=str, keep_default_na=False)
+        traces = check_spans(raw_spans, path=str(directory / TRACES))
+
+    graph = None
+    if (directory / GRAPH).exists():
+        table = pd.read_csv(directory / GRAPH, dtype=str)
+        if not {"source", "target"} <= set(table.columns):
+            raise DataError("lacks columns source,target", path=directory / GRAPH, hint="one caller,callee row per edge")
+        graph = list(zip(table["source"], table["target"], strict=True))
+
+    options = _read_json(directory / CASE_JSON) if (directory / CASE_JSON).exists() else {}
+    symptom = options.pop("symptom", None)
+    if symptom is not None and symptom not in frame.columns:
+        raise DataError(
+            f"symptom {symptom!r} is not a column of data.csv", path=directory / CASE_JSON, hint="name a series column"
+        )
+    step = options.pop("step_seconds", None)
+
+    if (directory / ROOT_CAUSE).exists():
+        label = _read_json(directory / ROOT_CAUSE)
+        if "service" not in label:
+            raise DataError('lacks "service"', path=directory / ROOT_CAUSE, hint='write {"service": "<name>"}')
+        root_cause: RootCause | None = RootCause(
+            service=str(label["service"]), metric=label.get("metric"), fault=label.get("fault")
+        )
+    else:
+        root_cause = _rcaeval_label(directory, frame)
+
+    return Case(
+        name=name or directory.name,
+        telemetry=Telemetry.from_frame(frame, series, traces, graph),
+        inject_time=inject_time,
+        root_cause=root_cause,
+        symptom=symptom,
+        step_seconds=None if step is None else float(step),
+        extra=options,
+    )
+
+
+def write_case_dir(case: Case, directory: str | Path) -> Path:
+    """Write a case in the case-directory format; returns the directory."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    telemetry = case.telemetry
+    frame = telemetry.frame.copy()
+    frame.index = frame.index.rename("time")
+    frame.to_csv(directory / CASE_DATA, float_format="%.10g")
+    (directory / INJECT_TIME).write_text(f"{case.inject_time:.6f}".rstrip("0").rstrip(".") + "\n")
+    if case.root_cause is not None:
+        label = {"service": case.root_cause.service}
+        if case.root_cause.metric:
+            label["metric"] = case.root_cause.metric
+        if case.root_cause.fault:
+            label["fault"] = case.root_cause.fault
+        (directory / ROOT_CAUSE).write_text(json.dumps(label) + "\n")
+    overrides = {c: sm for c, sm in telemetry.series.items() if split_series_name(c) != tuple(sm)}
+    if overrides:
+        rows = [{"column": c, "service": s, "metric": m} for c, (s, m) in telemetry.series.items()]
+        pd.DataFrame(rows).to_csv(directory / SERIES, index=False)
+    if telemetry.traces is not None:
+        telemetry.traces.to_csv(directory / TRACES, index=False)
+    if telemetry.graph is not None:
+        pd.DataFrame(list(telemetry.graph), columns=["source", "target"]).to_csv(directory / GRAPH, index=False)
+    options: dict[str, Any] = dict(case.extra)
+    if case.symptom is not None:
+        options["symptom"] = case.symptom
+    if case.step_seconds is not None:
+        options["step_seconds"] = case.step_seconds
+    if options:
+        (directory / CASE_JSON).write_text(json.dumps(options, indent=1, default=str) + "\n")
+    return directory

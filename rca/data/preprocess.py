@@ -1,0 +1,39 @@
+"""The preprocessing every method gets, identically, before it sees a case."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rca.data.case import Case
+
+
+def usable_columns(case: Case, *, min_baseline_points: int = 1) -> list[str]:
+    """Columns that carry information about the incident.
+
+    A column is kept when it has at least ``min_baseline_points`` values before the anomaly time, at
+    least one from it on, and is not constant over the window.
+    """
+    frame = case.frame
+    before = frame.index.to_numpy() < case.inject_time
+    values = frame.to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    enough_before = finite[before].sum(axis=0) >= min_baseline_points
+    any_after = finite[~before].any(axis=0)
+    with np.errstate(invalid="ignore"):
+        lo = np.nanmin(np.where(finite, values, np.nan), axis=0, initial=np.inf, where=finite)
+        hi = np.nanmax(np.where(finite, values, np.nan), axis=0, initial=-np.inf, where=finite)
+    varies = hi > lo
+    keep = enough_before & any_after & varies
+    return [c for c, k in zip(frame.columns, keep, strict=True) if k]
+
+
+def preprocess(case: Case) -> Case:
+    """Drop the columns that :func:`usable_columns` rejects; nothing else is changed.
+
+    Missing values stay missing: every method handles NaN itself (filling is a modelling choice).
+    """
+    columns = usable_columns(case)
+    if symptom := case.symptom:
+        if symptom not in columns:
+            columns.append(symptom)
+    return case.with_telemetry(case.telemetry.with_columns(columns))

@@ -1,0 +1,38 @@
+"""The interface every root-cause method implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+from rca.data.case import Case, Telemetry
+from rca.rank.ranking import Ranking
+
+
+class RCAMethod(ABC):
+    """A root-cause method, in scikit-learn's style.
+
+    Parameters go to the constructor. :meth:`fit` learns from normal history (what scheduled
+    retraining runs; a no-op for methods that learn nothing); :meth:`rank` ranks the candidates of
+    one case (what an incident runs). Subclasses are dataclasses, so :meth:`get_params` lists their
+    parameters.
+    """
+
+    name: ClassVar[str]
+    learns: ClassVar[bool] = False
+    """Whether :meth:`fit` learns anything (the evaluator fits such methods on each case's baseline)."""
+
+    def fit(self, history: Telemetry) -> Self:
+        """Learn from normal history; returns ``self``."""
+        return self
+
+    @abstractmethod
+    def rank(self, case: Case) -> Ranking:
+        """Rank the root-cause candidates of ``case``."""
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their values."""
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.init}
+        return {}
