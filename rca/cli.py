@@ -74,8 +74,13 @@ def eval_command(
             params["seed"] = seed
         specs.append(MethodSpec(name, params))
     with Progress(
-        TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.description}"), console=console, transient=False,
+        TextColumn("[bold]eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
     ) as progress:
         task = progress.add_task("", total=None)
         report = evaluate(
@@ -110,5 +115,5 @@ def main() -> None:
     try:
         app()
     except RCAError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

@@ -17,7 +17,8 @@ Scale = Literal["iqr", "std"]
 def _center(values: np.ndarray, how: Center) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(values, axis=0) if how == "median" else np.nanmean(values, axis=0)
+        result = np.nanmedian(values, axis=0) if how == "median" else np.nanmean(values, axis=0)
+    return np.asarray(result, dtype=float)
 
 
 def _spread(values: np.ndarray, how: Scale) -> np.ndarray:
@@ -70,7 +71,7 @@ def baseline_zscores(
         spread = spread.copy()
         spread[flat] = whole
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = (anomalous - mid) / spread
+        z: np.ndarray = (anomalous - mid) / spread
     z[:, ~(spread > 0) & np.isfinite(mid)] = 0.0
     return z
 
@@ -79,7 +80,8 @@ def max_abs(z: np.ndarray) -> np.ndarray:
     """The largest ``|z|`` of each column (NaN for an all-missing column)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmax(np.abs(z), axis=0) if len(z) else np.full(z.shape[1], np.nan)
+        result = np.nanmax(np.abs(z), axis=0) if len(z) else np.full(z.shape[1], np.nan)
+    return np.asarray(result, dtype=float)
 
 
 def onset_index(z: np.ndarray, threshold: float = 3.0) -> np.ndarray:

@@ -36,7 +36,7 @@ def _check_ragged(path: Path) -> list[str]:
         try:
             header = next(reader)
         except StopIteration:
-            raise DataError("the file is empty", path=path, hint="write a header line starting with 'time'")
+            raise DataError("the file is empty", path=path, hint="write a header line starting with 'time'") from None
         for line_number, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -140,7 +140,9 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
                 path=directory / SERIES,
                 hint="series.csv has columns column,service,metric",
             )
-        series = {r.column: (r.service, r.metric) for r in table.itertuples()}
+        series = {
+            str(c): (str(s), str(m)) for c, s, m in zip(table["column"], table["service"], table["metric"], strict=True)
+        }
 
     traces = None
     if (directory / TRACES).exists():
@@ -152,7 +154,9 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
     if (directory / GRAPH).exists():
         table = pd.read_csv(directory / GRAPH, dtype=str)
         if not {"source", "target"} <= set(table.columns):
-            raise DataError("lacks columns source,target", path=directory / GRAPH, hint="one caller,callee row per edge")
+            raise DataError(
+                "lacks columns source,target", path=directory / GRAPH, hint="one caller,callee row per edge"
+            )
         graph = list(zip(table["source"], table["target"], strict=True))
 
     options = _read_json(directory / CASE_JSON) if (directory / CASE_JSON).exists() else {}

@@ -96,8 +96,5 @@ def convert(source: str | Path, destination: str | Path, *, limit: int | None = 
     directories.
     """
     destination = Path(destination)
-    written = []
     refs = discover(source)
-    for ref in refs[:limit] if limit is not None else refs:
-        written.append(write_case_dir(ref.load(), destination / ref.name))
-    return written
+    return [write_case_dir(ref.load(), destination / ref.name) for ref in (refs[:limit] if limit is not None else refs)]

@@ -239,4 +239,3 @@ def read_nezha_case(root: str | Path, fault: NezhaFault, faults: list[NezhaFault
         step_seconds=STEP_SECONDS,
         extra={"source": "nezha", "inject_pod": fault.pod},
     )
-

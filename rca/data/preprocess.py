@@ -33,7 +33,6 @@ def preprocess(case: Case) -> Case:
     Missing values stay missing: every method handles NaN itself (filling is a modelling choice).
     """
     columns = usable_columns(case)
-    if symptom := case.symptom:
-        if symptom not in columns:
-            columns.append(symptom)
+    if case.symptom and case.symptom not in columns:
+        columns.append(case.symptom)
     return case.with_telemetry(case.telemetry.with_columns(columns))

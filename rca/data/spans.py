@@ -66,16 +66,15 @@ def entry_spans(spans: pd.DataFrame) -> pd.DataFrame:
     return joined.loc[is_entry.to_numpy()].drop(columns="parent_service")
 
 
-def span_series(
-    spans: pd.DataFrame, step_seconds: float
-) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+def span_series(spans: pd.DataFrame, step_seconds: float) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
     """Aggregate spans into per-service series on a regular time grid.
 
     For each service and each bucket of ``step_seconds`` (aligned on multiples of the step and keyed
     by the bucket's end, as a Prometheus sample at ``t`` summarises the step before ``t``; a span
-    starting at ``s`` falls into the bucket ``[T - step, T)`` with ``T > s``): the request rate (entry spans per second), the error rate (share of entry
-    spans with an error status, when the spans carry ``status_code``), and the 50th, 90th and 99th
-    latency percentiles of entry spans, in milliseconds. Buckets without spans are absent (missing,
+    starting at ``s`` falls into the bucket ``[T - step, T)`` with ``T > s``): the request rate
+    (entry spans per second), the error rate (share of entry spans with an error status, when the
+    spans carry ``status_code``), and the 50th, 90th and 99th latency percentiles of entry spans,
+    in milliseconds. Buckets without spans are absent (missing,
     not zero: spans may simply not have been recorded then).
 
     Returns
@@ -89,9 +88,7 @@ def span_series(
     entries = entry_spans(spans)
     bucket = (np.floor(entries["start_ns"].to_numpy() / 1e9 / step_seconds) + 1.0) * step_seconds
     duration_ms = (entries["end_ns"].to_numpy() - entries["start_ns"].to_numpy()) / 1e6
-    table = pd.DataFrame(
-        {"time": bucket, "service": entries["service"].to_numpy(), "duration_ms": duration_ms}
-    )
+    table = pd.DataFrame({"time": bucket, "service": entries["service"].to_numpy(), "duration_ms": duration_ms})
     has_status = "status_code" in entries.columns
     if has_status:
         table["error"] = (entries["status_code"].to_numpy() == STATUS_ERROR).astype(float)
@@ -131,7 +128,10 @@ def call_graph(spans: pd.DataFrame) -> pd.DataFrame:
     joined = _with_parent_service(spans)
     calls = joined.loc[joined["parent_service"].notna() & (joined["parent_service"] != joined["service"])]
     edges = (
-        calls.groupby(["parent_service", "service"]).size().rename("count").reset_index()
+        calls.groupby(["parent_service", "service"])
+        .size()
+        .rename("count")
+        .reset_index()
         .rename(columns={"parent_service": "source", "service": "target"})
     )
     edges["count"] = edges["count"].astype("int64")

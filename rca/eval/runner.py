@@ -115,8 +115,15 @@ def evaluate(
             metric_labelled.append(False)
             for records, spec in zip(per_method, methods, strict=True):
                 records.append(
-                    {"case": ref.name, "root_cause": None, "rank": None, "metric_rank": None, "top5": [],
-                     "seconds": None, "error": f"loading failed: {type(exc).__name__}: {exc}"}
+                    {
+                        "case": ref.name,
+                        "root_cause": None,
+                        "rank": None,
+                        "metric_rank": None,
+                        "top5": [],
+                        "seconds": None,
+                        "error": f"loading failed: {type(exc).__name__}: {exc}",
+                    }
                 )
                 if progress:
                     progress(ref.name, spec.name)

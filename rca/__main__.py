@@ -1,0 +1,5 @@
+"""``python -m rca`` runs the command line."""
+
+from rca.cli import main
+
+main()
