@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,7 +91,7 @@ def eval_command(
             on_start=lambda total: progress.update(task, total=total),
             progress=lambda case, name: progress.update(task, advance=1, description=f"{name} {case}"),
         )
-    Console().print(results_table(report))
+    Console(width=None if sys.stdout.isatty() else 160).print(results_table(report))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=1) + "\n")
@@ -108,6 +109,231 @@ def convert_command(
 
     written = convert(source, destination, limit=limit)
     console.print(f"wrote {len(written)} case(s) under {destination}")
+
+
+@app.command("replay")
+def replay_command(
+    source: Annotated[Path, typer.Argument(help="A case, a dataset directory, or a Nezha/RCD root.")],
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, HOST:PORT.")] = "127.0.0.1:9092",
+    speed: Annotated[float, typer.Option(help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")] = 1.0,
+    encoding: Annotated[str, typer.Option(help="otlp_proto, otlp_json or jsonl (metrics as rca_metrics lines).")] = (
+        "otlp_proto"
+    ),
+    now: Annotated[bool, typer.Option("--now", help="Shift timestamps to the present.")] = False,
+    case: Annotated[list[str] | None, typer.Option("--case", help="Only this case (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
+) -> None:
+    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges and spans)."""
+    from rca.ingest.replay import replay
+    from rca.ingest.settings import IngestSettings
+
+    settings = IngestSettings.from_env(bootstrap=bootstrap)
+    with Progress(
+        TextColumn("[bold]replay"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=None)
+
+        def on_case(name: str, total: int) -> None:
+            progress.reset(task, total=total, description=name)
+
+        report = replay(
+            source,
+            bootstrap,
+            speed=speed,
+            encoding=encoding,
+            now=now,
+            settings=settings,
+            cases=case,
+            limit=limit,
+            on_case=on_case,
+            progress=lambda _name, done, _total: progress.update(task, completed=done),
+        )
+    console.print(
+        f"published {len(report.cases)} case(s): {report.messages} messages, {report.points} points, "
+        f"{report.spans} spans to {bootstrap} in {report.seconds:.1f} s"
+    )
+
+
+@app.command("ingest")
+def ingest_command(
+    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers [RCA_KAFKA_BOOTSTRAP].")] = None,
+    group: Annotated[str | None, typer.Option(help="Consumer group [RCA_KAFKA_GROUP].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory of the SQLite store [RCA_DATA_DIR].")] = None,
+    store_url: Annotated[str | None, typer.Option(help="Database URL, e.g. postgresql://... [RCA_STORE_URL].")] = None,
+    metrics_topic: Annotated[str | None, typer.Option(help="OTLP metrics topic [otlp_metrics].")] = None,
+    metrics_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
+    spans_topic: Annotated[str | None, typer.Option(help="OTLP spans topic [otlp_spans].")] = None,
+    spans_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
+    jsonl_topic: Annotated[str | None, typer.Option(help="JSON-lines metrics topic [rca_metrics].")] = None,
+    dlq_topic: Annotated[str | None, typer.Option(help="Dead-letter topic [rca_dlq].")] = None,
+    offset_reset: Annotated[str | None, typer.Option(help="Where a new group starts: earliest or latest.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Messages per batch (one transaction, one commit).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    stats: Annotated[Path | None, typer.Option(help="Write running totals as JSON here after each commit.")] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Consume telemetry from Kafka into the store until interrupted (SIGINT/SIGTERM stop cleanly)."""
+    import logging
+    import signal
+    import time
+
+    from rca.ingest.consumer import IngestStats, IngestWorker
+    from rca.ingest.settings import IngestSettings, SettingsError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = IngestSettings.from_env(
+            bootstrap=bootstrap,
+            group_id=group,
+            data_dir=None if data_dir is None else str(data_dir),
+            store_url=store_url,
+            metrics_topic=metrics_topic,
+            metrics_encoding=metrics_encoding,
+            spans_topic=spans_topic,
+            spans_encoding=spans_encoding,
+            jsonl_topic=jsonl_topic,
+            dlq_topic=dlq_topic,
+            auto_offset_reset=offset_reset,
+            max_batch_records=batch,
+        )
+    except SettingsError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
+        console.print(f"Prometheus metrics on http://127.0.0.1:{metrics_port}/metrics")
+    last = [0.0]
+
+    def show(s: IngestStats) -> None:
+        if time.monotonic() - last[0] >= 5.0:
+            last[0] = time.monotonic()
+            console.print(
+                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.dead_letters} dead letters, "
+                f"{s.commits} commits; partitions {', '.join(s.assigned) or '-'}"
+            )
+
+    worker = IngestWorker(settings, stats_path=stats, on_batch=show)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: worker.request_stop())
+    console.print(f"ingesting from {settings.bootstrap} into {worker.store!r} (group {settings.group_id})")
+    result = worker.run(max_seconds=max_seconds)
+    console.print(
+        f"stopped: {result.messages} messages, {result.points} points, {result.spans} spans, "
+        f"{result.dead_letters} dead letters"
+    )
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Bind address [RCA_HOST, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [RCA_PORT, 8080].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Store and models directory [RCA_DATA_DIR].")] = None,
+    ingest: Annotated[bool, typer.Option("--ingest", help="Also consume Kafka in this process.")] = False,
+) -> None:
+    """Run the HTTP API (analyses, incidents, models) with the incident watcher and scheduled retraining."""
+    import ipaddress
+    import logging
+    import threading
+
+    import uvicorn
+
+    from rca.api.app import create_app
+    from rca.settings import Settings
+
+    overrides: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
+    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    if not settings.key_scopes:
+        loopback = settings.host == "localhost" or _is_loopback(settings.host, ipaddress)
+        if not loopback:
+            raise typer.BadParameter(
+                f"refusing to bind {settings.host} without API keys: set RCA_API_KEYS='<key>:read,<key>:admin' "
+                "or bind 127.0.0.1"
+            )
+        console.print("[yellow]no API keys configured (RCA_API_KEYS): serving on loopback only, without auth[/yellow]")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if ingest:
+        from rca.ingest.consumer import IngestWorker
+        from rca.ingest.settings import IngestSettings
+
+        worker = IngestWorker(
+            IngestSettings.from_env(
+                bootstrap=settings.kafka_bootstrap,
+                data_dir=str(settings.data_dir),
+                store_url=settings.store_url,
+            )
+        )
+        threading.Thread(target=worker.run, name="rca-ingest", daemon=True).start()
+    console.print(f"rca API on http://{settings.host}:{settings.port} (docs at /docs)")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+def _is_loopback(host: str, ipaddress: Any) -> bool:
+    try:
+        return bool(ipaddress.ip_address(host).is_loopback)
+    except ValueError:
+        return False
+
+
+@app.command("train")
+def train_command(
+    dataset: Annotated[
+        Path | None, typer.Argument(help="Fit on the normal part of this case/dataset's first case; default the store.")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Store and models directory [RCA_DATA_DIR].")] = None,
+    promote: Annotated[bool, typer.Option(help="Make the new model current.")] = True,
+) -> None:
+    """Fit the default method on normal history and register the model (``<data dir>/models``)."""
+    from rca.api.service import Service
+    from rca.data.datasets import discover
+    from rca.data.preprocess import preprocess
+    from rca.methods import get_method
+    from rca.registry.models import ModelRegistry
+    from rca.settings import Settings
+
+    overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
+    settings = Settings(**overrides)
+    if dataset is None:
+        service = Service(settings)
+        job = service.records.create_job("retrain")
+        service.retrain(job["id"])
+        console.print(service.records.get_job(job["id"]))
+        return
+    case = preprocess(discover(dataset)[0].load())
+    method = get_method(settings.default_method)
+    history = case.normal()
+    method.fit(history)
+    registry = ModelRegistry(settings.models_dir)
+    report = dict(getattr(getattr(method, "model_", None), "report", {}) or {})
+    record = registry.register(method, history, validation=report, params=method.get_params())  # type: ignore[arg-type]
+    if promote:
+        registry.promote(record.version)
+    console.print(f"registered {record.version} ({record.method}, {record.series} series) in {registry.root}")
+
+
+@app.command("settings")
+def settings_command(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's configuration table.")] = False,
+) -> None:
+    """Show the effective configuration (RCA_* environment, RCA_CONFIG TOML file, defaults)."""
+    from rca.settings import Settings
+
+    if markdown:
+        print("| variable | default | meaning |\n|---|---|---|")
+        for name, field in Settings.model_fields.items():
+            default = "(unset)" if field.default is None else str(field.default)
+            print(f"| `RCA_{name.upper()}` | `{default}` | {field.description or ''} |")
+        return
+    current = Settings()
+    for name in Settings.model_fields:
+        value = getattr(current, name)
+        shown = "***" if value and ("key" in name) else value
+        print(f"RCA_{name.upper()}={'' if shown is None else shown}")
 
 
 def main() -> None:

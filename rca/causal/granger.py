@@ -7,6 +7,7 @@ import warnings
 import networkx as nx
 import numpy as np
 import pandas as pd
+from statsmodels.tools.sm_exceptions import InfeasibleTestError
 from statsmodels.tsa.stattools import grangercausalitytests
 
 
@@ -16,8 +17,8 @@ def granger_graph(frame: pd.DataFrame, *, maxlag: int = 2, alpha: float = 0.05) 
     For each ordered pair (cause, effect) the SSR F-test of statsmodels' ``grangercausalitytests``
     is run for lags 1..``maxlag``; the edge is added when the smallest p-value, Bonferroni-corrected
     for the number of lags, is below ``alpha``. The edge weight is ``1 - p``. Missing values are
-    carried forward (then backward for a leading gap); a pair too short for the lag order gets no
-    edge.
+    carried forward (then backward for a leading gap); a pair too short for the lag order, or one
+    the test cannot be computed for (a perfect fit), gets no edge.
 
     References
     ----------
@@ -39,7 +40,7 @@ def granger_graph(frame: pd.DataFrame, *, maxlag: int = 2, alpha: float = 0.05) 
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     result = grangercausalitytests(pair, maxlag=lags)
-            except (ValueError, np.linalg.LinAlgError):
+            except (ValueError, np.linalg.LinAlgError, InfeasibleTestError):
                 continue
             p = min(result[lag][0]["ssr_ftest"][1] for lag in result) * len(result)
             if np.isfinite(p) and p < alpha:

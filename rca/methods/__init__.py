@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from rca.errors import UnknownMethodError
 from rca.methods.base import RCAMethod
 from rca.methods.baselines import BARO, EpsilonDiagnosis, NSigma, RandomRanking
 from rca.methods.granger_pagerank import GrangerPageRank
+from rca.methods.run import RUN
 
-METHODS: dict[str, Callable[..., RCAMethod]] = {
-    cls.name: cls for cls in (BARO, NSigma, EpsilonDiagnosis, GrangerPageRank, RandomRanking)
+METHODS: dict[str, type[RCAMethod]] = {
+    cls.name: cls for cls in (BARO, NSigma, EpsilonDiagnosis, GrangerPageRank, RandomRanking, RUN)
 }
 
 

@@ -37,7 +37,7 @@ class GrangerPageRank(RCAMethod):
         order = np.argsort(-np.nan_to_num(strength, nan=-1.0), kind="stable")[: self.max_series]
         selected = [frame.columns[i] for i in order]
         graph = granger_graph(frame[selected], maxlag=self.maxlag, alpha=self.alpha)
-        scores = root_cause_pagerank(graph, alpha=self.damping)
+        scores: dict[str, float] = root_cause_pagerank(graph, alpha=self.damping)
         edges = tuple((str(a), str(b), float(w)) for a, b, w in graph.edges(data="weight"))
         return Ranking.from_scores(
             {str(k): v for k, v in scores.items()},

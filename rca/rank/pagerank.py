@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
+from typing import TypeVar
 
 import networkx as nx
+
+Node = TypeVar("Node", bound=Hashable)
 
 
 def root_cause_pagerank(
     graph: nx.DiGraph,
-    personalization: Mapping[Hashable, float] | None = None,
+    personalization: Mapping[Node, float] | None = None,
     *,
     alpha: float = 0.85,
     weight: str | None = "weight",
-) -> dict[Hashable, float]:
+) -> dict[Node, float]:
     """PageRank over the reversed causal graph, so that mass flows from effects to their causes.
 
     ``graph`` holds cause -> effect edges. A random walker that starts at anomalous series
@@ -52,7 +55,7 @@ def root_cause_pagerank(
         restart = {n: max(float(personalization.get(n, 0.0)), 0.0) for n in graph.nodes}
         if sum(restart.values()) <= 0:
             restart = None
-    result: dict[Hashable, float] = nx.pagerank(
+    result: dict[Node, float] = nx.pagerank(
         reverse, alpha=alpha, personalization=restart, dangling=restart, weight=weight, max_iter=1000, tol=1e-10
     )
     return result

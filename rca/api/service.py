@@ -1,0 +1,357 @@
+"""The running service behind the API: analyses, the incident watcher, scheduled retraining.
+
+Everything slow runs off the request path: analyses in a small thread pool (a request waits for its
+result up to ``sync_analysis_seconds``, then answers 202), the incident watcher and the retraining
+scheduler in their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from croniter import croniter
+from prometheus_client import Counter, Gauge, Histogram
+
+from rca.analysis import AnalysisResult, Analyzer
+from rca.anomaly.detector import IncidentDetector, IncidentEvent
+from rca.data.case import Case
+from rca.data.casedir import check_inject_time
+from rca.data.jsoncase import case_from_payload
+from rca.data.preprocess import preprocess
+from rca.errors import DataError, RCAError
+from rca.methods import get_method
+from rca.rank.render import render_graph
+from rca.registry.models import ModelRegistry
+from rca.settings import Settings
+from rca.store.records import Records
+from rca.store.store import Store
+
+log = logging.getLogger("rca.service")
+
+ANALYSES = Counter("rca_analyses_total", "Analyses finished, by outcome.", ["status"])
+ANALYSIS_SECONDS = Histogram(
+    "rca_analysis_seconds", "Wall time of analyses.", buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
+)
+INCIDENTS = Counter("rca_incidents_total", "Incidents opened by the detector.")
+INCIDENTS_OPEN = Gauge("rca_incidents_open", "Incidents open now.")
+MODEL_AGE = Gauge("rca_model_age_seconds", "Age of the current model (NaN when none).")
+INGEST_LAG = Gauge("rca_ingest_lag_seconds", "Wall clock minus the newest stored data time.")
+RETRAINS = Counter("rca_retrains_total", "Retraining jobs, by outcome.", ["status"])
+
+RECENT_ANALYSES = 64
+"""Analyses whose case stays in memory for explanations."""
+
+AUTO_SYMPTOM = re.compile(r"(latency|lat)_p?(90|99)$|error_rate$")
+
+
+class Service:
+    """State and workers of one ``rca serve`` process.
+
+    Parameters
+    ----------
+    settings
+        The configuration.
+    store
+        The store to use (default: opened from ``settings``).
+    """
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(settings.resolved_store_url, span_step_seconds=settings.span_bucket_seconds)
+        self.records = Records(self.store)
+        self.registry = ModelRegistry(settings.models_dir)
+        self.analyzer = Analyzer(self.registry)
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rca-analysis")
+        self._retrain_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._svg: dict[str, bytes] = {}
+        self._recent: OrderedDict[str, tuple[Case, AnalysisResult]] = OrderedDict()
+        self.detector = IncidentDetector(
+            threshold=settings.detector_threshold,
+            open_after=settings.detector_open_after,
+            close_after=settings.detector_close_after,
+        )
+        self._open_incident: str | None = None
+        self._watch_from: float | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, *, watch: bool = True, schedule: bool = True) -> None:
+        """Start the background workers."""
+        if watch:
+            self._spawn("rca-incident-watcher", self._watch_loop)
+        if schedule and self.settings.retrain_cron:
+            croniter(self.settings.retrain_cron)  # raises on a bad expression before the thread starts
+            self._spawn("rca-retrain-scheduler", self._schedule_loop)
+
+    def stop(self) -> None:
+        """Stop the workers and wait for running analyses."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self.store.close()
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    # ------------------------------------------------------------------ analyses
+    def submit(self, request: dict[str, Any], *, source: str) -> tuple[dict[str, Any], Future[None]]:
+        """Record a pending analysis and start it; returns the record and its future."""
+        method = request.get("method") or self.settings.default_method
+        get_method(method)  # an unknown name fails here, before anything is recorded
+        k = int(request.get("k") or self.settings.default_k)
+        case = self._case(request)
+        window = {
+            "start": float(case.frame.index[0]),
+            "end": float(case.frame.index[-1]),
+            "anomaly_time": case.inject_time,
+        }
+        summary = {"method": method, "k": k, "source": source, "window": window}
+        if source == "inline":
+            summary["series"] = case.frame.shape[1]
+        record = self.records.create_analysis(summary)
+        future = self._executor.submit(self._run, record["id"], case, method, k)
+        return record, future
+
+    def _case(self, request: dict[str, Any]) -> Case:
+        if request.get("case") is not None:
+            body = request["case"]
+            return case_from_payload(
+                body["time"],
+                body["series"],
+                body["inject_time"],
+                traces=body.get("traces"),
+                graph=body.get("graph"),
+                root_cause=body.get("root_cause"),
+                symptom=body.get("symptom"),
+            )
+        start, end = float(request["start"]), float(request["end"])
+        telemetry = self.store.read_telemetry(start, end, step_seconds=self.settings.span_bucket_seconds)
+        if telemetry.frame.empty:
+            raise DataError(
+                f"no ingested data between {start:g} and {end:g}",
+                where="start/end",
+                hint="GET /v1/services shows what has been ingested and when it was last seen",
+            )
+        symptom = request.get("symptom")
+        if symptom is not None and symptom not in telemetry.frame.columns:
+            raise DataError(f"{symptom!r} is not an ingested series in the window", where="symptom")
+        anomaly_time = request.get("anomaly_time")
+        if anomaly_time is None:
+            anomaly_time = self._onset(telemetry.frame, symptom)
+        check_inject_time(telemetry.frame, float(anomaly_time), path="anomaly_time")
+        return Case(
+            name=f"window {start:.0f}-{end:.0f}",
+            telemetry=telemetry,
+            inject_time=float(anomaly_time),
+            symptom=symptom,
+            step_seconds=self.settings.span_bucket_seconds,
+        )
+
+    def _onset(self, frame: Any, symptom: str | None) -> float:
+        """The first time the symptom leaves its early baseline, else the window's middle."""
+        index = frame.index.to_numpy()
+        middle = float(index[len(index) // 2])
+        if symptom is None:
+            return middle
+        detector = IncidentDetector(threshold=self.settings.detector_threshold, open_after=1, min_baseline=5)
+        for t, value in zip(index, frame[symptom].to_numpy(), strict=True):
+            if np.isfinite(value) and detector.update(symptom, float(t), float(value)):
+                return float(t)
+        return middle
+
+    def _run(self, analysis_id: str, case: Case, method: str, k: int) -> None:
+        started = time.perf_counter()
+        self.records.update_analysis(analysis_id, status="running")
+        try:
+            result = self.analyzer.analyze(case, method)
+            document = self._document(analysis_id, result, k)
+            self._recent[analysis_id] = (case, result)
+            while len(self._recent) > RECENT_ANALYSES:
+                self._recent.popitem(last=False)
+            self.records.update_analysis(analysis_id, status="done", result=document)
+            ANALYSES.labels("done").inc()
+        except RCAError as exc:
+            self.records.update_analysis(analysis_id, status="failed", error=str(exc))
+            ANALYSES.labels("failed").inc()
+        except Exception as exc:
+            log.exception("analysis %s failed", analysis_id)
+            self.records.update_analysis(analysis_id, status="failed", error=f"internal error: {type(exc).__name__}")
+            ANALYSES.labels("failed").inc()
+        finally:
+            ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+
+    def _document(self, analysis_id: str, result: AnalysisResult, k: int) -> dict[str, Any]:
+        graph = result.graph_json(k)
+        scores = {n["id"]: n["score"] or 0.0 for n in graph["nodes"]}
+        top = [n["id"] for n in graph["nodes"] if n["root_cause_rank"] is not None]
+        edges = [(e["source"], e["target"], e["weight"]) for e in graph["edges"]]
+        self._svg[analysis_id] = render_graph(
+            [n["id"] for n in graph["nodes"]],
+            edges,
+            scores=scores,
+            root_causes=top[:1],
+            title=f"analysis {analysis_id[:8]}",
+        )
+        graph["svg_url"] = f"/v1/analyses/{analysis_id}/graph.svg"
+        return {
+            "model_version": result.model_version,
+            "ranking": result.ranking_json(k),
+            "graph": graph,
+            "timings": result.timings,
+        }
+
+    def graph_svg(self, analysis_id: str) -> bytes | None:
+        """The SVG of a finished analysis' graph (rendered again if this process did not render it)."""
+        if analysis_id in self._svg:
+            return self._svg[analysis_id]
+        record = self.records.get_analysis(analysis_id)
+        if record is None or not record.get("result"):
+            return None
+        graph = record["result"]["graph"]
+        svg = render_graph(
+            [n["id"] for n in graph["nodes"]],
+            [(e["source"], e["target"], e["weight"]) for e in graph["edges"]],
+            scores={n["id"]: n["score"] or 0.0 for n in graph["nodes"]},
+            root_causes=[n["id"] for n in graph["nodes"] if n["root_cause_rank"] == 1],
+        )
+        self._svg[analysis_id] = svg
+        return svg
+
+    def recent(self, analysis_id: str) -> tuple[Case, AnalysisResult] | None:
+        """The case and result of a recent analysis of this process (what an explainer needs)."""
+        return self._recent.get(analysis_id)
+
+    # ------------------------------------------------------------------ incidents
+    def symptoms(self, columns: list[str]) -> list[str]:
+        """The watched symptom series among ``columns``."""
+        configured = self.settings.symptom_list
+        if configured:
+            return [c for c in columns if c in configured]
+        return [c for c in columns if AUTO_SYMPTOM.search(c)]
+
+    def _watch_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.watch_once()
+            except Exception:
+                log.exception("incident watcher poll failed")
+
+    def watch_once(self) -> list[IncidentEvent]:
+        """Feed the points stored since the last poll to the detector; act on its events."""
+        newest = self.store.newest()
+        if newest is not None:
+            INGEST_LAG.set(max(time.time() - newest, 0.0))
+        if newest is None:
+            return []
+        start = None if self._watch_from is None else self._watch_from - 5 * self.settings.span_bucket_seconds
+        frame, _ = self.store.read_points(start, None)
+        columns = self.symptoms([str(c) for c in frame.columns])
+        events: list[IncidentEvent] = []
+        if columns:
+            for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
+                for column, value in zip(columns, row, strict=True):
+                    if np.isfinite(value):
+                        events += self.detector.update(column, float(t), float(value))
+            self._watch_from = float(frame.index[-1])
+        for event in events:
+            self._on_event(event)
+        return events
+
+    def _on_event(self, event: IncidentEvent) -> None:
+        summary = {"onset": event.onset, "symptoms": event.symptoms}
+        if event.kind == "opened":
+            incident = self.records.open_incident(event.time, summary)
+            self._open_incident = incident["id"]
+            INCIDENTS.inc()
+            INCIDENTS_OPEN.inc()
+            symptom = max(event.symptoms, key=lambda s: event.symptoms[s])
+            start = event.onset - self.settings.baseline_seconds
+            end = event.time + 2 * self.settings.span_bucket_seconds
+            try:
+                record, _ = self.submit(
+                    {"start": start, "end": end, "anomaly_time": event.onset, "symptom": symptom}, source="incident"
+                )
+                self.records.update_incident(incident["id"], analysis_id=record["id"])
+            except RCAError as exc:
+                self.records.update_incident(incident["id"], summary={**summary, "analysis_error": str(exc)})
+        elif self._open_incident is not None:
+            self.records.update_incident(self._open_incident, status="closed", closed_at=event.time, summary=summary)
+            self._open_incident = None
+            INCIDENTS_OPEN.dec()
+
+    # ------------------------------------------------------------------ models
+    def retrain(self, job_id: str) -> None:
+        """Fit the default method on recent history, register it, promote it if not worse."""
+        with self._retrain_lock:
+            self.records.update_job(job_id, status="running")
+            try:
+                detail = self._retrain()
+            except Exception as exc:
+                log.exception("retraining failed")
+                self.records.update_job(job_id, status="failed", detail={"error": f"{type(exc).__name__}: {exc}"})
+                RETRAINS.labels("failed").inc()
+                return
+            self.records.update_job(job_id, status="done", detail=detail)
+            RETRAINS.labels("done").inc()
+
+    def _retrain(self) -> dict[str, Any]:
+        method = get_method(self.settings.default_method)
+        if not method.learns:
+            return {"skipped": f"method {method.name!r} learns nothing"}
+        newest = self.store.newest()
+        if newest is None:
+            return {"skipped": "the store is empty"}
+        history = self.store.read_telemetry(newest - self.settings.training_hours * 3600, newest + 1e-6)
+        history = (
+            preprocess(Case("history", history, inject_time=float(history.frame.index[-1]) + 1.0)).telemetry
+            if len(history.frame) > 1
+            else history
+        )
+        method.fit(history)
+        report = dict(getattr(getattr(method, "model_", None), "report", {}) or {})
+        record = self.registry.register(method, history, validation=report, params=method.get_params())  # type: ignore[arg-type]
+        current = self.registry.current()
+        promote = current is None or _not_worse(record.validation_error, current.validation_error)
+        if promote:
+            self.registry.promote(record.version)
+        self.update_model_age()
+        return {"version": record.version, "promoted": promote, "validation": report, "series": record.series}
+
+    def update_model_age(self) -> None:
+        """Refresh the model-age gauge."""
+        current = self.registry.current()
+        MODEL_AGE.set(float("nan") if current is None else time.time() - current.created)
+
+    def start_retrain(self) -> dict[str, Any]:
+        """Queue a retraining job and run it in the background; returns the job."""
+        job = self.records.create_job("retrain")
+        threading.Thread(target=self.retrain, args=(job["id"],), name="rca-retrain", daemon=True).start()
+        return job
+
+    def _schedule_loop(self) -> None:
+        assert self.settings.retrain_cron
+        schedule = croniter(self.settings.retrain_cron, time.time())
+        next_run = schedule.get_next(float)
+        while not self._stop.wait(max(0.0, min(next_run - time.time(), 30.0))):
+            if time.time() >= next_run:
+                self.start_retrain()
+                next_run = schedule.get_next(float)
+
+
+def _not_worse(new: float | None, old: float | None) -> bool:
+    if old is None:
+        return True
+    if new is None:
+        return False
+    return new <= old * 1.05

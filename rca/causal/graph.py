@@ -1,0 +1,105 @@
+"""Causal graphs between series: from a Granger matrix, from an observed call graph, and both.
+
+Edges point cause -> effect and carry a positive ``weight``. There are never self-loops. Cycles are
+kept: feedback between services is real (a slow callee slows its caller, whose retries load the
+callee), and personalized PageRank handles cycles; RUN's published code instead deletes edges until
+the graph is acyclic, choosing them by signed correlation, also off the cycles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import networkx as nx
+import numpy as np
+
+
+def granger_digraph(matrix: np.ndarray, columns: Sequence[str], *, threshold: float = 0.1) -> nx.DiGraph:
+    """Edges ``i -> j`` for ``matrix[i, j] >= threshold * max(matrix)``, weighted by ``matrix[i, j] / max``.
+
+    Parameters
+    ----------
+    matrix
+        ``(N, N)`` non-negative Granger weights, cause on the rows, effect on the columns.
+    columns
+        The node name of each row/column.
+    threshold
+        Relative cut-off in ``[0, 1]``: edges weaker than this share of the strongest are dropped.
+    """
+    graph = nx.DiGraph()
+    graph.add_nodes_from(columns)
+    weights = np.array(matrix, dtype=float, copy=True)
+    np.fill_diagonal(weights, 0.0)
+    top = float(weights.max()) if weights.size else 0.0
+    if top <= 0:
+        return graph
+    weights /= top
+    for i, j in zip(*np.nonzero(weights >= threshold), strict=True):
+        graph.add_edge(columns[int(i)], columns[int(j)], weight=float(weights[i, j]))
+    return graph
+
+
+def call_digraph(
+    calls: Iterable[tuple[str, str, float]], series: Mapping[str, tuple[str, str]], *, weight: float = 1.0
+) -> nx.DiGraph:
+    """Series-level cause -> effect edges implied by service calls.
+
+    A fault in a callee shows in its callers (their requests wait or fail), so a call ``caller ->
+    callee`` becomes edges from every series of the callee to every series of the caller, weighted
+    ``weight * share`` where ``share`` is the call's count relative to the busiest call (1 when counts
+    are unknown). Calls within one service add nothing.
+    """
+    by_service: dict[str, list[str]] = {}
+    for column, (service, _) in series.items():
+        by_service.setdefault(service, []).append(column)
+    calls = [(a, b, float(c)) for a, b, c in calls if a != b]
+    graph = nx.DiGraph()
+    graph.add_nodes_from(series)
+    if not calls:
+        return graph
+    busiest = max(c for _, _, c in calls) or 1.0
+    for caller, callee, count in calls:
+        # log-scaled share, so rarely used calls still carry the fault, if less strongly
+        share = math.log1p(count) / math.log1p(busiest) if busiest > 0 else 1.0
+        for cause in by_service.get(callee, []):
+            for effect in by_service.get(caller, []):
+                w = weight * max(share, 1e-3)
+                if graph.has_edge(cause, effect):
+                    graph[cause][effect]["weight"] = max(graph[cause][effect]["weight"], w)
+                else:
+                    graph.add_edge(cause, effect, weight=w)
+    return graph
+
+
+def merge(*graphs: nx.DiGraph) -> nx.DiGraph:
+    """The union of the graphs; an edge in several takes the sum of its weights. No self-loops."""
+    merged = nx.DiGraph()
+    for graph in graphs:
+        merged.add_nodes_from(graph.nodes)
+        for a, b, w in graph.edges(data="weight", default=1.0):
+            if a == b:
+                continue
+            if merged.has_edge(a, b):
+                merged[a][b]["weight"] += float(w)
+            else:
+                merged.add_edge(a, b, weight=float(w))
+    return merged
+
+
+def evidence_path(graph: nx.DiGraph, cause: str, symptom: str) -> list[str]:
+    """The strongest cause -> ... -> symptom path (edge cost ``-log(weight / max weight)``), or ``[]``."""
+    if cause == symptom:
+        return [cause]
+    if cause not in graph or symptom not in graph:
+        return []
+    top = max((float(w) for _, _, w in graph.edges(data="weight", default=1.0)), default=1.0)
+
+    def cost(_a: str, _b: str, data: Mapping[str, float]) -> float:
+        return 1e-6 - math.log(max(float(data.get("weight", 1.0)), 1e-12) / top)
+
+    try:
+        path: list[str] = nx.dijkstra_path(graph, cause, symptom, weight=cost)
+    except nx.NetworkXNoPath:
+        return []
+    return path

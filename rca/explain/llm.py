@@ -1,0 +1,610 @@
+"""The optional LLM explainer: a bounded, RCLAgent-style recursion-of-thought over the top-k causal subgraph.
+
+One agent per node of the subgraph, from the symptom toward the candidate causes; children run first and
+hand a small JSON report to their parent; one final synthesis call writes the narrative. The agents may
+read series and spans through two tools. The ranking is never changed: the explanation keeps the
+template's numbers and candidate list and only replaces the text. Any error, timeout, malformed answer,
+spent budget, or mention of a service that is not in the data returns the template's explanation with
+``fallback_reason`` set.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from rca.data.case import Case
+from rca.explain.evidence import CaseEvidence, candidate_key, finite, span_stats
+from rca.explain.mentions import MentionChecker
+from rca.explain.model import (
+    Explanation,
+    FallbackReason,
+    NodeReport,
+    SeriesNumbers,
+    Timings,
+    ToolCallRecord,
+)
+from rca.explain.template import TemplateExplainer
+from rca.rank.ranking import Ranking
+
+_MAX_TOOL_CALLS_PER_TURN = 4
+_MAX_FINDING_CHARS = 500
+_MAX_NARRATIVE_CHARS = 1500
+_MAX_LISTED_COLUMNS = 40
+_MAX_LISTED_SERVICES = 80
+_SPAN_LIMIT = 5
+_MAX_SPAN_LIMIT = 20
+
+_RULES = (
+    "You are one step of a root-cause analysis for a microservice system. A statistical engine has already "
+    "ranked the candidate root causes; you explain, you never re-rank. Rules: use only the data given here and "
+    "what the tools return; never invent or rename services, write every service or series name exactly as "
+    "given and in backticks, and put nothing else in backticks; quote numbers with their units; answer with "
+    "one JSON object and nothing else (no markdown)."
+)
+
+_NODE_TASK = (
+    "Examine the node below: one series (or service) of the causal subgraph, between the symptom and the "
+    "ranked causes. Its 'children' are its suspected causes, already examined by other agents: their reports "
+    "are included. You may call read_series and read_spans to check the data. A child that is clearly "
+    "abnormal and earlier usually explains this node (then this node is a victim); blame this node only if no "
+    "child explains what it shows."
+)
+
+_SYNTHESIS_TASK = (
+    "Write the explanation an on-call engineer reads first, from the ranking, the deterministic facts and the "
+    "agents' reports below. Keep the ranking's order: 'root_cause' must be about the first-ranked service. "
+    "Each field is at most three sentences with the key numbers. If the reports suggest the ranking is wrong, "
+    "say so only in 'disagreement' (else null)."
+)
+
+TOOLS: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "read_series",
+            "description": "Statistics of one series (baseline median, peak, robust z, onset) and a downsampled "
+            "window of [unix_seconds, value] points around a time.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "column": {"type": "string", "description": "the series column, e.g. carts_cpu"},
+                    "around": {"type": "number", "description": "Unix seconds; default: the anomaly time"},
+                },
+                "required": ["column"],
+            },
+        },
+    },
+    {
+        "type": "function",
+        "function": {
+            "name": "read_spans",
+            "description": "Span statistics of one service before and after the anomaly time: count, p50/p90 "
+            "latency in ms, error share, top operations, callers and callees.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "service": {"type": "string"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_SPAN_LIMIT},
+                },
+                "required": ["service"],
+            },
+        },
+    },
+]
+"""The OpenAI ``tools`` the node agents get (``read_spans`` only when the case has spans)."""
+
+
+class _Fallback(Exception):
+    def __init__(self, reason: FallbackReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: FallbackReason = reason
+        self.detail = detail
+
+
+@dataclass
+class _Node:
+    key: str
+    service: str
+    depth: int
+    rank: int | None
+    children: list[_Node] = field(default_factory=list)
+
+    def walk(self) -> list[_Node]:
+        """All nodes below and including this one, children first."""
+        return [n for child in self.children for n in child.walk()] + [self]
+
+
+@dataclass
+class _Run:
+    """The state of one explanation: budget, transcript, and the case's evidence."""
+
+    evidence: CaseEvidence
+    checker: MentionChecker
+    deadline: float
+    calls: int = 0
+    tokens: int = 0
+    reported_tokens: bool = False
+    llm_s: float = 0.0
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    reports: list[NodeReport] = field(default_factory=list)
+
+
+def _compact(numbers: SeriesNumbers | None) -> dict[str, Any] | None:
+    """The numbers as JSON for a prompt: values to four significant digits, times exact."""
+    if numbers is None:
+        return None
+    data = numbers.model_dump(exclude_none=True)
+    return {k: float(f"{v:.4g}") if isinstance(v, float) and not k.endswith("_time") else v for k, v in data.items()}
+
+
+def _parse_object(content: object) -> dict[str, Any]:
+    """The JSON object in a reply, tolerating a markdown fence or text around it."""
+    if not isinstance(content, str) or not content.strip():
+        raise _Fallback("malformed_output", "the reply has no text content")
+    text = content.strip()
+    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
+    if fenced:
+        text = fenced.group(1).strip()
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        raise _Fallback("malformed_output", f"no JSON object in the reply: {content[:120]!r}")
+    try:
+        value = json.loads(text[start : end + 1])
+    except json.JSONDecodeError as exc:
+        raise _Fallback("malformed_output", f"invalid JSON in the reply: {exc}") from None
+    if not isinstance(value, dict):
+        raise _Fallback("malformed_output", "the reply's JSON is not an object")
+    return value
+
+
+def _decode_call(call: object) -> tuple[str, str, dict[str, Any] | None]:
+    """``(id, function name, arguments)`` of an OpenAI tool call; arguments ``None`` when unreadable."""
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        return "", "", None
+    function = call["function"]
+    raw = function.get("arguments")
+    try:
+        parsed = json.loads(raw) if isinstance(raw, str) else raw
+    except json.JSONDecodeError:
+        parsed = None
+    return str(call.get("id", "")), str(function.get("name", "")), parsed if isinstance(parsed, dict) else None
+
+
+def _text_field(data: Mapping[str, Any], key: str, limit: int) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise _Fallback("malformed_output", f"the reply lacks a non-empty string {key!r}")
+    return value.strip()[:limit]
+
+
+class LLMExplainer:
+    """Narrates a ranking with an LLM behind any OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Parameters
+    ----------
+    base_url
+        The endpoint's base, e.g. ``http://127.0.0.1:11434/v1``; requests go to ``{base_url}/chat/completions``.
+    model
+        The model name sent with every request.
+    api_key
+        Sent as ``Authorization: Bearer <key>`` when set.
+    max_depth
+        How many causal hops below the symptom the agent tree goes (at least 1).
+    max_calls
+        Chat-completion requests per explanation, tool turns and the synthesis included (at least 2).
+    timeout_s
+        Wall-time limit of the whole explanation; every request gets what is left of it.
+    k
+        Top-ranked candidates whose nodes join the causal subgraph.
+    max_turns
+        Requests per node agent; its last one is sent without tools, to force the report.
+    max_tokens
+        ``max_tokens`` sent with every request (the reply limit).
+    max_tool_result_chars
+        Characters per tool result sent back to the model (cut there; prompts are bounded by construction:
+        at most 40 column names, 80 service names, and findings of at most 500 characters).
+    max_total_tokens
+        Tokens per explanation, as the endpoint reports them in ``usage``.
+    template
+        The template explainer that supplies the numbers and the fallback.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        max_depth: int = 2,
+        max_calls: int = 12,
+        timeout_s: float = 20.0,
+        k: int = 3,
+        max_turns: int = 3,
+        max_tokens: int = 600,
+        max_tool_result_chars: int = 4000,
+        max_total_tokens: int = 40000,
+        template: TemplateExplainer | None = None,
+    ) -> None:
+        if max_depth < 1 or max_calls < 2 or k < 1 or max_turns < 1:
+            raise ValueError("max_depth, k and max_turns must be at least 1, max_calls at least 2")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key = api_key
+        self.max_depth = max_depth
+        self.max_calls = max_calls
+        self.timeout_s = timeout_s
+        self.k = k
+        self.max_turns = max_turns
+        self.max_tokens = max_tokens
+        self.max_tool_result_chars = max_tool_result_chars
+        self.max_total_tokens = max_total_tokens
+        self.template = template or TemplateExplainer()
+
+    def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
+        """Explain ``ranking`` of ``case``; the candidate list narrates its top ``k`` candidates."""
+        start = time.perf_counter()
+        evidence = self.template.evidence(case)
+        base = self.template.render(evidence, ranking, k)
+        run = _Run(evidence=evidence, checker=self._checker(case, ranking), deadline=time.monotonic() + self.timeout_s)
+        try:
+            if not ranking.candidates:
+                raise _Fallback("no_candidates", "the ranking has no candidates")
+            with httpx.Client(headers=self._headers()) as client:
+                narrative = self._recurse(client, run, case, ranking, base)
+        except _Fallback as stop:
+            return self._finish(base, run, start, fallback=stop)
+        return self._finish(base, run, start, narrative=narrative)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    @staticmethod
+    def _checker(case: Case, ranking: Ranking) -> MentionChecker:
+        telemetry = case.telemetry
+        services = set(telemetry.services) | {c.service for c in ranking.candidates}
+        if telemetry.traces is not None:
+            services |= {str(s) for s in telemetry.traces["service"].unique()}
+        if telemetry.graph:
+            services |= {s for edge in telemetry.graph for s in edge}
+        return MentionChecker(services, telemetry.series.keys(), (m for _, m in telemetry.series.values()))
+
+    def _finish(
+        self,
+        base: Explanation,
+        run: _Run,
+        start: float,
+        *,
+        narrative: Mapping[str, str | None] | None = None,
+        fallback: _Fallback | None = None,
+    ) -> Explanation:
+        update: dict[str, Any] = {
+            "llm_model": self.model,
+            "llm_calls": run.calls,
+            "tool_call_count": len(run.tool_calls),
+            "tool_calls": run.tool_calls,
+            "node_reports": run.reports,
+            "tokens": run.tokens if run.reported_tokens else None,
+            "timings": Timings(total_s=time.perf_counter() - start, llm_s=run.llm_s),
+        }
+        if fallback is not None:
+            update |= {"fallback_reason": fallback.reason, "fallback_detail": fallback.detail}
+        elif narrative is not None:
+            update |= {
+                "source": "llm",
+                "summary": narrative["summary"],
+                "first_symptom": base.first_symptom.model_copy(update={"text": narrative["first_symptom"]}),
+                "impact": base.impact.model_copy(update={"text": narrative["impact"]}),
+                "llm_note": narrative["disagreement"],
+            }
+            if base.root_cause is not None:
+                update["root_cause"] = base.root_cause.model_copy(update={"text": narrative["root_cause"]})
+        return base.model_copy(update=update)
+
+    # -- the recursion ---------------------------------------------------------------------------------
+
+    def _tree(self, case: Case, ranking: Ranking, base: Explanation) -> _Node:
+        """The agent tree: the symptom at the root, causes below it along the causal graph, top-k only."""
+        evidence_numbers = base.impact.symptom
+        top = ranking.top(self.k)
+        ranks: dict[str, int] = {}
+        for i, c in enumerate(top):
+            ranks.setdefault(candidate_key(c), i + 1)
+        symptom = evidence_numbers.column if evidence_numbers is not None else candidate_key(top[0])
+        members = {symptom, *ranks}
+        edges: set[tuple[str, str]] = set()
+        for note in base.candidates[: self.k]:
+            members.update(note.path)
+            edges.update(zip(note.path, note.path[1:], strict=False))
+        service_of = {m: case.telemetry.service_of(m) if m in case.telemetry.series else m for m in members}
+
+        def matches(name: str) -> list[str]:
+            exact = [m for m in members if m == name]
+            return exact or [m for m in members if service_of[m] == name]
+
+        for cause, effect, _ in ranking.graph:
+            edges.update((a, b) for a in matches(cause) for b in matches(effect) if a != b)
+        causes: dict[str, set[str]] = {}
+        for a, b in edges:
+            causes.setdefault(b, set()).add(a)
+
+        def order(key: str) -> tuple[int, str]:
+            return (ranks.get(key, len(ranks) + 1), key)
+
+        root = _Node(symptom, service_of[symptom], 0, ranks.get(symptom))
+        seen = {symptom}
+        frontier = [root]
+        while frontier:
+            node = frontier.pop(0)
+            if node.depth >= self.max_depth:
+                continue
+            for key in sorted(causes.get(node.key, set()) - seen, key=order):
+                seen.add(key)
+                child = _Node(key, service_of[key], node.depth + 1, ranks.get(key))
+                node.children.append(child)
+                frontier.append(child)
+        root.children.extend(_Node(key, service_of[key], 1, ranks[key]) for key in set(ranks) - seen)
+        root.children.sort(key=lambda n: order(n.key))
+        self._prune(root)
+        return root
+
+    def _prune(self, root: _Node) -> None:
+        """Drop the lowest-priority leaves until every agent and the synthesis fit into ``max_calls``."""
+        while len(root.walk()) + 1 > self.max_calls:
+            leaves = [n for n in root.walk() if not n.children and n is not root]
+            worst = max(leaves, key=lambda n: (n.depth, n.rank or 10**9, n.key))
+            for node in root.walk():
+                if worst in node.children:
+                    node.children.remove(worst)
+
+    def _recurse(
+        self, client: httpx.Client, run: _Run, case: Case, ranking: Ranking, base: Explanation
+    ) -> dict[str, str | None]:
+        root = self._tree(case, ranking, base)
+        nodes = root.walk()
+        reports: dict[str, NodeReport] = {}
+        for position, node in enumerate(nodes):
+            reserved = len(nodes) - position  # later agents and the synthesis need one call each
+            turns = min(self.max_turns, self.max_calls - run.calls - reserved)
+            reports[node.key] = self._agent(client, run, case, node, [reports[c.key] for c in node.children], turns)
+        return self._synthesis(client, run, ranking, base, reports[root.key])
+
+    def _agent(
+        self, client: httpx.Client, run: _Run, case: Case, node: _Node, children: list[NodeReport], turns: int
+    ) -> NodeReport:
+        numbers = run.evidence.numbers.get(node.key)
+        columns = [c for c, (s, _) in case.telemetry.series.items() if s == node.service]
+        payload = {
+            "task": "node",
+            "instructions": _NODE_TASK,
+            "node": node.key,
+            "service": node.service,
+            "depth": node.depth,
+            "rank": node.rank,
+            "anomaly_time": case.inject_time,
+            "evidence": _compact(numbers),
+            "service_columns": columns[:_MAX_LISTED_COLUMNS],
+            "children": [r.model_dump() for r in children],
+            "answer_with": {
+                "node": node.key,
+                "is_abnormal": "true or false",
+                "finding": "at most two sentences, with numbers",
+                "likely_cause": "the service that best explains this node (itself or a child's), or null",
+            },
+        }
+        tools = TOOLS if case.telemetry.traces is not None else TOOLS[:1]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": _RULES},
+            {"role": "user", "content": json.dumps(payload)},
+        ]
+        for turn in range(turns):
+            last = turn == turns - 1
+            if last and turn > 0:
+                messages.append({"role": "user", "content": "No more tool calls: answer now with the JSON report."})
+            message = self._chat(client, run, messages, tools=None if last else tools)
+            calls = message.get("tool_calls") or []
+            if not calls:
+                return self._report(run, node, message.get("content"))
+            if last:
+                raise _Fallback("budget_exhausted", f"the agent for {node.key} still wanted tools after {turns} calls")
+            messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
+            for i, call in enumerate(calls):
+                messages.append(self._tool_message(run, case, node, call, skip=i >= _MAX_TOOL_CALLS_PER_TURN))
+        raise _Fallback("budget_exhausted", f"no call left for the agent of {node.key}")
+
+    def _report(self, run: _Run, node: _Node, content: object) -> NodeReport:
+        data = _parse_object(content)
+        abnormal = data.get("is_abnormal")
+        if not isinstance(abnormal, bool):
+            raise _Fallback("malformed_output", f"the report of {node.key} lacks a boolean 'is_abnormal'")
+        finding = _text_field(data, "finding", _MAX_FINDING_CHARS)
+        cause = data.get("likely_cause")
+        if cause is not None and not isinstance(cause, str):
+            raise _Fallback("malformed_output", f"the report of {node.key} has a non-string 'likely_cause'")
+        if isinstance(cause, str) and cause.strip() and not run.checker.is_service(cause):
+            raise _Fallback("unknown_service", f"the agent of {node.key} blamed {cause!r}, which is not in the data")
+        self._check_mentions(run, finding, f"the report of {node.key}")
+        report = NodeReport(
+            node=node.key,
+            service=node.service,
+            depth=node.depth,
+            is_abnormal=abnormal,
+            finding=finding,
+            likely_cause=cause.strip() if isinstance(cause, str) and cause.strip() else None,
+        )
+        run.reports.append(report)
+        return report
+
+    def _synthesis(
+        self, client: httpx.Client, run: _Run, ranking: Ranking, base: Explanation, root: NodeReport
+    ) -> dict[str, str | None]:
+        payload = {
+            "task": "synthesis",
+            "instructions": _SYNTHESIS_TASK,
+            "ranking": [
+                {"rank": n.rank, "service": n.service, "metric": n.metric, "score": float(f"{n.score:.4g}")}
+                for n in base.candidates
+            ],
+            "facts": {
+                "root_cause": base.root_cause.text if base.root_cause else None,
+                "first_symptom": base.first_symptom.text,
+                "impact": base.impact.text,
+            },
+            "root_report": root.model_dump(),
+            "reports": [r.model_dump() for r in run.reports],
+            "services": sorted(run.checker.services)[:_MAX_LISTED_SERVICES],
+            "answer_with": {
+                "summary": "three sentences: root cause, first symptom, impact",
+                "root_cause": "text",
+                "first_symptom": "text",
+                "impact": "text",
+                "disagreement": "text or null",
+            },
+        }
+        messages = [
+            {"role": "system", "content": _RULES},
+            {"role": "user", "content": json.dumps(payload)},
+        ]
+        message = self._chat(client, run, messages, tools=None)
+        if message.get("tool_calls"):
+            raise _Fallback("malformed_output", "the synthesis answered with tool calls instead of the narrative")
+        data = _parse_object(message.get("content"))
+        limit = _MAX_NARRATIVE_CHARS
+        narrative: dict[str, str | None] = {
+            key: _text_field(data, key, limit) for key in ("summary", "root_cause", "first_symptom", "impact")
+        }
+        note = data.get("disagreement")
+        narrative["disagreement"] = note.strip()[:limit] if isinstance(note, str) and note.strip() else None
+        for key, text in narrative.items():
+            if text is not None:
+                self._check_mentions(run, text, f"the synthesis's {key!r}")
+        top = ranking.candidates[0].service
+        root_text = narrative["root_cause"] or ""
+        if not re.search(rf"(?<![\w-]){re.escape(top.lower())}(?![\w-])", root_text.lower()):
+            raise _Fallback("ranking_contradicted", f"the root-cause narrative does not name the top candidate {top!r}")
+        return narrative
+
+    @staticmethod
+    def _check_mentions(run: _Run, text: str, where: str) -> None:
+        unknown = run.checker.unknown(text)
+        if unknown:
+            raise _Fallback("unknown_service", f"{where} names {', '.join(unknown)}, not in the data")
+
+    # -- tools -----------------------------------------------------------------------------------------
+
+    def _tool_message(self, run: _Run, case: Case, node: _Node, call: object, *, skip: bool) -> dict[str, Any]:
+        call_id, name, arguments = _decode_call(call)
+        result: dict[str, Any]
+        if skip:
+            result = {"error": f"skipped: at most {_MAX_TOOL_CALLS_PER_TURN} tool calls per turn"}
+        elif arguments is None:
+            result = {"error": "not a function call with a JSON object as 'arguments'"}
+        else:
+            result = self._run_tool(run, case, node, name, arguments)
+        content = self._bounded(json.dumps(result))
+        run.tool_calls.append(
+            ToolCallRecord(
+                node=node.key,
+                name=name,
+                arguments=arguments or {},
+                ok="error" not in result,
+                result_chars=len(content),
+            )
+        )
+        return {"role": "tool", "tool_call_id": call_id, "content": content}
+
+    def _run_tool(self, run: _Run, case: Case, node: _Node, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        if name == "read_series":
+            return self._read_series(run, node, arguments)
+        if name == "read_spans":
+            return self._read_spans(case, arguments)
+        return {"error": f"unknown tool {name!r}; the tools are read_series and read_spans"}
+
+    def _read_series(self, run: _Run, node: _Node, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        column = arguments.get("column")
+        numbers = run.evidence.numbers.get(column) if isinstance(column, str) else None
+        if numbers is None:
+            same = [c for c, n in run.evidence.numbers.items() if n.service == node.service]
+            return {"error": f"unknown column {column!r}; columns of {node.service}: {same[:_MAX_LISTED_COLUMNS]}"}
+        around = finite(arguments.get("around"))
+        return {
+            **(_compact(numbers) or {}),
+            "anomaly_time": run.evidence.case.inject_time,
+            "window": run.evidence.window(numbers.column, around),
+        }
+
+    def _read_spans(self, case: Case, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        spans = case.telemetry.traces
+        if spans is None:
+            return {"error": "this case has no spans"}
+        service = arguments.get("service")
+        if not isinstance(service, str) or not (spans["service"] == service).any():
+            known = sorted({str(s) for s in spans["service"].unique()})
+            return {"error": f"no spans for service {service!r}; services with spans: {known[:_MAX_LISTED_SERVICES]}"}
+        limit = arguments.get("limit", _SPAN_LIMIT)
+        limit = min(max(limit, 1), _MAX_SPAN_LIMIT) if isinstance(limit, int) else _SPAN_LIMIT
+        return span_stats(spans, service, case.inject_time, limit)
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+
+    def _bounded(self, text: str) -> str:
+        if len(text) <= self.max_tool_result_chars:
+            return text
+        return text[: self.max_tool_result_chars - 14] + " …[truncated]"
+
+    def _chat(
+        self, client: httpx.Client, run: _Run, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None
+    ) -> dict[str, Any]:
+        """One chat-completion request within the budget; returns the reply's ``message``."""
+        if run.calls >= self.max_calls:
+            raise _Fallback("budget_exhausted", f"all {self.max_calls} calls spent")
+        left = run.deadline - time.monotonic()
+        if left <= 0:
+            raise _Fallback("timeout", f"the {self.timeout_s:g} s limit was reached")
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+        }
+        if tools:
+            body |= {"tools": tools, "tool_choice": "auto"}
+        url = f"{self.base_url}/chat/completions"
+        run.calls += 1
+        sent = time.perf_counter()
+        try:
+            response = client.post(url, json=body, timeout=httpx.Timeout(left))
+        except httpx.TimeoutException:
+            raise _Fallback("timeout", f"no answer from {url} within the {self.timeout_s:g} s limit") from None
+        except httpx.HTTPError as exc:
+            raise _Fallback("http_error", f"{type(exc).__name__} from {url}: {exc}") from None
+        finally:
+            run.llm_s += time.perf_counter() - sent
+        if response.status_code != 200:
+            raise _Fallback("http_error", f"HTTP {response.status_code} from {url}: {response.text[:200]}")
+        if time.monotonic() > run.deadline:
+            raise _Fallback("timeout", f"the {self.timeout_s:g} s limit was reached")
+        try:
+            reply = response.json()
+            message = reply["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise _Fallback("malformed_output", f"not a chat completion: {response.text[:120]!r}") from None
+        if not isinstance(message, dict):
+            raise _Fallback("malformed_output", "the completion's message is not an object")
+        usage = reply.get("usage")
+        total = usage.get("total_tokens") if isinstance(usage, dict) else None
+        if isinstance(total, int):
+            run.tokens += total
+            run.reported_tokens = True
+            if run.tokens > self.max_total_tokens:
+                raise _Fallback("budget_exhausted", f"{run.tokens} tokens used, over the {self.max_total_tokens} limit")
+        return message

@@ -1,0 +1,222 @@
+"""The default explainer: a deterministic narrative of a ranking in Watchdog's three parts.
+
+Root cause (the top candidate and how its series moved), first symptom (the earliest other series to
+leave its baseline), impact (how many services and series are anomalous, and how the alerted series
+moved). The same case and ranking always give the same text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from rca.data.case import Case
+from rca.explain.evidence import (
+    DEFAULT_THRESHOLD,
+    CaseEvidence,
+    candidate_key,
+    causal_path,
+    finite,
+    format_delay,
+    format_number,
+    format_offset,
+    format_time,
+    format_value,
+)
+from rca.explain.model import (
+    CandidateNote,
+    Explanation,
+    ImpactPart,
+    RootCausePart,
+    SeriesNumbers,
+    SymptomPart,
+    Timings,
+)
+from rca.rank.ranking import Candidate, Ranking
+
+_LISTED_SERVICES = 5
+
+
+def describe_move(numbers: SeriesNumbers) -> str:
+    """``rose from 1.25% to 100% (+7,898%, robust z 992)``, or as much of it as the numbers allow."""
+    peak = format_value(numbers.peak, numbers.unit)
+    details = []
+    if numbers.change_pct is not None:
+        details.append(f"{'+' if numbers.change_pct >= 0 else ''}{format_number(numbers.change_pct)}%")
+    if numbers.anomaly_score is not None:
+        details.append(f"robust z {format_number(numbers.anomaly_score)}")
+    suffix = f" ({', '.join(details)})" if details else ""
+    if numbers.baseline is None or numbers.peak is None:
+        return f"reached {peak}{suffix}"
+    verb = "rose" if numbers.peak >= numbers.baseline else "fell"
+    return f"{verb} from {format_value(numbers.baseline, numbers.unit)} to {peak}{suffix}"
+
+
+def _when(numbers: SeriesNumbers, case: Case) -> str:
+    moment = numbers.onset_time if numbers.onset_time is not None else numbers.peak_time
+    if moment is None:
+        return ""
+    return f" at {format_time(moment)} ({format_offset(moment - case.inject_time)} from the anomaly time)"
+
+
+def _at(numbers: SeriesNumbers) -> str:
+    moment = numbers.onset_time if numbers.onset_time is not None else numbers.peak_time
+    return "" if moment is None else f" at {format_time(moment)}"
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _path(case: Case, ranking: Ranking, candidate: Candidate, evidence: CaseEvidence) -> list[str]:
+    given = candidate.evidence.get("path")
+    if isinstance(given, list | tuple) and all(isinstance(node, str) for node in given):
+        return list(given)
+    if not ranking.graph or case.symptom is None or case.symptom not in evidence.numbers:
+        return []
+    return causal_path(ranking, candidate_key(candidate), [case.symptom, case.telemetry.service_of(case.symptom)])
+
+
+class TemplateExplainer:
+    """Narrates a ranking with a fixed template and the evidence numbers.
+
+    Parameters
+    ----------
+    threshold
+        ``|z|`` (robust, against the pre-anomaly baseline) from which a series counts as anomalous.
+    units
+        Metric or column name -> unit, overriding the built-in unit rules of
+        :func:`rca.explain.evidence.unit_of`.
+    """
+
+    def __init__(self, *, threshold: float = DEFAULT_THRESHOLD, units: Mapping[str, str] | None = None) -> None:
+        self.threshold = threshold
+        self.units = dict(units or {})
+
+    def evidence(self, case: Case) -> CaseEvidence:
+        """The per-series numbers the template narrates."""
+        return CaseEvidence.build(case, units=self.units, threshold=self.threshold)
+
+    def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
+        """Explain ``ranking`` of ``case``, narrating its top ``k`` candidates."""
+        start = time.perf_counter()
+        explanation = self.render(self.evidence(case), ranking, k)
+        return explanation.model_copy(update={"timings": Timings(total_s=time.perf_counter() - start)})
+
+    def render(self, evidence: CaseEvidence, ranking: Ranking, k: int = 5) -> Explanation:
+        """The explanation from precomputed evidence (timings left at zero)."""
+        case = evidence.case
+        top = ranking.candidates[0] if ranking.candidates else None
+        root = self._root_cause(case, ranking, evidence, top) if top is not None else None
+        root_numbers = root.numbers if root is not None else None
+        symptom = self._first_symptom(case, evidence, root_numbers)
+        impact = self._impact(case, evidence, top, symptom.numbers)
+        notes = [self._note(case, ranking, evidence, i + 1, c) for i, c in enumerate(ranking.top(k))]
+        return Explanation(
+            summary=self._summary(case, root, symptom, impact),
+            root_cause=root,
+            first_symptom=symptom,
+            impact=impact,
+            candidates=notes,
+            timings=Timings(total_s=0.0),
+        )
+
+    def _root_cause(self, case: Case, ranking: Ranking, evidence: CaseEvidence, top: Candidate) -> RootCausePart:
+        numbers = evidence.for_candidate(top)
+        method = ranking.info.get("method")
+        by = f" by {method}" if isinstance(method, str) else ""
+        text = f"{top.service} is the most likely root cause (ranked 1st{by}, score {format_number(top.score)})."
+        if numbers is not None:
+            text = (
+                f"{top.service} is the most likely root cause (ranked 1st{by}, score {format_number(top.score)}): "
+                f"{numbers.column} {describe_move(numbers)}{_when(numbers, case)}."
+            )
+        path = _path(case, ranking, top, evidence)
+        if path:
+            text += f" Causal path: {' -> '.join(path)}."
+        return RootCausePart(
+            service=top.service, metric=top.metric, score=top.score, numbers=numbers, path=path, text=text
+        )
+
+    def _first_symptom(self, case: Case, evidence: CaseEvidence, root: SeriesNumbers | None) -> SymptomPart:
+        numbers = evidence.first_symptom(root.column if root is not None else None)
+        if numbers is None:
+            return SymptomPart(
+                text=f"No other series left its baseline band (|z| >= {format_number(evidence.threshold)})."
+            )
+        delay = None
+        if root is not None and root.onset_time is not None and numbers.onset_time is not None:
+            delay = numbers.onset_time - root.onset_time
+        after = ", " + format_delay(delay, "the root cause's onset") if delay is not None else ""
+        text = f"{numbers.column} ({numbers.service}) {describe_move(numbers)}{_when(numbers, case)}{after}."
+        return SymptomPart(numbers=numbers, delay_s=delay, text=text)
+
+    def _impact(
+        self, case: Case, evidence: CaseEvidence, top: Candidate | None, first: SeriesNumbers | None
+    ) -> ImpactPart:
+        anomalous = evidence.anomalous()
+        services = list(dict.fromkeys(evidence.numbers[c].service for c in anomalous))
+        others = [s for s in services if top is None or s != top.service]
+        total_services = len(case.telemetry.services)
+        threshold = format_number(evidence.threshold)
+        text = (
+            f"{len(services)} of {total_services} services and {len(anomalous)} of {len(evidence.numbers)} series "
+            f"are anomalous (|z| >= {threshold})."
+        )
+        if others:
+            listed = ", ".join(others[:_LISTED_SERVICES])
+            more = f" and {len(others) - _LISTED_SERVICES} more" if len(others) > _LISTED_SERVICES else ""
+            besides = f" besides {top.service}" if top is not None else ""
+            text += f" Most affected{besides}: {listed}{more}."
+        symptom = first
+        if case.symptom is not None and case.symptom in evidence.numbers:
+            symptom = evidence.numbers[case.symptom]
+            text += f" The alerted series {symptom.column} {describe_move(symptom)}."
+        return ImpactPart(
+            anomalous_services=len(services),
+            total_services=total_services,
+            anomalous_series=len(anomalous),
+            total_series=len(evidence.numbers),
+            threshold=evidence.threshold,
+            services=others,
+            symptom=symptom,
+            text=text,
+        )
+
+    def _note(self, case: Case, ranking: Ranking, evidence: CaseEvidence, rank: int, c: Candidate) -> CandidateNote:
+        numbers = evidence.for_candidate(c)
+        name = c.service if c.metric is None else f"{c.service} / {c.metric}"
+        text = f"{_ordinal(rank)}: {name} (score {format_number(c.score)})"
+        if numbers is not None:
+            text += f", {describe_move(numbers)}{_when(numbers, case)}"
+        else:
+            score = finite(c.evidence.get("anomaly_score"))
+            if score is not None:
+                text += f", robust z {format_number(score)}"
+        path = _path(case, ranking, c, evidence)
+        if path:
+            text += f", path {' -> '.join(path)}"
+        return CandidateNote(
+            rank=rank, service=c.service, metric=c.metric, score=c.score, numbers=numbers, path=path, text=text + "."
+        )
+
+    def _summary(self, case: Case, root: RootCausePart | None, symptom: SymptomPart, impact: ImpactPart) -> str:
+        if root is None:
+            head = "The ranking has no candidates."
+        elif root.numbers is not None:
+            n = root.numbers
+            head = f"Root cause: {root.service}, {n.column} {describe_move(n)}{_at(n)}."
+        else:
+            head = f"Root cause: {root.service} (score {format_number(root.score)})."
+        if symptom.numbers is not None:
+            s = symptom.numbers
+            after = f", {format_delay(symptom.delay_s, 'the root cause')}" if symptom.delay_s is not None else ""
+            middle = f" First symptom: {s.service}, {s.column} {describe_move(s)}{after}."
+        else:
+            middle = " First symptom: none besides the root cause."
+        tail = (
+            f" Impact: {impact.anomalous_services} of {impact.total_services} services and "
+            f"{impact.anomalous_series} of {impact.total_series} series anomalous."
+        )
+        return head + middle + tail

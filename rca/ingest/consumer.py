@@ -1,0 +1,442 @@
+"""The ingestion worker: Kafka -> decode -> store, at least once, with a dead-letter topic.
+
+One loop, one batch at a time:
+
+1. ``poll`` up to ``max_batch_records`` messages from the subscribed topics (auto-commit is off).
+2. Decode each message with its topic's decoder. A message that fails (bad protobuf, bad JSON,
+   wrong types, non-finite values, too large, empty) is a dead letter.
+3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
+   ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
+   for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
+4. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
+   database rejects the batch's content (not a connection problem), the messages are written one
+   by one and the ones it rejects become dead letters too.
+5. Only then commit the offsets of the batch.
+
+Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
+with exponential backoff (0.2 s doubling to 10 s); the worker does not exit. A failed commit keeps its
+offsets pending: the loop polls again (so the client can rejoin the group) and commits them with
+the next batch, or alone when no message comes. A crash at any point
+before step 5 means the batch is delivered again, and the upserts store it exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from rca.ingest import metrics
+from rca.ingest.otlp import DECODERS, DecodeError, Decoder
+from rca.ingest.settings import IngestSettings
+from rca.store.store import Span, Store
+
+log = logging.getLogger("rca.ingest")
+
+
+@dataclass
+class IngestStats:
+    """Running totals of one worker (also written as JSON to ``stats_path`` after each commit)."""
+
+    worker: str = ""
+    messages: int = 0
+    points: int = 0
+    spans: int = 0
+    dead_letters: int = 0
+    batches: int = 0
+    commits: int = 0
+    retries: int = 0
+    assigned: list[str] = field(default_factory=list)
+    partitions: dict[str, int] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+    last_commit_at: float | None = None
+    state: str = "starting"
+
+
+@dataclass
+class _Message:
+    record: Any
+    points: list[tuple[str, str, float, float]]
+    spans: list[Span]
+
+
+class _Backoff:
+    def __init__(self, stop: threading.Event, initial: float = 0.2, maximum: float = 10.0) -> None:
+        self.stop, self.delay, self.initial, self.maximum = stop, initial, initial, maximum
+
+    def wait(self) -> bool:
+        """Sleep the current delay (interruptible), double it; False when a stop was requested."""
+        stopped = self.stop.wait(self.delay)
+        self.delay = min(self.delay * 2, self.maximum)
+        return not stopped
+
+
+class IngestWorker:
+    """Consume the telemetry topics into a store.
+
+    Parameters
+    ----------
+    settings
+        Broker, topics, encodings, batching (see :class:`IngestSettings`).
+    store
+        The store to write to; by default one is opened from ``settings.store_url`` /
+        ``settings.data_dir``.
+    stats_path
+        Write :class:`IngestStats` as JSON here after every commit.
+    on_batch
+        Called with the stats after every committed batch (progress display).
+    """
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        store: Store | None = None,
+        *,
+        stats_path: str | os.PathLike[str] | None = None,
+        on_batch: Callable[[IngestStats], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._owns_store = store is None
+        self.store = store or Store(
+            settings.store_url or None, data_dir=settings.data_dir, span_step_seconds=settings.span_step_seconds
+        )
+        self.stats_path = Path(stats_path) if stats_path is not None else None
+        self.on_batch = on_batch
+        self.stats = IngestStats(worker=f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}")
+        self._topics = settings.topics()
+        self._decoders: dict[str, tuple[str, Decoder]] = {
+            topic: (signal, DECODERS[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
+        }
+        self._stop = threading.Event()
+        self._consumer: KafkaConsumer | None = None
+        self._producer: KafkaProducer | None = None
+        self._pending: dict[TopicPartition, int] = {}
+        self._last_retention = 0.0
+        self._commit_failures = 0
+
+    # ------------------------------------------------------------- control
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to return after the current batch (thread- and signal-safe)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
+
+    def run(
+        self,
+        *,
+        max_seconds: float | None = None,
+        until: Callable[[IngestStats], bool] | None = None,
+    ) -> IngestStats:
+        """Consume until :meth:`request_stop`, ``max_seconds`` elapse, or ``until(stats)`` is true.
+
+        Returns
+        -------
+        IngestStats
+            The final totals.
+        """
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            consumer = self._connect()
+            if consumer is None:
+                return self.stats
+            self.stats.state = "running"
+            while not self._stop.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                self._step(consumer)
+                if until is not None and until(self.stats):
+                    break
+        finally:
+            self._close()
+        return self.stats
+
+    # ------------------------------------------------------------ plumbing
+    def _connect(self) -> KafkaConsumer | None:
+        s = self.settings
+        config: dict[str, Any] = {
+            "bootstrap_servers": s.bootstrap.split(","),
+            "group_id": s.group_id,
+            "client_id": f"{s.client_id}-{os.getpid()}",
+            "enable_auto_commit": False,
+            "auto_offset_reset": s.auto_offset_reset,
+            "max_poll_records": s.max_batch_records,
+            "max_partition_fetch_bytes": 8 * 1024 * 1024,
+            "fetch_max_bytes": 64 * 1024 * 1024,
+            "session_timeout_ms": s.session_timeout_ms,
+            "heartbeat_interval_ms": max(1000, s.session_timeout_ms // 4),
+            "reconnect_backoff_max_ms": 2000,
+            "bootstrap_timeout_ms": 10_000,
+            **dict(s.extra_consumer_config),
+        }
+        backoff = _Backoff(self._stop)
+        while not self._stop.is_set():
+            try:
+                consumer = KafkaConsumer(**config)
+                consumer.subscribe(list(self._topics))
+                self._consumer = consumer
+                log.info("subscribed to %s as group %r on %s", ", ".join(self._topics), s.group_id, s.bootstrap)
+                return consumer
+            except KafkaError as exc:
+                self._retry("connect", f"cannot reach Kafka at {s.bootstrap} ({exc!r}); retrying")
+                if not backoff.wait():
+                    break
+        return None
+
+    def _retry(self, operation: str, message: str) -> None:
+        metrics.RETRIES.labels(operation).inc()
+        self.stats.retries += 1
+        self.stats.state = f"retrying {operation}"
+        log.warning(message)
+
+    def _close(self) -> None:
+        self.stats.state = "stopped"
+        self._write_stats()
+        if self._consumer is not None:
+            try:
+                self._consumer.close(autocommit=False, timeout_ms=5000)
+            except Exception as exc:  # noqa: BLE001 - closing must not mask the real outcome
+                log.warning("closing the consumer: %r", exc)
+            self._consumer = None
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing the dead-letter producer: %r", exc)
+            self._producer = None
+        if self._owns_store:
+            self.store.close()
+
+    def _write_stats(self) -> None:
+        if self.stats_path is None:
+            return
+        tmp = self.stats_path.with_suffix(self.stats_path.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self.stats)))
+        tmp.replace(self.stats_path)
+
+    # ----------------------------------------------------------- one batch
+    def _step(self, consumer: KafkaConsumer) -> None:
+        try:
+            batch = consumer.poll(timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_batch_records)
+        except KafkaError as exc:
+            self._retry("poll", f"poll failed ({exc!r}); retrying")
+            self._stop.wait(1.0)
+            return
+        self.stats.assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        if not batch:
+            if self._pending:
+                self._commit(consumer)
+            self._maybe_retention()
+            return
+        messages: list[_Message] = []
+        dead: list[tuple[Any, str, str]] = []
+        per_topic: dict[str, int] = {}
+        for tp, records in batch.items():
+            signal, decoder = self._decoders[tp.topic]
+            for record in records:
+                self._pending[tp] = record.offset + 1
+                key = f"{tp.topic}:{tp.partition}"
+                self.stats.partitions[key] = self.stats.partitions.get(key, 0) + 1
+                per_topic[tp.topic] = per_topic.get(tp.topic, 0) + 1
+                value = record.value
+                try:
+                    if value is None or len(value) == 0:
+                        raise DecodeError("empty", "message without a value")
+                    if len(value) > self.settings.max_message_bytes:
+                        raise DecodeError(
+                            "too_large",
+                            f"message of {len(value)} bytes exceeds "
+                            f"max_message_bytes={self.settings.max_message_bytes}",
+                        )
+                    rows = decoder(value)
+                except DecodeError as exc:
+                    dead.append((record, exc.reason, str(exc)))
+                    continue
+                except Exception as exc:  # noqa: BLE001 - one bad message must never stop the worker
+                    dead.append((record, "error", f"decoder failed: {exc!r}"))
+                    continue
+                if signal == "spans":
+                    messages.append(_Message(record, [], rows))
+                else:
+                    messages.append(_Message(record, rows, []))
+        for topic, count in per_topic.items():
+            metrics.MESSAGES.labels(topic).inc(count)
+        self.stats.messages += sum(per_topic.values())
+        if not self._store_batch(messages, dead):
+            return
+        if dead and not self._dead_letter(dead):
+            return
+        self.stats.batches += 1
+        self._commit(consumer)
+        self._maybe_retention()
+
+    def _store_batch(self, messages: list[_Message], dead: list[tuple[Any, str, str]]) -> bool:
+        """Write the batch durably (retrying transient failures); False when stopped first."""
+        points = [p for m in messages for p in m.points]
+        spans = [s for m in messages for s in m.spans]
+        if not points and not spans:
+            return True
+        backoff = _Backoff(self._stop)
+        while True:
+            try:
+                self.store.write(points, spans)
+                self._count(messages)
+                return True
+            except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+                log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
+                return self._store_one_by_one(messages, dead)
+            except sa.exc.SQLAlchemyError as exc:
+                self._retry("store", f"store write failed ({exc!r}); retrying")
+                if not backoff.wait():
+                    return False
+
+    def _store_one_by_one(self, messages: list[_Message], dead: list[tuple[Any, str, str]]) -> bool:
+        for message in messages:
+            backoff = _Backoff(self._stop)
+            while True:
+                try:
+                    self.store.write(message.points, message.spans)
+                    self._count([message])
+                    break
+                except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
+                    dead.append((message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
+                    break
+                except sa.exc.SQLAlchemyError as exc:
+                    self._retry("store", f"store write failed ({exc!r}); retrying")
+                    if not backoff.wait():
+                        return False
+        return True
+
+    def _count(self, messages: list[_Message]) -> None:
+        for m in messages:
+            topic = m.record.topic
+            if m.points:
+                metrics.POINTS.labels(topic).inc(len(m.points))
+                self.stats.points += len(m.points)
+            if m.spans:
+                metrics.SPANS.labels(topic).inc(len(m.spans))
+                self.stats.spans += len(m.spans)
+
+    def _get_producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.settings.bootstrap.split(","),
+                client_id=f"{self.settings.client_id}-dlq-{os.getpid()}",
+                acks="all",
+                max_request_size=max(1024 * 1024, self.settings.dlq_max_value_bytes + 64 * 1024),
+                bootstrap_timeout_ms=10_000,
+            )
+        return self._producer
+
+    def _dead_letter(self, dead: list[tuple[Any, str, str]]) -> bool:
+        """Publish the dead letters and wait for the acks; False when stopped first."""
+        limit = self.settings.dlq_max_value_bytes
+        backoff = _Backoff(self._stop)
+        while True:
+            try:
+                producer = self._get_producer()
+                futures = []
+                for record, reason, error in dead:
+                    value = record.value or b""
+                    headers = [
+                        ("rca.dlq.reason", reason.encode()),
+                        ("rca.dlq.error", error.encode("utf-8", "replace")[:2000]),
+                        ("rca.source.topic", record.topic.encode()),
+                        ("rca.source.partition", str(record.partition).encode()),
+                        ("rca.source.offset", str(record.offset).encode()),
+                        ("rca.source.encoding", self._topics[record.topic][1].encode()),
+                    ]
+                    if len(value) > limit:
+                        headers.append(("rca.dlq.truncated", str(len(value)).encode()))
+                        value = value[:limit]
+                    futures.append(producer.send(self.settings.dlq_topic, value=value, key=record.key, headers=headers))
+                producer.flush(timeout=30)
+                for future in futures:
+                    future.get(timeout=30)
+            except KafkaError as exc:
+                self._retry("dead_letter", f"publishing {len(dead)} dead letter(s) failed ({exc!r}); retrying")
+                if not backoff.wait():
+                    return False
+                continue
+            for record, reason, error in dead:
+                metrics.DEAD_LETTERS.labels(record.topic, reason).inc()
+                log.warning(
+                    "dead letter %s:%d@%d -> %s (%s): %s",
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    self.settings.dlq_topic,
+                    reason,
+                    error,
+                )
+            self.stats.dead_letters += len(dead)
+            return True
+
+    def _commit(self, consumer: KafkaConsumer) -> None:
+        """Commit the offsets of everything stored so far, for the partitions this worker still owns.
+
+        One attempt: when it fails (a rebalance in progress, the coordinator unreachable, a timeout),
+        the offsets stay pending and the next loop iteration polls (which lets the client rejoin the
+        group and reconnect) and commits them again. The data is already durable, so a crash before
+        the commit only means the messages are delivered again and stored idempotently.
+        """
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._pending if tp not in assigned]:
+            del self._pending[tp]  # revoked: its new owner resumes from the last committed offset
+        if not self._pending:
+            return
+        offsets = {tp: OffsetAndMetadata(off, "", -1) for tp, off in self._pending.items()}
+        try:
+            consumer.commit(offsets, timeout_ms=10_000)
+        except KafkaError as exc:
+            self._commit_failures += 1
+            metrics.RETRIES.labels("commit").inc()
+            self.stats.retries += 1
+            self.stats.state = "retrying commit"
+            if self._commit_failures in (1, 2, 5) or self._commit_failures % 20 == 0:
+                log.warning(
+                    "offset commit failed (%r, %d in a row); polling and retrying, the stored messages stay safe",
+                    exc,
+                    self._commit_failures,
+                )
+            if not isinstance(exc, CommitFailedError | RebalanceInProgressError):
+                self._stop.wait(min(0.2 * 2 ** min(self._commit_failures, 6), 10.0))
+            return
+        self._commit_failures = 0
+        for tp, meta in offsets.items():
+            if self._pending.get(tp) == meta.offset:
+                del self._pending[tp]
+        metrics.COMMITS.inc()
+        self.stats.commits += 1
+        self.stats.last_commit_at = time.time()
+        self.stats.state = "running"
+        self._write_stats()
+        if self.on_batch is not None:
+            self.on_batch(self.stats)
+
+    def _maybe_retention(self) -> None:
+        seconds = self.settings.retention_seconds
+        if seconds <= 0 or time.monotonic() - self._last_retention < self.settings.retention_interval_seconds:
+            return
+        self._last_retention = time.monotonic()
+        try:
+            deleted = self.store.apply_retention(seconds)
+        except sa.exc.SQLAlchemyError as exc:
+            log.warning("retention failed (%r); will try again later", exc)
+            return
+        if deleted["points"] or deleted["spans"]:
+            log.info("retention removed %d points and %d spans", deleted["points"], deleted["spans"])

@@ -1,0 +1,129 @@
+"""The service's own records in the store: analyses, incidents and jobs.
+
+Each is a row with an id, timestamps, a status and JSON documents (``rca.store.schema``), so the
+API can evolve what it keeps without migrations. Ids are random UUID4 hex strings.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from rca.store import schema
+from rca.store.store import Store
+
+
+def new_id() -> str:
+    """A fresh random id."""
+    return uuid.uuid4().hex
+
+
+class Records:
+    """Analyses, incidents and jobs kept in a :class:`~rca.store.store.Store`'s database."""
+
+    def __init__(self, store: Store) -> None:
+        self.engine = store.engine
+
+    # ------------------------------------------------------------ analyses
+    def create_analysis(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A new pending analysis of ``request``."""
+        analysis_id = new_id()
+        row = {
+            "id": analysis_id,
+            "created_at": time.time(),
+            "updated_at": None,
+            "status": "pending",
+            "request": request,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(schema.analyses).values(**row, result=None, error=None))
+        return {**row, "result": None, "error": None}
+
+    def update_analysis(
+        self, analysis_id: str, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        """Set an analysis' status and, when finished, its result or error."""
+        values: dict[str, Any] = {"status": status, "updated_at": time.time()}
+        if result is not None:
+            values["result"] = result
+        if error is not None:
+            values["error"] = error
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.analyses).where(schema.analyses.c.id == analysis_id).values(**values))
+
+    def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
+        """One analysis, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.analyses).where(schema.analyses.c.id == analysis_id)).mappings().first()
+        return None if row is None else dict(row)
+
+    def list_analyses(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """A page of analyses, newest first, and the total count."""
+        table = schema.analyses
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            rows = conn.execute(
+                sa.select(table).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
+            ).mappings()
+            return [dict(r) for r in rows], int(total)
+
+    # ------------------------------------------------------------ incidents
+    def open_incident(self, opened_at: float, summary: dict[str, Any]) -> dict[str, Any]:
+        """Record a newly opened incident."""
+        row = {"id": new_id(), "opened_at": opened_at, "closed_at": None, "status": "open", "summary": summary}
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(schema.incidents).values(**row, analysis_id=None))
+        return {**row, "analysis_id": None}
+
+    def update_incident(self, incident_id: str, **values: Any) -> None:
+        """Change an incident's fields (``status``, ``closed_at``, ``analysis_id``, ``summary``)."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.incidents).where(schema.incidents.c.id == incident_id).values(**values))
+
+    def get_incident(self, incident_id: str) -> dict[str, Any] | None:
+        """One incident, or ``None``."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(schema.incidents).where(schema.incidents.c.id == incident_id)).mappings().first()
+            )
+        return None if row is None else dict(row)
+
+    def list_incidents(self, *, limit: int, offset: int, status: str | None = None) -> tuple[list[dict[str, Any]], int]:
+        """A page of incidents, newest first, and the total count."""
+        table = schema.incidents
+        where = [] if status is None else [table.c.status == status]
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
+            rows = conn.execute(
+                sa.select(table)
+                .where(*where)
+                .order_by(table.c.opened_at.desc(), table.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).mappings()
+            return [dict(r) for r in rows], int(total)
+
+    # ------------------------------------------------------------ jobs
+    def create_job(self, kind: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A new queued job."""
+        row = {"id": new_id(), "kind": kind, "created_at": time.time(), "updated_at": None, "status": "queued"}
+        with self.engine.begin() as conn:
+            conn.execute(sa.insert(schema.jobs).values(**row, detail=detail or {}))
+        return {**row, "detail": detail or {}}
+
+    def update_job(self, job_id: str, *, status: str, detail: dict[str, Any] | None = None) -> None:
+        """Set a job's status (and detail)."""
+        values: dict[str, Any] = {"status": status, "updated_at": time.time()}
+        if detail is not None:
+            values["detail"] = detail
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(schema.jobs).where(schema.jobs.c.id == job_id).values(**values))
+
+    def get_job(self, job_id: str) -> dict[str, Any] | None:
+        """One job, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(schema.jobs).where(schema.jobs.c.id == job_id)).mappings().first()
+        return None if row is None else dict(row)

@@ -1,0 +1,120 @@
+"""The store's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Telemetry:
+
+* ``series``: one row per series (``name`` = the frame column ``<service>_<metric>``), with its
+  service, metric and the first and last timestamps seen.
+* ``points``: ``(series_id, ts) -> value``; the primary key makes writes idempotent (at-least-once
+  delivery from Kafka plus upserts gives exactly one point per series and timestamp).
+* ``spans``: raw spans keyed by ``(trace_id, span_id)``. Trace-derived series (request rate, error
+  rate, latency percentiles) and the caller -> callee edges are computed from them on read with
+  :mod:`rca.data.spans`, the same functions the dataset loaders use, so a replayed case and the case
+  read from disk give the same numbers. A span's parent may arrive in another message, batch or
+  partition; deriving on read sees both.
+
+Service state, for the API (empty until the API writes them; this module is their extension point):
+``analyses``, ``incidents``, ``models`` and ``jobs`` hold an id, timestamps, a status and JSON
+documents, so the API can evolve their content without migrations. ``meta`` holds the schema
+version.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+
+metadata = sa.MetaData()
+
+series = sa.Table(
+    "series",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("name", sa.String(600), nullable=False, unique=True),
+    sa.Column("service", sa.String(300), nullable=False),
+    sa.Column("metric", sa.String(300), nullable=False),
+    sa.Column("first_seen", sa.Float(precision=53), nullable=True),
+    sa.Column("last_seen", sa.Float(precision=53), nullable=True),
+    sa.Index("ix_series_service", "service"),
+)
+
+points = sa.Table(
+    "points",
+    metadata,
+    sa.Column("series_id", sa.Integer, sa.ForeignKey("series.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("ts", sa.Float(precision=53), primary_key=True),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+    sa.Index("ix_points_ts", "ts"),
+    sqlite_with_rowid=False,
+)
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("trace_id", sa.String(64), primary_key=True),
+    sa.Column("span_id", sa.String(32), primary_key=True),
+    sa.Column("parent_span_id", sa.String(32), nullable=False),
+    sa.Column("service", sa.String(300), nullable=False),
+    sa.Column("operation", sa.Text, nullable=False),
+    sa.Column("start_ns", sa.BigInteger, nullable=False),
+    sa.Column("end_ns", sa.BigInteger, nullable=False),
+    # NULL when the span carried no Status message (then no error rate is derived).
+    sa.Column("status_code", sa.SmallInteger, nullable=True),
+    sa.Index("ix_spans_start", "start_ns"),
+    sqlite_with_rowid=False,
+)
+
+analyses = sa.Table(
+    "analyses",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float(precision=53), nullable=False),
+    sa.Column("updated_at", sa.Float(precision=53), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("request", sa.JSON, nullable=True),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Index("ix_analyses_created", "created_at"),
+)
+
+incidents = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("opened_at", sa.Float(precision=53), nullable=False),
+    sa.Column("closed_at", sa.Float(precision=53), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("analysis_id", sa.String(64), sa.ForeignKey("analyses.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("summary", sa.JSON, nullable=True),
+    sa.Index("ix_incidents_opened", "opened_at"),
+)
+
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("created_at", sa.Float(precision=53), nullable=False),
+    sa.Column("method", sa.String(100), nullable=False),
+    sa.Column("path", sa.Text, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, default=False),
+    sa.Column("params", sa.JSON, nullable=True),
+    sa.Column("metrics", sa.JSON, nullable=True),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float(precision=53), nullable=False),
+    sa.Column("updated_at", sa.Float(precision=53), nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=True),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)

@@ -1,0 +1,90 @@
+"""Analyses over HTTP against a real uvicorn server: inline cases, paging, graphs, auth, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from conftest import ADMIN_KEY, READ_KEY
+
+READ = {"Authorization": f"Bearer {READ_KEY}"}
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def post(base_url: str, body: dict[str, Any], headers: dict[str, str] = READ) -> httpx.Response:
+    return httpx.post(f"{base_url}/v1/analyses", json=body, headers=headers, timeout=120)
+
+
+def test_inline_analysis_finds_the_root_cause(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    response = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 5})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/v1/analyses/{body['id']}"
+    assert body["status"] == "done" and body["method"] == "baro" and body["k"] == 5
+    ranking = body["ranking"]
+    assert [r["rank"] for r in ranking] == [1, 2, 3, 4, 5]
+    assert ranking[0]["service"] == "carts" and ranking[0]["metric"] == "carts_cpu"
+    assert ranking[0]["evidence"]["anomaly_score"] > 3 and ranking[0]["evidence"]["onset_time"] is not None
+    assert body["graph"]["svg_url"] == f"/v1/analyses/{body['id']}/graph.svg"
+    assert {"prepare", "rank"} <= set(body["timings"])
+
+    again = httpx.get(f"{base_url}/v1/analyses/{body['id']}", headers=READ)
+    assert again.status_code == 200 and again.json()["ranking"] == ranking
+    svg = httpx.get(f"{base_url}{body['graph']['svg_url']}", headers=READ)
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in svg.content
+    graph = httpx.get(f"{base_url}/v1/analyses/{body['id']}/graph", headers=READ).json()
+    assert graph["nodes"][0]["id"] == "carts_cpu" and graph["nodes"][0]["root_cause_rank"] == 1
+
+
+def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    for _ in range(3):
+        assert post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 2}).status_code == 201
+    first = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
+    assert first["limit"] == 2 and len(first["items"]) == 2 and first["total"] >= 3
+    second = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2, "offset": 2}, headers=READ).json()
+    assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
+    created = [i["created_at"] for i in first["items"] + second["items"]]
+    assert created == sorted(created, reverse=True)
+
+
+def test_auth(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    assert httpx.get(f"{base_url}/v1/analyses").status_code == 401
+    wrong = httpx.get(f"{base_url}/v1/analyses", headers={"Authorization": "Bearer nope-nope-nope"})
+    assert wrong.status_code == 401 and wrong.headers["content-type"] == "application/problem+json"
+    assert wrong.headers["www-authenticate"] == "Bearer"
+    forbidden = httpx.post(f"{base_url}/v1/models/retrain", headers=READ)
+    assert forbidden.status_code == 403 and "admin" in forbidden.json()["detail"]
+    assert httpx.post(f"{base_url}/v1/models/retrain", headers=ADMIN).status_code == 202
+    assert httpx.get(f"{base_url}/healthz").status_code == 200  # health needs no key
+
+
+def test_bad_input_is_a_clear_4xx(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    cases = [
+        ({}, 422, "send either `case`"),
+        ({"start": 10, "end": 5}, 422, "`end` must be after `start`"),
+        ({"case": {**sock_shop_payload, "inject_time": 1}}, 422, "outside the data"),
+        ({"case": {**sock_shop_payload, "series": {"a_b": [1, 2]}}}, 422, "case.series.a_b: has 2 values"),
+        ({"case": sock_shop_payload, "method": "nope"}, 422, "unknown method 'nope'"),
+        ({"case": sock_shop_payload, "k": 0}, 422, "k"),
+        ({"start": 0, "end": 100}, 422, "no ingested data"),
+    ]
+    for body, status, text in cases:
+        response = post(base_url, body)
+        assert response.status_code == status, (body.keys(), response.text)
+        problem = response.json()
+        assert response.headers["content-type"] == "application/problem+json"
+        assert problem["status"] == status and text in problem["detail"], problem
+        assert "Traceback" not in response.text
+    raw = httpx.post(
+        f"{base_url}/v1/analyses", content=b"{not json", headers={**READ, "content-type": "application/json"}
+    )
+    assert raw.status_code == 422
+    missing = httpx.get(f"{base_url}/v1/analyses/does-not-exist", headers=READ)
+    assert missing.status_code == 404 and "GET /v1/analyses" in missing.json()["detail"]
+
+
+def test_request_size_limit(settings: Any, base_url: str) -> None:
+    big = b"x" * (settings.max_request_bytes + 1)
+    response = httpx.post(f"{base_url}/v1/analyses", content=big, headers={**READ, "content-type": "application/json"})
+    assert response.status_code == 413
