@@ -127,7 +127,7 @@ def replay_command(
     from rca.ingest.replay import replay
     from rca.ingest.settings import IngestSettings
 
-    settings = IngestSettings.from_env(bootstrap=bootstrap)
+    settings = IngestSettings.from_settings(bootstrap=bootstrap)
     with Progress(
         TextColumn("[bold]replay"),
         BarColumn(),
@@ -187,7 +187,8 @@ def ingest_command(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = IngestSettings.from_env(
+        settings = IngestSettings.from_settings(
+            None,
             bootstrap=bootstrap,
             group_id=group,
             data_dir=None if data_dir is None else str(data_dir),
@@ -261,13 +262,7 @@ def serve_command(
         from rca.ingest.consumer import IngestWorker
         from rca.ingest.settings import IngestSettings
 
-        worker = IngestWorker(
-            IngestSettings.from_env(
-                bootstrap=settings.kafka_bootstrap,
-                data_dir=str(settings.data_dir),
-                store_url=settings.store_url,
-            )
-        )
+        worker = IngestWorker(IngestSettings.from_settings(settings))
         threading.Thread(target=worker.run, name="rca-ingest", daemon=True).start()
     console.print(f"rca API on http://{settings.host}:{settings.port} (docs at /docs)")
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
@@ -334,6 +329,26 @@ def settings_command(
         value = getattr(current, name)
         shown = "***" if value and ("key" in name) else value
         print(f"RCA_{name.upper()}={'' if shown is None else shown}")
+
+
+@app.command("demo")
+def demo_command(
+    case: Annotated[Path, typer.Option(help="The recorded case to replay.")] = Path(
+        "../shared/data/sock-shop-rcd/catalogue-cpu/1"
+    ),
+    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
+    port: Annotated[int, typer.Option(help="Port of the demo API.")] = 8080,
+    speed: Annotated[float, typer.Option(help="Replay time factor.")] = 20.0,
+    data_dir: Annotated[Path, typer.Option(help="Fresh data directory of the demo server.")] = Path(".demo"),
+    stop: Annotated[bool, typer.Option("--stop", help="Stop the demo server and exit.")] = False,
+) -> None:
+    """End to end: serve + ingest, replay a fault through Kafka, print the incident's top-5 causes."""
+    from rca import demo
+
+    if stop:
+        demo.stop(data_dir, console)
+        return
+    demo.run(case, bootstrap=bootstrap, port=port, speed=speed, data_dir=data_dir, console=Console())
 
 
 def main() -> None:

@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     spans_encoding: Encoding = Field("otlp_proto", description="otlp_proto or otlp_json.")
     jsonl_topic: str = Field("rca_metrics", description='Topic of JSON-lines points {"ts","service","metric","value"}.')
     dlq_topic: str = Field("rca_dlq", description="Dead-letter topic for malformed messages.")
-    span_bucket_seconds: float = Field(10.0, gt=0, description="Time bucket of span-derived series.")
+    kafka_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest", description="Where a new consumer group starts (earliest: nothing published before is lost)."
+    )
+    ingest_batch: int = Field(500, gt=0, description="Messages per ingest batch (one transaction, one offset commit).")
+    span_bucket_seconds: float = Field(60.0, gt=0, description="Time bucket of span-derived series.")
 
     # Incidents and analyses.
     symptoms: str = Field(
@@ -73,6 +77,13 @@ class Settings(BaseSettings):
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = template explainer.")
     llm_model: str | None = Field(None, description="Model name sent to the endpoint.")
     llm_api_key: str | None = Field(None, description="Bearer key for the endpoint.")
+    llm_timeout_s: float = Field(20.0, gt=0, description="Wall time of one LLM explanation.")
+    llm_max_calls: int = Field(12, ge=2, description="Chat-completion requests per explanation (synthesis included).")
+    llm_max_depth: int = Field(2, ge=1, description="Depth of the recursion over the causal subgraph.")
+    llm_top_k: int = Field(3, ge=1, description="Top candidates whose subgraph the agents explore.")
+    llm_max_turns: int = Field(3, ge=1, description="Requests per agent.")
+    llm_max_tokens: int = Field(600, ge=16, description="max_tokens sent with every request.")
+    llm_max_total_tokens: int = Field(40_000, ge=100, description="Token budget of one explanation.")
 
     @field_validator("retrain_cron", "store_url", "llm_base_url", "llm_model", "llm_api_key", mode="before")
     @classmethod
@@ -101,6 +112,19 @@ class Settings(BaseSettings):
                 raise ValueError(f"RCA_CONFIG={config} is not a file; point it at a TOML file or unset it")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         return tuple(sources)
+
+    @property
+    def llm_limits(self) -> dict[str, float | int]:
+        """Keyword arguments of :class:`rca.explain.LLMExplainer` from the ``llm_*`` limits."""
+        return {
+            "timeout_s": self.llm_timeout_s,
+            "max_calls": self.llm_max_calls,
+            "max_depth": self.llm_max_depth,
+            "k": self.llm_top_k,
+            "max_turns": self.llm_max_turns,
+            "max_tokens": self.llm_max_tokens,
+            "max_total_tokens": self.llm_max_total_tokens,
+        }
 
     @property
     def models_dir(self) -> Path:

@@ -173,9 +173,7 @@ class KafkaBroker:
             out = exc.stdout or ""
             if isinstance(out, bytes):
                 out = out.decode(errors="replace")
-            raise KafkaBrokerError(
-                f"kafka.sh {command} timed out after {timeout} s\n{out}"
-            ) from exc
+            raise KafkaBrokerError(f"kafka.sh {command} timed out after {timeout} s\n{out}") from exc
         return proc
 
     # ----------------------------------------------------------------- control
@@ -230,9 +228,7 @@ class KafkaBroker:
             return
         proc = self._run("stop", timeout=timeout)
         if proc.returncode != 0:
-            raise KafkaBrokerError(
-                f"kafka.sh stop failed (exit {proc.returncode}):\n{proc.stdout}"
-            )
+            raise KafkaBrokerError(f"kafka.sh stop failed (exit {proc.returncode}):\n{proc.stdout}")
 
     def kill(self, timeout: float = 10.0) -> None:
         """Kill the broker with SIGKILL, simulating a crash; keep its data.

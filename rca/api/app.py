@@ -36,6 +36,7 @@ from rca.api.schemas import (
 )
 from rca.api.service import Service
 from rca.errors import DataError, RCAError, UnknownMethodError
+from rca.explain import Explanation
 from rca.methods import METHODS
 from rca.registry.models import RegistryError
 from rca.settings import Scope, Settings
@@ -167,7 +168,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed"}
+        titles = {
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not found",
+            405: "Method not allowed",
+            409: "Conflict",
+            410: "Gone",
+        }
         return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
     @app.exception_handler(DataError)
@@ -280,6 +288,28 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         if svg is None:
             raise HTTPException(409, f"analysis {analysis_id} is not done yet")
         return Response(svg, media_type="image/svg+xml")
+
+    @app.post(
+        "/v1/analyses/{analysis_id}/explanation",
+        tags=["analyses"],
+        dependencies=read,
+        responses={404: {}, 409: {}, 410: {}},
+    )
+    async def explain_analysis(
+        analysis_id: str, request: Request, k: Annotated[int, Query(ge=1, le=20)] = 5
+    ) -> Explanation:
+        """A short explanation of a finished analysis: root cause, first symptom, impact, with numbers.
+
+        The template explainer by default; the LLM explainer when ``RCA_LLM_BASE_URL`` is set (it falls
+        back to the template on any error). The ranking is never changed.
+        """
+        record = _get(request, analysis_id)
+        if record["status"] != "done":
+            raise HTTPException(409, f"analysis {analysis_id} is {record['status']}; explain it once it is done")
+        explanation = await asyncio.to_thread(svc(request).explain, analysis_id, k)
+        if explanation is None:
+            raise HTTPException(410, "this server no longer holds the analysis' data; run the analysis again")
+        return explanation
 
     # ------------------------------------------------------------------ incidents
     def _incident(request: Request, row: dict[str, Any], *, embed: bool) -> Incident:

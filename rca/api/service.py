@@ -26,8 +26,9 @@ from rca.data.casedir import check_inject_time
 from rca.data.jsoncase import case_from_payload
 from rca.data.preprocess import preprocess
 from rca.errors import DataError, RCAError
+from rca.explain import Explanation, make_explainer
 from rca.methods import get_method
-from rca.rank.render import render_graph
+from rca.plots import render_graph
 from rca.registry.models import ModelRegistry
 from rca.settings import Settings
 from rca.store.records import Records
@@ -43,6 +44,7 @@ INCIDENTS = Counter("rca_incidents_total", "Incidents opened by the detector.")
 INCIDENTS_OPEN = Gauge("rca_incidents_open", "Incidents open now.")
 MODEL_AGE = Gauge("rca_model_age_seconds", "Age of the current model (NaN when none).")
 INGEST_LAG = Gauge("rca_ingest_lag_seconds", "Wall clock minus the newest stored data time.")
+EXPLANATIONS = Counter("rca_explanations_total", "Explanations, by source and fallback reason.", ["source", "fallback"])
 RETRAINS = Counter("rca_retrains_total", "Retraining jobs, by outcome.", ["status"])
 
 RECENT_ANALYSES = 64
@@ -68,6 +70,9 @@ class Service:
         self.records = Records(self.store)
         self.registry = ModelRegistry(settings.models_dir)
         self.analyzer = Analyzer(self.registry)
+        self.explainer = make_explainer(
+            settings.llm_base_url, settings.llm_model, settings.llm_api_key, **settings.llm_limits
+        )
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rca-analysis")
         self._retrain_lock = threading.Lock()
         self._stop = threading.Event()
@@ -228,9 +233,15 @@ class Service:
         self._svg[analysis_id] = svg
         return svg
 
-    def recent(self, analysis_id: str) -> tuple[Case, AnalysisResult] | None:
-        """The case and result of a recent analysis of this process (what an explainer needs)."""
-        return self._recent.get(analysis_id)
+    def explain(self, analysis_id: str, k: int) -> Explanation | None:
+        """Narrate a recent analysis of this process; ``None`` when its case is no longer held."""
+        recent = self._recent.get(analysis_id)
+        if recent is None:
+            return None
+        case, result = recent
+        explanation = self.explainer.explain(case, result.ranking, k=k)
+        EXPLANATIONS.labels(explanation.source, explanation.fallback_reason or "none").inc()
+        return explanation
 
     # ------------------------------------------------------------------ incidents
     def symptoms(self, columns: list[str]) -> list[str]:

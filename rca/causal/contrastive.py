@@ -66,7 +66,7 @@ class CausalConvEncoder(nn.Module):
     @property
     def receptive_field(self) -> int:
         """How many time steps one output step sees."""
-        return 1 + (self.kernel - 1) * sum(self.dilations)
+        return int(1 + (self.kernel - 1) * sum(self.dilations))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.inp(x).transpose(1, 2)  # (B, hidden, T)
@@ -185,7 +185,9 @@ def pretrain(
     t_len, n = data.shape
     generator = torch.Generator().manual_seed(seed)
     values = torch.as_tensor(data.T, dtype=torch.float32)  # (N, T)
-    predictor = nn.Sequential(nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features))
+    predictor = nn.Sequential(
+        nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features)
+    )
     params = list(encoder.parameters()) + (list(predictor.parameters()) if objective == "simsiam" else [])
     optimiser = torch.optim.Adam(params, lr=lr)
     crop = min(crop, t_len)

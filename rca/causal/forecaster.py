@@ -152,7 +152,7 @@ def train_forecaster(
     epoch with the lowest held-out error are kept.
     """
     n_samples = raw.shape[0]
-    n_val = max(1, int(round(validation * n_samples)))
+    n_val = max(1, round(validation * n_samples))
     n_train = n_samples - n_val
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.Adam(

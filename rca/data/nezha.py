@@ -219,7 +219,8 @@ def read_nezha_case(root: str | Path, fault: NezhaFault, faults: list[NezhaFault
 
     traces = None
     if span_files:
-        spans = pd.concat([_read_spans(p) for p in span_files], ignore_index=True)
+        # one check over all minutes: a span recorded in two minute files counts once
+        spans = check_spans(pd.concat([_read_spans(p) for p in span_files], ignore_index=True))
         # Keep the spans of the window's rows only (a construct minute may fall in a removed row).
         row_of_span = _ceil_to_step(spans["start_ns"].to_numpy() / 1e9)
         traces = spans.loc[np.isin(row_of_span, frame.index.to_numpy())].reset_index(drop=True)

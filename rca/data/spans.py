@@ -20,7 +20,11 @@ STATUS_ERROR = 2
 
 
 def check_spans(spans: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame:
-    """Check that a spans table has the required columns and types; return a normalised copy."""
+    """Check that a spans table has the required columns and types; return a normalised copy.
+
+    A span is identified by ``(trace_id, span_id)``: repeated spans (recordings have some, and
+    at-least-once delivery makes more) are kept once, the first of them.
+    """
     missing = [c for c in SPAN_COLUMNS if c not in spans.columns]
     if missing:
         raise DataError(
@@ -44,7 +48,7 @@ def check_spans(spans: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame
         out[column] = numeric.astype("int64")
     if "status_code" in out.columns:
         out["status_code"] = pd.to_numeric(out["status_code"], errors="coerce").fillna(0).astype("int64")
-    return out
+    return out.drop_duplicates(["trace_id", "span_id"]).reset_index(drop=True)
 
 
 def _with_parent_service(spans: pd.DataFrame) -> pd.DataFrame:

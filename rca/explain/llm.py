@@ -509,7 +509,10 @@ class LLMExplainer:
         elif arguments is None:
             result = {"error": "not a function call with a JSON object as 'arguments'"}
         else:
-            result = self._run_tool(run, case, node, name, arguments)
+            try:
+                result = self._run_tool(run, case, node, name, arguments)
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                result = {"error": f"{name} failed: {type(exc).__name__}: {exc}"}
         content = self._bounded(json.dumps(result))
         run.tool_calls.append(
             ToolCallRecord(

@@ -236,7 +236,11 @@ class IngestWorker:
             self._retry("poll", f"poll failed ({exc!r}); retrying")
             self._stop.wait(1.0)
             return
-        self.stats.assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
+        if assigned != self.stats.assigned:
+            self.stats.assigned = assigned
+            log.info("assigned partitions: %s", ", ".join(assigned) or "none")
+            self._write_stats()
         if not batch:
             if self._pending:
                 self._commit(consumer)

@@ -319,6 +319,17 @@ def _json_int(value: Any, where: str) -> int:
     raise DecodeError("invalid", f"{where}: expected an integer, got {value!r}"[:300])
 
 
+def _json_enum(value: Any, names: Mapping[str, int], where: str) -> int:
+    """An OTLP/JSON enum: an integer as the spec says, or its name as protobuf's JSON mapping also allows."""
+    if isinstance(value, str) and value in names:
+        return names[value]
+    return _json_int(value, where)
+
+
+_TEMPORALITY = dict(AggregationTemporality.items())
+_STATUS = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
+
+
 def _json_float(value: Any, where: str) -> float:
     if isinstance(value, float | int | str) and not isinstance(value, bool):
         try:
@@ -422,7 +433,8 @@ def decode_metrics_json(value: bytes) -> list[PointRow]:
 def _json_histogram(
     out: list[PointRow], service: str, name: str, kind: str, data: Mapping[str, Any], where: str
 ) -> None:
-    delta = _json_int(data.get("aggregationTemporality", 0), f"{where}.aggregationTemporality") == _DELTA
+    temporality = data.get("aggregationTemporality", 0)
+    delta = _json_enum(temporality, _TEMPORALITY, f"{where}.aggregationTemporality") == _DELTA
     for p, dp in enumerate(_list(data, "dataPoints", "data_points", where)):
         pw = f"{where}.dataPoints[{p}]"
         dp = _obj(dp, pw)

@@ -221,7 +221,7 @@ def replay(
     now
         Shift timestamps to the present (see the module docstring).
     settings
-        Topic names; default :meth:`IngestSettings.from_env`.
+        Topic names; default :meth:`IngestSettings.from_settings`.
     cases
         Only the cases with these names (as ``rca eval`` reports them).
     limit
@@ -240,7 +240,7 @@ def replay(
         raise ReplayError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
     if encoding not in REPLAY_ENCODINGS:
         raise ReplayError(f"unknown encoding {encoding!r}; choose one of {', '.join(REPLAY_ENCODINGS)}")
-    settings = settings or IngestSettings.from_env(bootstrap=bootstrap)
+    settings = settings or IngestSettings.from_settings(bootstrap=bootstrap)
     refs = discover(source)
     if cases:
         wanted = set(cases)

@@ -1,15 +1,17 @@
 """Settings for streaming ingestion: broker, topics and their encodings, batching, the store.
 
-Every field can come from an ``RCA_*`` environment variable (see :meth:`IngestSettings.from_env`);
+Every field comes from the one settings object, :class:`rca.settings.Settings` (see
+:meth:`IngestSettings.from_settings`);
 command-line options override them. Topic defaults are the OpenTelemetry Collector's.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+from rca.settings import Settings
 
 OTLP_ENCODINGS = ("otlp_proto", "otlp_json")
 """Encodings of the OTLP topics (the Collector's Kafka exporter names)."""
@@ -132,44 +134,24 @@ class IngestSettings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> IngestSettings:
-        """Settings from ``RCA_*`` environment variables, then ``overrides`` (``None`` ignored).
-
-        The names are those of :class:`rca.settings.Settings` (the one settings table of the README).
-        Variables: ``RCA_KAFKA_BOOTSTRAP``, ``RCA_CONSUMER_GROUP``, ``RCA_METRICS_TOPIC``,
-        ``RCA_METRICS_ENCODING``, ``RCA_SPANS_TOPIC``, ``RCA_SPANS_ENCODING``, ``RCA_JSONL_TOPIC``,
-        ``RCA_DLQ_TOPIC``, ``RCA_KAFKA_OFFSET_RESET``, ``RCA_INGEST_BATCH``, ``RCA_RETENTION_HOURS``,
-        ``RCA_SPAN_BUCKET_SECONDS``, ``RCA_STORE_URL``, ``RCA_DATA_DIR``.
-        """
-        env = os.environ if environ is None else environ
-        names = {
-            "bootstrap": "RCA_KAFKA_BOOTSTRAP",
-            "group_id": "RCA_CONSUMER_GROUP",
-            "metrics_topic": "RCA_METRICS_TOPIC",
-            "metrics_encoding": "RCA_METRICS_ENCODING",
-            "spans_topic": "RCA_SPANS_TOPIC",
-            "spans_encoding": "RCA_SPANS_ENCODING",
-            "jsonl_topic": "RCA_JSONL_TOPIC",
-            "dlq_topic": "RCA_DLQ_TOPIC",
-            "auto_offset_reset": "RCA_KAFKA_OFFSET_RESET",
-            "max_batch_records": "RCA_INGEST_BATCH",
-            "retention_seconds": "RCA_RETENTION_HOURS",
-            "span_step_seconds": "RCA_SPAN_BUCKET_SECONDS",
-            "store_url": "RCA_STORE_URL",
-            "data_dir": "RCA_DATA_DIR",
+    def from_settings(cls, settings: Settings | None = None, **overrides: Any) -> IngestSettings:
+        """The ingestion part of the one settings object (``RCA_*``), then ``overrides`` (``None`` ignored)."""
+        settings = settings or Settings()
+        values: dict[str, Any] = {
+            "bootstrap": settings.kafka_bootstrap,
+            "group_id": settings.consumer_group,
+            "metrics_topic": settings.metrics_topic,
+            "metrics_encoding": settings.metrics_encoding,
+            "spans_topic": settings.spans_topic,
+            "spans_encoding": settings.spans_encoding,
+            "jsonl_topic": settings.jsonl_topic,
+            "dlq_topic": settings.dlq_topic,
+            "auto_offset_reset": settings.kafka_offset_reset,
+            "max_batch_records": settings.ingest_batch,
+            "retention_seconds": settings.retention_hours * 3600.0,
+            "span_step_seconds": settings.span_bucket_seconds,
+            "store_url": settings.store_url or "",
+            "data_dir": str(settings.data_dir),
         }
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for attr, var in names.items():
-            if var not in env:
-                continue
-            raw = env[var]
-            kind = types[attr]
-            try:
-                values[attr] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
-            except ValueError:
-                raise SettingsError(f"{var}={raw!r} is not a number") from None
-            if var == "RCA_RETENTION_HOURS":
-                values[attr] *= 3600.0
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

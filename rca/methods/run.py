@@ -56,6 +56,7 @@ from rca.rank.pagerank import root_cause_pagerank
 from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
+Direction = Literal["up", "both"]
 Personalization = Literal["anomaly", "uniform"]
 FORMAT_VERSION = 1
 
@@ -131,6 +132,17 @@ class RUN(RCAMethod):
     epochs, lr, sparsity
         Forecaster training: maximum epochs (early stopping on a held-out tail), learning rate, and the
         L1 weight on the off-diagonal attention.
+    direction
+        ``"up"``: only increases count as anomalous (BARO's choice: saturation faults raise resource
+        use and latency, while drops are mostly downstream effects such as lost traffic); ``"both"``.
+    residuals
+        Also score the forecaster's standardised one-step residuals after the anomaly time (off by
+        default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
+        of noisy series more than persistent faults; see ``docs/method.md``).
+    compress
+        Seed the walk with ``log(1 + score)`` instead of the raw score: robust z-scores span orders of
+        magnitude (a memory series in bytes can score 10^4), and a seed that extreme leaves the graph no
+        say; the logarithm keeps the order of the scores but lets the walk weigh in among the anomalous.
     edge_threshold
         Relative cut-off of learned edges (share of the strongest edge).
     graph
@@ -167,12 +179,15 @@ class RUN(RCAMethod):
     epochs: int = 150
     lr: float = 1e-2
     sparsity: float = 1e-3
-    edge_threshold: float = 0.1
+    edge_threshold: float = 0.3
+    direction: Direction = "up"
+    residuals: bool = False
+    compress: bool = True
     graph: GraphSource = "both"
     personalization: Personalization = "anomaly"
     pagerank: bool = True
     damping: float = 0.5
-    mix: float = 0.5
+    mix: float = 0.25
     min_fit_rows: int = 60
     clip: float = 10.0
     seed: int = 0
@@ -209,7 +224,7 @@ class RUN(RCAMethod):
 
     def _standardise(self, model: FittedModel, values: np.ndarray) -> np.ndarray:
         z = (values - model.center) / model.scale
-        return np.clip(z, -self.clip, self.clip)
+        return np.asarray(np.clip(z, -self.clip, self.clip), dtype=float)
 
     def _train(self, model: FittedModel, z: np.ndarray) -> None:
         device = _device(self.device)
@@ -251,15 +266,23 @@ class RUN(RCAMethod):
         if before.all() or not before.any():
             raise DataError(f"case {case.name!r} needs rows before and after the anomaly time")
         z = baseline_zscores(values[before], values[~before])
-        scores = np.nan_to_num(max_abs(z))
         onsets = onset_index(z)
-        residual = self._residual_scores(model, frame, before)
+        if self.direction == "up":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                scores = np.nan_to_num(np.nanmax(z, axis=0), nan=0.0).clip(min=0.0)
+        else:
+            scores = np.nan_to_num(max_abs(z))
+        residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))
         anomaly = dict(zip(columns, scores.tolist(), strict=True))
+        if self.compress:
+            scores = np.log1p(scores)
+        seeds = dict(zip(columns, scores.tolist(), strict=True))
 
         graph = self._graph(model, case, columns)
-        final, walk = self._combine(graph, anomaly)
+        final, walk = self._combine(graph, seeds)
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         times = frame.index.to_numpy()[~before]
         candidates = []
@@ -295,7 +318,7 @@ class RUN(RCAMethod):
 
     def _residual_scores(self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray) -> np.ndarray | None:
         """Max standardised one-step forecast residual after the anomaly time, per case column."""
-        if not model.trained or not self.pagerank and self.graph == "learned":
+        if not model.trained:
             return None
         assert model.encoder is not None and model.forecaster is not None and model.residual_scale is not None
         known = [c for c in frame.columns if c in set(model.columns)]

@@ -88,3 +88,15 @@ def test_request_size_limit(settings: Any, base_url: str) -> None:
     big = b"x" * (settings.max_request_bytes + 1)
     response = httpx.post(f"{base_url}/v1/analyses", content=big, headers={**READ, "content-type": "application/json"})
     assert response.status_code == 413
+
+
+def test_explanation_of_a_finished_analysis(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    analysis = post(base_url, {"case": sock_shop_payload, "method": "baro"}).json()
+    response = httpx.post(f"{base_url}/v1/analyses/{analysis['id']}/explanation", headers=READ, timeout=60)
+    assert response.status_code == 200, response.text
+    explanation = response.json()
+    assert explanation["source"] == "template"
+    assert explanation["summary"].startswith("Root cause: carts")
+    assert "carts_cpu" in explanation["summary"]
+    missing = httpx.post(f"{base_url}/v1/analyses/nope/explanation", headers=READ)
+    assert missing.status_code == 404

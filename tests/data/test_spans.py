@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from rca.data.spans import call_graph, span_series
+from rca.data.spans import call_graph, check_spans, span_series
 
 S = 1_000_000_000
 
@@ -47,3 +47,9 @@ def test_call_graph_counts_cross_service_calls() -> None:
 def test_span_series_without_status_has_no_error_rate() -> None:
     frame, _ = span_series(spans().drop(columns="status_code"), 60.0)
     assert not any(c.endswith("error_rate") for c in frame.columns)
+
+
+def test_repeated_spans_count_once() -> None:
+    doubled = pd.concat([spans(), spans().iloc[[1]]], ignore_index=True)
+    frame, _ = span_series(check_spans(doubled), 60.0)
+    assert frame.loc[60.0, "cart_request_rate"] == pytest.approx(1 / 60)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLI, ROOT, wait_until
+from ingest_helpers import CLI, ROOT, wait_until
 
 from rca.data.case import Case
 from rca.data.datasets import discover
@@ -56,7 +56,9 @@ def test_sock_shop_case_round_trip(encoding, sock_shop, settings: IngestSettings
     case = load(sock_shop, SOCK_SHOP_CASE)
     if encoding == "otlp_json":
         settings = settings.with_overrides(metrics_encoding="otlp_json")
-    report = replay(sock_shop, settings.bootstrap, speed=0, encoding=encoding, settings=settings, cases=[SOCK_SHOP_CASE])
+    report = replay(
+        sock_shop, settings.bootstrap, speed=0, encoding=encoding, settings=settings, cases=[SOCK_SHOP_CASE]
+    )
     assert report.points == expected_points(case) == case.frame.size
     store = Store(data_dir=tmp_path)
     worker = start_worker(settings, store)
@@ -67,19 +69,22 @@ def test_sock_shop_case_round_trip(encoding, sock_shop, settings: IngestSettings
 
 
 @pytest.mark.parametrize("encoding", ["otlp_proto", "otlp_json"])
-def test_train_ticket_case_with_spans_round_trip(encoding, nezha, settings: IngestSettings, start_worker, tmp_path) -> None:
+def test_train_ticket_case_with_spans_round_trip(
+    encoding, nezha, settings: IngestSettings, start_worker, tmp_path
+) -> None:
     case = load(nezha)
     assert case.telemetry.traces is not None and len(case.telemetry.traces) > 1000
     assert trace_derived_columns(case), "the case should have trace-derived series"
     settings = settings.with_overrides(metrics_encoding=encoding, spans_encoding=encoding)
     report = replay(nezha, settings.bootstrap, speed=0, encoding=encoding, settings=settings, limit=1)
     assert report.spans == len(case.telemetry.traces)
+    spans = len(case.telemetry.traces)
     store = Store(data_dir=tmp_path)
     worker = start_worker(settings, store)
     wait_until(
-        lambda: store.counts() == {"series": store.counts()["series"], "points": report.points, "spans": report.spans},
+        lambda: store.counts() == {"series": store.counts()["series"], "points": report.points, "spans": spans},
         180,
-        f"{report.points} points and {report.spans} spans in the store",
+        f"{report.points} points and {spans} spans in the store",
     )
     worker.stop()
     assert_same(case, store)
@@ -98,7 +103,11 @@ def test_cli_replay_and_ingest_round_trip(nezha, settings: IngestSettings, tmp_p
         capture_output=True,
         text=True,
         timeout=300,
-        env={**__import__("os").environ, "RCA_METRICS_TOPIC": settings.metrics_topic, "RCA_SPANS_TOPIC": settings.spans_topic},
+        env={
+            **__import__("os").environ,
+            "RCA_METRICS_TOPIC": settings.metrics_topic,
+            "RCA_SPANS_TOPIC": settings.spans_topic,
+        },
         check=False,
     )
     assert out.returncode == 0, out.stdout + out.stderr
@@ -106,7 +115,7 @@ def test_cli_replay_and_ingest_round_trip(nezha, settings: IngestSettings, tmp_p
     planned = plan_case(case, settings, "otlp_proto")
     points = sum(m.points for m in planned)
     log = tmp_path / "ingest.log"
-    from conftest import ingest_process
+    from ingest_helpers import ingest_process
 
     proc = ingest_process(settings, "--max-seconds", "240", log=log)
     store = Store(data_dir=settings.data_dir)

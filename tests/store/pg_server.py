@@ -65,7 +65,9 @@ class PostgresServer:
             entry = pwd.getpwnam(self.run_as)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
         data = self.dir / "data"
-        out = self._cmd([str(PG_BIN / "initdb"), "-D", str(data), "-U", "rca", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        out = self._cmd(
+            [str(PG_BIN / "initdb"), "-D", str(data), "-U", "rca", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        )
         if out.returncode != 0:
             raise PostgresError(f"initdb failed (exit {out.returncode}):\n{out.stdout}\n{out.stderr}")
         self.port = _free_port()
@@ -74,11 +76,24 @@ class PostgresServer:
             "-c shared_buffers=64MB -c max_connections=50"
         )
         out = self._cmd(
-            [str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(self.dir / "server.log"), "-o", options, "-w", "-t", "90",
-             "start"]
+            [
+                str(PG_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(self.dir / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "90",
+                "start",
+            ]
         )
         if out.returncode != 0:
-            raise PostgresError(f"pg_ctl start failed (exit {out.returncode}):\n{out.stdout}\n{out.stderr}\n{self.log()}")
+            raise PostgresError(
+                f"pg_ctl start failed (exit {out.returncode}):\n{out.stdout}\n{out.stderr}\n{self.log()}"
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -1,4 +1,4 @@
-"""Pictures of a ranking's causal graph (SVG for the API, PNG for reports)."""
+"""Pictures: the causal graph of a ranking, and series around an incident (SVG or PNG)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import networkx as nx
+import numpy as np
+import pandas as pd
 
 
 def render_graph(
@@ -50,5 +52,42 @@ def render_graph(
     axis.axis("off")
     buffer = io.BytesIO()
     figure.savefig(buffer, format=fmt, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def render_series(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    anomaly_time: float,
+    title: str = "",
+    fmt: str = "png",
+) -> bytes:
+    """Plot ``columns`` around the anomaly time, each scaled by its own baseline (robust z), one line each.
+
+    Scaling by the pre-anomaly median and IQR puts series of different units on one axis: what is
+    shown is how far each moved from its normal, the quantity the ranking is built on.
+    """
+    figure, axis = plt.subplots(figsize=(10, 4.5))
+    index = frame.index.to_numpy(dtype=float)
+    before = index < anomaly_time
+    relative = index - anomaly_time
+    for column in columns:
+        values = frame[column].to_numpy(dtype=float)
+        baseline = values[before]
+        baseline = baseline[np.isfinite(baseline)]
+        center = float(np.median(baseline)) if len(baseline) else 0.0
+        q75, q25 = np.percentile(baseline, [75, 25]) if len(baseline) else (1.0, 0.0)
+        spread = float(q75 - q25) or float(np.std(values[np.isfinite(values)])) or 1.0
+        axis.plot(relative, (values - center) / spread, label=column, linewidth=1.2)
+    axis.axvline(0.0, color="#d62728", linestyle="--", linewidth=1.2, label="anomaly time")
+    axis.set_xlabel("seconds from the anomaly time")
+    axis.set_ylabel("deviation from baseline (robust z)")
+    axis.set_title(title or "series around the incident")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="upper left")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format=fmt, bbox_inches="tight", dpi=110)
     plt.close(figure)
     return buffer.getvalue()
