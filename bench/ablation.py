@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import commit, machine, replace_block
 
 from rca.eval.runner import MethodSpec, evaluate
 
@@ -70,6 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += ["| " + " | ".join([r["variant"], *(_cell(r["summary"][c]) for c in COLUMNS)]) + " |" for r in rows]
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    replace_block(
+        stem,
+        "\n".join(
+            [
+                f"## Ablation of `run`: {args.dataset.resolve().name}",
+                f"Measured on {machine()}, commit {commit()}. Reproduce: `.venv/bin/python bench/ablation.py "
+                f"{args.dataset}`.",
+                "",
+                *lines[2:],
+            ]
+        ),
+    )
     print("\n".join(lines))
     return 0
 

@@ -31,8 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from kafka import KafkaProducer  # noqa: E402
+from report import commit, replace_block  # noqa: E402
 
 from rca.ingest.consumer import IngestWorker  # noqa: E402
 from rca.ingest.encode import encode_metrics, encode_spans  # noqa: E402
@@ -233,6 +235,7 @@ def main() -> None:
             f"{r['per_second']:,} | {'met' if r['per_second'] >= goal else 'short'} (>= {goal:,}/s) | {shares} |"
         )
     (args.out / "ingest.md").write_text("\n".join(lines) + "\n")
+    replace_block("ingest", "\n".join(["## Ingestion throughput", *lines[1:]]) + f"\n\nCommit {commit()}.")
     print("\n".join(lines))
 
 

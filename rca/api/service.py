@@ -24,7 +24,7 @@ from rca.anomaly.detector import IncidentDetector, IncidentEvent
 from rca.data.case import Case
 from rca.data.casedir import check_inject_time
 from rca.data.jsoncase import case_from_payload
-from rca.data.preprocess import preprocess
+from rca.data.preprocess import clean_history
 from rca.errors import DataError, RCAError
 from rca.explain import Explanation, make_explainer
 from rca.methods import get_method
@@ -323,12 +323,9 @@ class Service:
         newest = self.store.newest()
         if newest is None:
             return {"skipped": "the store is empty"}
-        history = self.store.read_telemetry(newest - self.settings.training_hours * 3600, newest + 1e-6)
-        history = (
-            preprocess(Case("history", history, inject_time=float(history.frame.index[-1]) + 1.0)).telemetry
-            if len(history.frame) > 1
-            else history
-        )
+        history = clean_history(self.store.read_telemetry(newest - self.settings.training_hours * 3600, newest + 1e-6))
+        if history.frame.shape[1] == 0:
+            return {"skipped": "no series with enough varying values in the training window"}
         method.fit(history)
         report = dict(getattr(getattr(method, "model_", None), "report", {}) or {})
         record = self.registry.register(method, history, validation=report, params=method.get_params())  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rca.data.case import Case
+from rca.data.case import Case, Telemetry
 
 
 def usable_columns(case: Case, *, min_baseline_points: int = 1) -> list[str]:
@@ -36,3 +36,12 @@ def preprocess(case: Case) -> Case:
     if case.symptom and case.symptom not in columns:
         columns.append(case.symptom)
     return case.with_telemetry(case.telemetry.with_columns(columns))
+
+
+def clean_history(history: Telemetry, *, min_points: int = 3) -> Telemetry:
+    """Normal history for fitting: drop series with fewer than ``min_points`` values or none that differ."""
+    frame = history.frame
+    counts = frame.notna().sum()
+    varies = frame.max() > frame.min()
+    keep = [c for c in frame.columns if counts[c] >= min_points and bool(varies[c])]
+    return history.with_columns(keep)
