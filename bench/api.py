@@ -147,6 +147,15 @@ def main() -> None:
         warm.raise_for_status()
         first = warm.json()
         analyses = asyncio.run(load(base, [("POST", "/v1/analyses", payload)] * args.analyses, args.clients))
+        # reads are measured on their own: wait until no analysis is queued or running any more
+        headers = {"Authorization": f"Bearer {KEY}"}
+        while any(
+            item["status"] in ("pending", "running")
+            for item in httpx.get(f"{base}/v1/analyses", params={"limit": 200}, headers=headers, timeout=60).json()[
+                "items"
+            ]
+        ):
+            time.sleep(1.0)
         paths = [f"/v1/analyses/{first['id']}", "/v1/analyses?limit=20", "/v1/services", "/healthz"]
         reads = asyncio.run(load(base, [("GET", paths[i % len(paths)], None) for i in range(args.reads)], args.clients))
     finally:

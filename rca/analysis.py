@@ -6,6 +6,8 @@ case's own baseline.
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,35 +56,35 @@ class AnalysisResult:
             )
         return out
 
-    def graph_json(self, k: int, *, max_nodes: int = 40) -> dict[str, Any]:
-        """The part of the causal graph around the top ``k`` candidates: their paths and neighbours."""
+    def graph_json(self, k: int, *, max_nodes: int = 40, max_edges: int = 60) -> dict[str, Any]:
+        """The part of the causal graph a person can read: the top ``k`` candidates, their evidence paths,
+        and the strongest edges around them (at most ``max_nodes`` nodes and ``max_edges`` edges; the
+        edges of the evidence paths always stay)."""
         top = [c.metric or c.service for c in self.ranking.candidates[:k]]
         keep: list[str] = list(dict.fromkeys(top))
+        path_edges: set[tuple[str, str]] = set()
         for candidate in self.ranking.candidates[:k]:
-            for node in candidate.evidence.get("path", []) or []:
-                if node not in keep:
-                    keep.append(str(node))
+            path = [str(node) for node in candidate.evidence.get("path", []) or []]
+            path_edges.update(itertools.pairwise(path))
+            keep += [node for node in path if node not in keep]
         strongest = sorted(self.ranking.graph, key=lambda e: -e[2])
         for source, target, _ in strongest:
             if len(keep) >= max_nodes:
                 break
             if source in keep or target in keep:
-                for node in (source, target):
-                    if node not in keep and len(keep) < max_nodes:
-                        keep.append(node)
+                keep += [node for node in (source, target) if node not in keep][: max_nodes - len(keep)]
         chosen = set(keep)
-        edges = [
-            {"source": s, "target": t, "weight": round(float(w), 6)}
-            for s, t, w in self.ranking.graph
-            if s in chosen and t in chosen
-        ]
+        inside = [(s, t, w) for s, t, w in strongest if s in chosen and t in chosen]
+        on_paths = [e for e in inside if (e[0], e[1]) in path_edges]
+        others = [e for e in inside if (e[0], e[1]) not in path_edges][: max(0, max_edges - len(on_paths))]
         scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
         return {
             "nodes": [
                 {"id": n, "score": scores.get(n), "root_cause_rank": top.index(n) + 1 if n in top else None}
                 for n in keep
             ],
-            "edges": edges,
+            "edges": [{"source": s, "target": t, "weight": round(float(w), 6)} for s, t, w in on_paths + others],
+            "total_edges": len(self.ranking.graph),
         }
 
 
@@ -97,6 +99,8 @@ class Analyzer:
 
     def __init__(self, registry: ModelRegistry | None = None) -> None:
         self.registry = registry
+        self._loaded: tuple[str, Any] | None = None
+        self._lock = threading.Lock()
 
     def analyze(self, case: Case, method: str, *, params: dict[str, Any] | None = None) -> AnalysisResult:
         """Preprocess ``case`` as the evaluator does and rank it with ``method``.
@@ -133,7 +137,10 @@ class Analyzer:
             return None
         if record is None or record.method != method:
             return None
-        model = self.registry.load(record.version)
+        with self._lock:  # a model is loaded once per version, not once per analysis
+            if self._loaded is None or self._loaded[0] != record.version:
+                self._loaded = (record.version, self.registry.load(record.version))
+            model = self._loaded[1]
         columns = set(getattr(getattr(model, "model_", None), "columns", []) or [])
         if columns and not columns & set(case.frame.columns):
             return None

@@ -287,8 +287,8 @@ def train_command(
     from rca.api.service import Service
     from rca.data.datasets import discover
     from rca.data.preprocess import preprocess
-    from rca.methods import get_method
     from rca.registry.models import ModelRegistry
+    from rca.registry.training import train_and_register
     from rca.settings import Settings
 
     overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
@@ -299,16 +299,14 @@ def train_command(
         service.retrain(job["id"])
         console.print(service.records.get_job(job["id"]))
         return
-    case = preprocess(discover(dataset)[0].load())
-    method = get_method(settings.default_method)
-    history = case.normal()
-    method.fit(history)
-    registry = ModelRegistry(settings.models_dir)
-    report = dict(getattr(getattr(method, "model_", None), "report", {}) or {})
-    record = registry.register(method, history, validation=report, params=method.get_params())  # type: ignore[arg-type]
-    if promote:
-        registry.promote(record.version)
-    console.print(f"registered {record.version} ({record.method}, {record.series} series) in {registry.root}")
+    history = preprocess(discover(dataset)[0].load()).normal()
+    record, promoted = train_and_register(
+        ModelRegistry(settings.models_dir), settings.default_method, history, promote="always" if promote else "never"
+    )
+    state = "current" if promoted else "not promoted"
+    console.print(
+        f"registered {record.version} ({record.method}, {record.series} series, {state}) in {settings.models_dir}"
+    )
 
 
 @app.command("settings")

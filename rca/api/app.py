@@ -62,7 +62,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _analysis(record: dict[str, Any]) -> Analysis:
+def _analysis(record: dict[str, Any], *, graph: bool = True) -> Analysis:
     request = record.get("request") or {}
     result = record.get("result") or {}
     return Analysis(
@@ -76,7 +76,7 @@ def _analysis(record: dict[str, Any]) -> Analysis:
         window=request.get("window", {}),
         model_version=result.get("model_version"),
         ranking=result.get("ranking"),
-        graph=Graph(**result["graph"]) if result.get("graph") else None,
+        graph=Graph(**result["graph"]) if graph and result.get("graph") else None,
         timings=result.get("timings", {}),
         error=record.get("error"),
     )
@@ -253,7 +253,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     ) -> AnalysisPage:
         """Analyses, newest first."""
         rows, total = svc(request).records.list_analyses(limit=limit, offset=offset)
-        return AnalysisPage(items=[_analysis(r) for r in rows], total=total, limit=limit, offset=offset)
+        items = [_analysis(r, graph=False) for r in rows]
+        return AnalysisPage(items=items, total=total, limit=limit, offset=offset)
 
     def _get(request: Request, analysis_id: str) -> dict[str, Any]:
         record = svc(request).records.get_analysis(analysis_id)

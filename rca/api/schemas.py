@@ -110,7 +110,8 @@ class Graph(BaseModel):
     """The causal graph around the top candidates."""
 
     nodes: list[GraphNode]
-    edges: list[GraphEdge]
+    edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
+    total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
     svg_url: str | None = None
 
 
@@ -141,7 +142,7 @@ class Page(BaseModel):
 
 
 class AnalysisPage(Page):
-    """A page of analyses, newest first."""
+    """A page of analyses, newest first (without their graphs: GET /v1/analyses/{id}/graph has them)."""
 
     items: list[Analysis]
 

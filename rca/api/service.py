@@ -30,6 +30,7 @@ from rca.explain import Explanation, make_explainer
 from rca.methods import get_method
 from rca.plots import render_graph
 from rca.registry.models import ModelRegistry
+from rca.registry.training import train_and_register
 from rca.settings import Settings
 from rca.store.records import Records
 from rca.store.store import Store
@@ -198,16 +199,6 @@ class Service:
 
     def _document(self, analysis_id: str, result: AnalysisResult, k: int) -> dict[str, Any]:
         graph = result.graph_json(k)
-        scores = {n["id"]: n["score"] or 0.0 for n in graph["nodes"]}
-        top = [n["id"] for n in graph["nodes"] if n["root_cause_rank"] is not None]
-        edges = [(e["source"], e["target"], e["weight"]) for e in graph["edges"]]
-        self._svg[analysis_id] = render_graph(
-            [n["id"] for n in graph["nodes"]],
-            edges,
-            scores=scores,
-            root_causes=top[:1],
-            title=f"analysis {analysis_id[:8]}",
-        )
         graph["svg_url"] = f"/v1/analyses/{analysis_id}/graph.svg"
         return {
             "model_version": result.model_version,
@@ -217,7 +208,7 @@ class Service:
         }
 
     def graph_svg(self, analysis_id: str) -> bytes | None:
-        """The SVG of a finished analysis' graph (rendered again if this process did not render it)."""
+        """The SVG of a finished analysis' graph, rendered on first request (drawing is slow; few look)."""
         if analysis_id in self._svg:
             return self._svg[analysis_id]
         record = self.records.get_analysis(analysis_id)
@@ -229,8 +220,11 @@ class Service:
             [(e["source"], e["target"], e["weight"]) for e in graph["edges"]],
             scores={n["id"]: n["score"] or 0.0 for n in graph["nodes"]},
             root_causes=[n["id"] for n in graph["nodes"] if n["root_cause_rank"] == 1],
+            title=f"analysis {analysis_id[:8]}",
         )
         self._svg[analysis_id] = svg
+        while len(self._svg) > RECENT_ANALYSES:
+            self._svg.pop(next(iter(self._svg)))
         return svg
 
     def explain(self, analysis_id: str, k: int) -> Explanation | None:
@@ -317,24 +311,23 @@ class Service:
             RETRAINS.labels("done").inc()
 
     def _retrain(self) -> dict[str, Any]:
-        method = get_method(self.settings.default_method)
-        if not method.learns:
-            return {"skipped": f"method {method.name!r} learns nothing"}
+        method = self.settings.default_method
+        if not get_method(method).learns:
+            return {"skipped": f"method {method!r} learns nothing"}
         newest = self.store.newest()
         if newest is None:
             return {"skipped": "the store is empty"}
         history = clean_history(self.store.read_telemetry(newest - self.settings.training_hours * 3600, newest + 1e-6))
         if history.frame.shape[1] == 0:
             return {"skipped": "no series with enough varying values in the training window"}
-        method.fit(history)
-        report = dict(getattr(getattr(method, "model_", None), "report", {}) or {})
-        record = self.registry.register(method, history, validation=report, params=method.get_params())  # type: ignore[arg-type]
-        current = self.registry.current()
-        promote = current is None or _not_worse(record.validation_error, current.validation_error)
-        if promote:
-            self.registry.promote(record.version)
+        record, promoted = train_and_register(self.registry, method, history)
         self.update_model_age()
-        return {"version": record.version, "promoted": promote, "validation": report, "series": record.series}
+        return {
+            "version": record.version,
+            "promoted": promoted,
+            "validation": record.validation,
+            "series": record.series,
+        }
 
     def update_model_age(self) -> None:
         """Refresh the model-age gauge."""
@@ -355,11 +348,3 @@ class Service:
             if time.time() >= next_run:
                 self.start_retrain()
                 next_run = schedule.get_next(float)
-
-
-def _not_worse(new: float | None, old: float | None) -> bool:
-    if old is None:
-        return True
-    if new is None:
-        return False
-    return new <= old * 1.05

@@ -228,16 +228,23 @@ def validate_frame(frame: pd.DataFrame, *, path: str | Path | None = None) -> pd
     out = {}
     for column in frame.columns:
         col = frame[column]
+        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+            out[str(column)] = col.to_numpy(dtype=float)
+            continue
         numeric = pd.to_numeric(col, errors="coerce")
-        wrong = numeric.isna() & col.notna() & (col.astype(str).str.strip() != "")
-        if wrong.any():
-            row = int(np.flatnonzero(wrong.to_numpy())[0])
-            raise DataError(
-                f"value {col.iloc[row]!r} is not a number",
-                path=path,
-                where=f"column {column!r}, data row {row + 1}",
-                hint="series values must be numeric; leave a cell empty for a missing value",
-            )
+        suspect = (numeric.isna() & col.notna()).to_numpy()
+        if suspect.any():
+            # a blank cell is a missing value; anything else that is not a number is an error
+            text = col[suspect].astype(str).str.strip()
+            bad = text.to_numpy() != ""
+            if bad.any():
+                row = int(np.flatnonzero(suspect)[np.flatnonzero(bad)[0]])
+                raise DataError(
+                    f"value {col.iloc[row]!r} is not a number",
+                    path=path,
+                    where=f"column {column!r}, data row {row + 1}",
+                    hint="series values must be numeric; leave a cell empty for a missing value",
+                )
         out[str(column)] = numeric.to_numpy(dtype=float)
     result = pd.DataFrame(out, index=pd.Index(values, name="time"))
     return result

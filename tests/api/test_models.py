@@ -17,6 +17,7 @@ from rca.data import discover
 from rca.data.preprocess import preprocess
 from rca.methods import get_method
 from rca.registry import ModelRegistry, RegistryError
+from rca.registry.training import not_worse
 from rca.settings import Settings
 from rca.store.store import Point, Store
 
@@ -113,12 +114,7 @@ def test_retrain_job_registers_and_promotes_only_if_not_worse(sock_shop: Path, t
         analysis = httpx.post(f"{base}/v1/analyses", json=body, headers=READ, timeout=120).json()
         assert analysis["model_version"] == "v0001" and "fit" in analysis["timings"]
         assert analysis["ranking"][0]["service"] == "carts"
-    # a worse model is registered but not promoted
-    registry = ModelRegistry(settings.models_dir)
-    worse = registry.register(small_run().fit(case.normal()), case.normal(), validation={"validation_mse": 1e9})  # type: ignore[attr-defined]
-    from rca.api.service import _not_worse
-
-    assert not _not_worse(worse.validation_error, registry.current().validation_error)  # type: ignore[union-attr]
+    assert not_worse(0.5, 0.49) and not not_worse(0.6, 0.5) and not_worse(0.1, None) and not not_worse(None, 0.5)
 
 
 def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
@@ -132,3 +128,18 @@ def test_serve_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "refusing to bind 0.0.0.0 without API keys" in result.stderr
+
+
+def test_rca_train_registers_a_model_from_a_case(sock_shop: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "rca", "train", str(sock_shop / "carts-cpu" / "1"), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={"RCA_DEFAULT_METHOD": "run", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "registered v0001 (run" in result.stdout + result.stderr
+    current = ModelRegistry(tmp_path / "models").current()
+    assert current is not None and current.version == "v0001" and current.training_end is not None
