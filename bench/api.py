@@ -32,6 +32,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import RESULTS, ROOT, commit, machine, replace_block
 
+from rca.api.client import wait_until_healthy
 from rca.data import discover
 from rca.data.preprocess import preprocess
 from rca.methods import get_method
@@ -123,16 +124,8 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("rca serve did not start")
-            time.sleep(0.2)
+        if not wait_until_healthy(base, alive=lambda: server.poll() is None):
+            raise SystemExit("rca serve did not start")
         frame = case.frame
         payload = {
             "case": {

@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from rca.api.client import wait_until_healthy
 from rca.data.datasets import discover
 from rca.errors import RCAError
 
@@ -112,16 +113,8 @@ def run(
     )
     (data_dir / PID_FILE).write_text(str(server.pid))
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise DemoError(f"`rca serve` did not start; see {data_dir / 'serve.log'}")
-        time.sleep(0.3)
+    if not wait_until_healthy(base, alive=lambda: server.poll() is None):
+        raise DemoError(f"`rca serve` did not start; see {data_dir / 'serve.log'}")
     console.print(f"[bold]1.[/bold] rca serve --ingest is up at {base} (log: {data_dir / 'serve.log'})")
 
     console.print(f"[bold]2.[/bold] replaying {ref.name} through Kafka ({bootstrap}) at {speed:g}x, timestamps now")

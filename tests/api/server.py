@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import uvicorn
 
 from rca.api.app import create_app
+from rca.api.client import wait_until_healthy
 from rca.api.service import Service
 from rca.settings import Settings
 
@@ -33,16 +32,8 @@ def live_server(settings: Settings, *, service: Service | None = None, workers: 
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API server did not start")
-        time.sleep(0.1)
+    if not wait_until_healthy(base, timeout=60, alive=thread.is_alive):
+        raise RuntimeError("the API server did not start")
     try:
         yield base
     finally:
