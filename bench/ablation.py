@@ -8,7 +8,9 @@ Variants (all other parameters at their defaults):
 - ``no-pagerank``: anomaly scores alone;
 - ``uniform-personalization``: PageRank restarting uniformly (graph only);
 - ``learned-graph`` / ``call-graph``: one graph source instead of both;
-- ``residuals``: forecast residuals added to the anomaly scores.
+- ``residuals``: forecast residuals added to the anomaly scores;
+- ``zscore-scoring``: BARO's robust z-score instead of the exceedance of the baseline's own range;
+- ``no-traces``: without the per-service call-delay scores from spans.
 
 Reproduce (from the project root; about 15 minutes for sock-shop, 3 for Nezha, on 2 cores)::
 
@@ -40,6 +42,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "learned-graph only": ("run", {"graph": "learned"}),
     "call-graph only": ("run", {"graph": "call"}),
     "residuals added": ("run", {"residuals": True}),
+    "zscore scoring (no exceedance)": ("run", {"scoring": "zscore"}),
+    "no traces (no call delays)": ("run", {"traces": False}),
     "baro": ("baro", {}),
 }
 COLUMNS = ("AC@1", "AC@3", "AC@5", "Avg@5", "metric_AC@1", "seconds_median", "errors")

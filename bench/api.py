@@ -1,25 +1,26 @@
 """API latency under 50 concurrent clients, with a fitted model, against a separate `rca serve` process.
 
-Reproduce (from the project root, about 3 minutes on 2 cores)::
+Reproduce (from the project root, about 3 minutes on 2 cores; needs Go for the load generator)::
 
-    .venv/bin/python bench/api.py [--clients 50] [--analyses 200] [--reads 2000] [--method run]
+    .venv/bin/python bench/api.py [--clients 50] [--analyses 600] [--reads 5000] [--method run]
 
 Steps: fit the method on the normal part of sock-shop carts-cpu/1 (38 series, 9.6 minutes at 1 s) and
-register it; start `rca serve` on a free port; then 50 clients send inline analyses of that case
-(201 expected; a 202 counts as slower than the synchronous budget), then 50 clients read
-(`GET /v1/analyses/{id}`, `GET /v1/analyses?limit=20`, `GET /v1/services`, `GET /healthz`). The client
-runs in this process, the server in its own, on the same 2 cores. Results go to
-bench/results/api.json and the `api` block of docs/benchmarks.md.
+register it; start `rca serve` on a free port; then `hey` (github.com/rakyll/hey, a Go load generator,
+built once into bench/.tools with `go install`) keeps 50 connections busy with inline analyses of that
+case (201 expected; a 202 counts as slower than the synchronous budget), then with each read endpoint
+in turn (`GET /v1/analyses/{id}`, `GET /v1/analyses?limit=20`, `GET /v1/services`, `GET /healthz`).
+Client and server share the same 2 cores. Results go to bench/results/api.json and the `api` block of
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import csv
 import json
 import os
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import RESULTS, ROOT, commit, machine, replace_block
@@ -40,6 +42,8 @@ from rca.registry.models import ModelRegistry
 
 CASE = ROOT.parent / "shared" / "data" / "sock-shop-rcd" / "carts-cpu" / "1"
 KEY = "bench-admin-key-0001"
+HEY = "github.com/rakyll/hey@v0.1.4"
+TOOLS = ROOT / "bench" / ".tools"
 
 
 def free_port() -> int:
@@ -48,56 +52,51 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+def hey_binary() -> Path:
+    """The pinned hey binary, built with ``go install`` the first time."""
+    binary = TOOLS / "hey"
+    if not binary.exists():
+        if shutil.which("go") is None:
+            raise SystemExit(f"the load generator is built from {HEY} with Go: install Go (https://go.dev/dl/)")
+        print(f"building {HEY} into {TOOLS} ...", file=sys.stderr)
+        subprocess.run(["go", "install", HEY], check=True, env={**os.environ, "GOBIN": str(TOOLS)})
+    return binary
 
 
-async def load(base: str, requests: list[tuple[str, str, Any]], clients: int) -> dict[str, Any]:
-    """Send ``requests`` from ``clients`` concurrent clients; latency and status of each."""
-    queue: asyncio.Queue[tuple[str, str, Any]] = asyncio.Queue()
-    for item in requests:
-        queue.put_nowait(item)
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    errors = 0
-
-    async def client() -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, timeout=300) as http:
-            while not queue.empty():
-                method, path, body = queue.get_nowait()
-                started = time.perf_counter()
-                try:
-                    response = await http.request(method, path, json=body)
-                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                except httpx.HTTPError:
-                    errors += 1
-                    continue
-                latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    wall = time.perf_counter() - started
+def load(hey: Path, url: str, *, requests: int, clients: int, body: Path | None = None) -> dict[str, Any]:
+    """Send ``requests`` from ``clients`` concurrent connections with hey; latency and status of each."""
+    command = [str(hey), "-n", str(requests), "-c", str(clients), "-o", "csv", "-t", "120"]
+    command += ["-H", f"Authorization: Bearer {KEY}"]
+    if body is not None:
+        command += ["-m", "POST", "-T", "application/json", "-D", str(body)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rows = list(csv.DictReader(output.splitlines()))
+    latencies = np.array([float(r["response-time"]) for r in rows])
+    offsets = np.array([float(r["offset"]) for r in rows])
+    statuses: dict[str, int] = {}
+    for r in rows:
+        statuses[r["status-code"]] = statuses.get(r["status-code"], 0) + 1
+    wall = float((offsets + latencies).max() - offsets.min()) if len(rows) else float("nan")
     return {
-        "requests": len(requests),
-        "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * percentile(latencies, 99),
-        "max_ms": 1000 * max(latencies),
-        "throughput_rps": len(latencies) / wall,
-        "statuses": {str(k): v for k, v in sorted(statuses.items())},
-        "transport_errors": errors,
+        "requests": requests,
+        "p50_ms": 1000 * float(np.percentile(latencies, 50)),
+        "p99_ms": 1000 * float(np.percentile(latencies, 99)),
+        "max_ms": 1000 * float(latencies.max()),
+        "throughput_rps": len(rows) / wall,
+        "statuses": dict(sorted(statuses.items())),
+        "transport_errors": requests - len(rows),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--analyses", type=int, default=200)
-    parser.add_argument("--reads", type=int, default=2000)
+    parser.add_argument("--analyses", type=int, default=600)
+    parser.add_argument("--reads", type=int, default=5000, help="requests per read endpoint")
     parser.add_argument("--method", default="run")
     args = parser.parse_args()
 
+    hey = hey_binary()
     case = discover(CASE)[0].load()
     data_dir = Path(tempfile.mkdtemp(prefix="rca-bench-api-"))
     method = get_method(args.method)
@@ -109,6 +108,19 @@ def main() -> None:
         fit_seconds = time.perf_counter() - started
         registry = ModelRegistry(data_dir / "models")
         registry.promote(registry.register(method, history).version)  # type: ignore[arg-type]
+
+    frame = case.frame
+    payload = {
+        "case": {
+            "time": frame.index.tolist(),
+            "series": {c: [None if v != v else v for v in frame[c].tolist()] for c in frame.columns},
+            "inject_time": case.inject_time,
+        },
+        "method": args.method,
+        "k": 5,
+    }
+    body = data_dir / "payload.json"
+    body.write_text(json.dumps(payload))
 
     port = free_port()
     env = {
@@ -126,31 +138,12 @@ def main() -> None:
     try:
         if not wait_until_healthy(base, alive=lambda: server.poll() is None):
             raise SystemExit("rca serve did not start")
-        frame = case.frame
-        payload = {
-            "case": {
-                "time": frame.index.tolist(),
-                "series": {c: [None if v != v else v for v in frame[c].tolist()] for c in frame.columns},
-                "inject_time": case.inject_time,
-            },
-            "method": args.method,
-            "k": 5,
-        }
-        warm = httpx.post(f"{base}/v1/analyses", json=payload, headers={"Authorization": f"Bearer {KEY}"}, timeout=300)
-        warm.raise_for_status()
-        first = warm.json()
-        analyses = asyncio.run(load(base, [("POST", "/v1/analyses", payload)] * args.analyses, args.clients))
-        # reads are measured on their own: wait until no analysis is queued or running any more
         headers = {"Authorization": f"Bearer {KEY}"}
-        while any(
-            item["status"] in ("pending", "running")
-            for item in httpx.get(f"{base}/v1/analyses", params={"limit": 200}, headers=headers, timeout=60).json()[
-                "items"
-            ]
-        ):
-            time.sleep(1.0)
+        first = httpx.post(f"{base}/v1/analyses", content=body.read_bytes(), headers=headers, timeout=300).json()
+        load(hey, f"{base}/v1/analyses", requests=2 * args.clients, clients=args.clients, body=body)  # warm-up
+        analyses = load(hey, f"{base}/v1/analyses", requests=args.analyses, clients=args.clients, body=body)
         paths = [f"/v1/analyses/{first['id']}", "/v1/analyses?limit=20", "/v1/services", "/healthz"]
-        reads = asyncio.run(load(base, [("GET", paths[i % len(paths)], None) for i in range(args.reads)], args.clients))
+        reads = {path: load(hey, base + path, requests=args.reads, clients=args.clients) for path in paths}
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -165,6 +158,7 @@ def main() -> None:
         "clients": args.clients,
         "series": frame.shape[1],
         "rows": frame.shape[0],
+        "payload_bytes": body.stat().st_size,
         "analyses": analyses,
         "reads": reads,
     }
@@ -174,27 +168,29 @@ def main() -> None:
     def row(name: str, r: dict[str, Any], target: str) -> str:
         return (
             f"| {name} | {r['requests']} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['max_ms']:.0f} | "
-            f"{r['throughput_rps']:.1f} | {json.dumps(r['statuses'])} | {r['transport_errors']} | {target} |"
+            f"{r['throughput_rps']:.0f} | {json.dumps(r['statuses'])} | {r['transport_errors']} | {target} |"
         )
 
-    body = "\n".join(
+    body_md = "\n".join(
         [
             "## API latency under load",
-            f"Measured on {machine()}, commit {commit()}, server and client on the same machine. Reproduce: "
-            f"`.venv/bin/python bench/api.py --clients {args.clients} --analyses {args.analyses} --reads {args.reads}"
-            f" --method {args.method}`.",
+            f"Measured on {machine()}, commit {commit()}, server and load generator on the same machine. "
+            f"Reproduce: `.venv/bin/python bench/api.py --clients {args.clients} --analyses {args.analyses} "
+            f"--reads {args.reads} --method {args.method}`.",
             "",
-            f"Inline analyses of sock-shop carts-cpu/1 ({frame.shape[1]} series x {frame.shape[0]} rows at 1 s) with "
-            f"method `{args.method}` and a registered model (version {first.get('model_version')}, fitted in "
-            f"{fit_seconds:.1f} s beforehand); top-1 answer: {first['ranking'][0]['service']}.",
+            f"{args.clients} connections kept busy by `hey` ({HEY}), one endpoint at a time. Inline analyses of "
+            f"sock-shop carts-cpu/1 ({frame.shape[1]} series x {frame.shape[0]} rows at 1 s, "
+            f"{body.stat().st_size // 1024} KiB of JSON) with method `{args.method}` and a registered model "
+            f"(version {first.get('model_version')}, fitted in {fit_seconds:.1f} s beforehand); top-1 answer: "
+            f"{first['ranking'][0]['service']}.",
             "",
             "| requests | n | p50 ms | p99 ms | max ms | req/s | statuses | transport errors | target |",
             "|---|---|---|---|---|---|---|---|---|",
-            row(f"inline analyses, {args.clients} clients", analyses, "p99 < 1000 ms"),
-            row(f"reads, {args.clients} clients", reads, "p99 < 50 ms"),
+            row("`POST /v1/analyses` (inline)", analyses, "p99 < 1000 ms"),
+            *(row(f"`GET {path.replace(first['id'], '{id}')}`", r, "p99 < 50 ms") for path, r in reads.items()),
         ]
     )
-    replace_block("api", body)
+    replace_block("api", body_md)
     print(json.dumps(result, indent=1))
 
 

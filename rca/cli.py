@@ -19,11 +19,17 @@ console = Console(stderr=True)
 
 
 def _parse_param(text: str) -> tuple[str, str, Any]:
-    """``baro.direction=up`` -> ("baro", "direction", "up"); values are JSON when they parse as JSON."""
+    """``baro.direction=up`` -> ("baro", "direction", "up").
+
+    Values are JSON when they parse as JSON; true/false/none in any case are booleans and None.
+    """
     target, sep, raw = text.partition("=")
     method, dot, key = target.partition(".")
     if not sep or not dot:
         raise typer.BadParameter(f"{text!r}: expected METHOD.PARAM=VALUE, e.g. baro.direction=up")
+    words = {"true": True, "false": False, "none": None, "null": None}
+    if raw.strip().lower() in words:  # Python's True/False too: the string "False" would count as true
+        return method, key, words[raw.strip().lower()]
     try:
         value: Any = json.loads(raw)
     except json.JSONDecodeError:

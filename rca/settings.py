@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     default_k: int = Field(5, ge=1, le=100, description="Candidates returned by default.")
     baseline_seconds: float = Field(600.0, gt=0, description="Baseline before the anomaly time for window analyses.")
     sync_analysis_seconds: float = Field(5.0, ge=0, description="An analysis not done within this answers 202.")
+    analysis_processes: int = Field(
+        2, ge=1, le=256, description="Worker processes that run analyses in parallel (about one per core)."
+    )
 
     # Models.
     retrain_cron: str | None = Field("0 * * * *", description="Cron schedule of retraining; empty disables it.")

@@ -13,20 +13,43 @@ import numpy as np
 Center = Literal["median", "mean"]
 Scale = Literal["iqr", "std"]
 
+RELATIVE_RESOLUTION = 1e-9
+"""Spreads below this share of a series' level are floating-point rounding, not variation: an
+aggregate such as ``0.00496`` and ``0.004960000000000001`` is one value, and dividing by their
+difference would turn any real change into a score of 10^16."""
+
+
+def nan_percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
+    """``numpy.nanpercentile(values, q, axis=0)``, vectorised over the columns without NaN.
+
+    numpy computes NaN-aware percentiles one column at a time; most columns have no NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.full((len(q), values.shape[1]), np.nan)
+    gaps = np.isnan(values).any(axis=0)
+    if len(values) and (~gaps).any():
+        out[:, ~gaps] = np.percentile(values[:, ~gaps], q, axis=0)
+    if gaps.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[:, gaps] = np.nanpercentile(values[:, gaps], q, axis=0)
+    return out
+
 
 def _center(values: np.ndarray, how: Center) -> np.ndarray:
+    if how == "median":
+        return np.asarray(nan_percentiles(values, [50])[0], dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = np.nanmedian(values, axis=0) if how == "median" else np.nanmean(values, axis=0)
-    return np.asarray(result, dtype=float)
+        return np.asarray(np.nanmean(values, axis=0), dtype=float)
 
 
 def _spread(values: np.ndarray, how: Scale) -> np.ndarray:
+    if how == "iqr":
+        q75, q25 = nan_percentiles(values, [75, 25])
+        return np.asarray(q75 - q25, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        if how == "iqr":
-            q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
-            return np.asarray(q75 - q25, dtype=float)
         return np.asarray(np.nanstd(values, axis=0), dtype=float)
 
 
@@ -43,7 +66,8 @@ def baseline_zscores(
     ``scale="iqr"`` this is the robust scaling of BARO; with ``"mean"`` and ``"std"`` the n-sigma rule.
     Where the baseline has no spread (a flat series), the spread of the whole window is used, so a
     flat baseline does not turn a small change into an infinite score and units stay irrelevant;
-    a series flat over the whole window scores 0.
+    a series flat over the whole window scores 0. Spreads below :data:`RELATIVE_RESOLUTION` of the
+    baseline level count as flat (floating-point rounding of an aggregate is not variation).
 
     Parameters
     ----------
@@ -60,20 +84,55 @@ def baseline_zscores(
     normal = np.asarray(normal, dtype=float)
     anomalous = np.asarray(anomalous, dtype=float)
     mid = _center(normal, center)
+    resolution = RELATIVE_RESOLUTION * np.nan_to_num(np.abs(mid))
     spread = _spread(normal, scale)
-    flat = ~(spread > 0)
+    flat = ~(spread > resolution)
     if flat.any():
         whole = _spread(np.vstack([normal, anomalous])[:, flat], scale)
         if scale == "iqr":
             # A mostly-flat window has IQR 0 even when it jumps; fall back to its standard deviation.
             std = _spread(np.vstack([normal, anomalous])[:, flat], "std")
-            whole = np.where(whole > 0, whole, std)
+            whole = np.where(whole > resolution[flat], whole, std)
         spread = spread.copy()
         spread[flat] = whole
     with np.errstate(divide="ignore", invalid="ignore"):
         z: np.ndarray = (anomalous - mid) / spread
-    z[:, ~(spread > 0) & np.isfinite(mid)] = 0.0
+    z[:, ~(spread > resolution) & np.isfinite(mid)] = 0.0
     return z
+
+
+def exceedance(normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1) -> np.ndarray:
+    """How far each series rises beyond anything its own baseline showed.
+
+    The ``persistence``-th largest robust z-score (:func:`baseline_zscores`) after the anomaly time,
+    divided by the largest ``|z|`` of the baseline itself (at least 1). A series whose normal
+    period already swings far (a tail percentile, a bursty counter) must swing further to count,
+    as with thresholds drawn from the extremes of normal data (Siffer et al., "Anomaly Detection in
+    Streams with Extreme Value Theory", KDD 2017); ``persistence=2`` ignores a shift that lasts a
+    single sample. Increases only; 0 where a series has no value.
+    """
+    z = baseline_zscores(normal, anomalous)
+    own = baseline_zscores(normal, normal)
+    ordered = -np.sort(-np.nan_to_num(z, nan=-np.inf), axis=0)
+    k = min(max(persistence, 1), len(ordered)) - 1
+    rise = np.clip(ordered[k] if len(ordered) else np.zeros(z.shape[1]), 0.0, None)
+    rise = np.where(np.isfinite(rise), rise, 0.0)
+    return np.asarray(rise / np.maximum(np.nan_to_num(max_abs(own)), 1.0), dtype=float)
+
+
+def shift_score(normal: np.ndarray, anomalous: np.ndarray) -> float:
+    """Median robust z-score of ``anomalous`` samples against ``normal`` samples of one quantity.
+
+    Used for per-request measurements such as call delays: the median of many requests after the
+    anomaly time, on the scale of the baseline requests (BARO's median / IQR); NaN when either side
+    has fewer than three samples.
+    """
+    normal = np.asarray(normal, dtype=float)
+    anomalous = np.asarray(anomalous, dtype=float)
+    if len(normal) < 3 or len(anomalous) < 3:
+        return float("nan")
+    z = baseline_zscores(normal[:, None], anomalous[:, None])[:, 0]
+    return float(np.median(z))
 
 
 def max_abs(z: np.ndarray) -> np.ndarray:

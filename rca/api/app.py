@@ -7,20 +7,29 @@ never a 5xx, and no stack trace ever reaches a client.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
+import orjson
+from anyio import to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from pydantic import TypeAdapter
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from rca.api.schemas import (
     Analysis,
@@ -30,11 +39,14 @@ from rca.api.schemas import (
     Health,
     Incident,
     IncidentPage,
+    InlineCase,
     Job,
     ModelInfo,
     ServiceInfo,
 )
 from rca.api.service import Service
+from rca.data.case import Case
+from rca.data.jsoncase import case_from_payload
 from rca.errors import DataError, RCAError, UnknownMethodError
 from rca.explain import Explanation
 from rca.methods import METHODS
@@ -52,6 +64,12 @@ LATENCY = Histogram(
 )
 
 PROBLEM = "application/problem+json"
+BLOCKING_THREADS = 4
+"""Threads for blocking request work (store reads, starting analyses)."""
+SERVICES_MAX_AGE_SECONDS = 1.0
+"""How long the answer of ``GET /v1/services`` is reused (it scans the stored series and spans)."""
+RECENT_DOCUMENTS = 1024
+"""Finished analyses whose response body stays in memory."""
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -60,6 +78,111 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+class _JSONRequest(Request):
+    """A request whose JSON body is parsed by orjson (inline cases are large)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                self._json = json.loads(body)  # NaN and Infinity, which Python clients send, or the precise error
+        return self._json
+
+
+class _JSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            response: Response = await handler(_JSONRequest(request.scope, request.receive))
+            return response
+
+        return handle
+
+
+class _Guard:
+    """ASGI middleware: the request size limit, a problem document for any unhandled error, metrics.
+
+    Plain ASGI rather than ``BaseHTTPMiddleware``, which costs a task and a stream per request.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def observed_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        too_large = f"the body may be at most {self.max_bytes} bytes"
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:  # a streamed body has no content-length to check up front
+                raise HTTPException(413, too_large)  # FastAPI passes it on to the problem handler
+            return message
+
+        length = dict(scope["headers"]).get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > self.max_bytes:
+            await problem(413, "Request too large", too_large)(scope, receive, observed_send)
+        else:
+            try:
+                await self.app(scope, counted_receive, observed_send)
+            except Exception:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if not status:  # nothing sent yet: answer with a problem document
+                    failed = problem(500, "Internal error", "the server failed; the incident is logged")
+                    await failed(scope, receive, observed_send)
+        path = getattr(scope.get("route"), "path", "unmatched")
+        REQUESTS.labels(scope["method"], path, str(status or 500)).inc()
+        LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
+
+
+class _Documents:
+    """The response bodies of the most recently read finished analyses (least recently used out)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, key: str) -> bytes | None:
+        document = self._items.get(key)
+        if document is not None:
+            self._items.move_to_end(key)
+        return document
+
+    def put(self, key: str, document: bytes) -> None:
+        self._items[key] = document
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+
+def _inline_case(body: InlineCase) -> Case:
+    return case_from_payload(
+        body.time,
+        body.series,
+        body.inject_time,
+        traces=[span.model_dump() for span in body.traces] if body.traces else None,
+        graph=body.graph,
+        root_cause=body.root_cause.model_dump() if body.root_cause else None,
+        symptom=body.symptom,
+    )
 
 
 def _analysis(record: dict[str, Any], *, graph: bool = True) -> Analysis:
@@ -101,6 +224,8 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = service or Service(settings)
         app.state.service = state
+        # a few threads for blocking work: with anyio's default of 40, requests thrash over the GIL
+        to_thread.current_default_thread_limiter().total_tokens = BLOCKING_THREADS
         state.update_model_age()
         if workers:
             state.start()
@@ -115,13 +240,17 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         summary="Root-cause analysis for microservices: ranked culprits, evidence and causal graphs.",
         lifespan=lifespan,
     )
+    app.router.route_class = _JSONRoute
+    app.add_middleware(_Guard, max_bytes=settings.max_request_bytes)
+    finished = _Documents(RECENT_DOCUMENTS)  # finished analyses never change: their bodies are kept
+    summaries = _Documents(RECENT_DOCUMENTS)  # the same without the graph, as pages list them
 
     def svc(request: Request) -> Service:
         state: Service = request.app.state.service
         return state
 
-    def require(scope: Scope) -> Callable[..., None]:
-        def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    def require(scope: Scope) -> Callable[..., Awaitable[None]]:
+        async def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
             if not keys:
                 return
             if credentials is None:
@@ -136,26 +265,6 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     read = [Depends(require("read"))]
     admin = [Depends(require("admin"))]
-
-    @app.middleware("http")
-    async def limits_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > settings.max_request_bytes):
-            response: Response = problem(
-                413, "Request too large", f"the body may be at most {settings.max_request_bytes} bytes"
-            )
-        else:
-            try:
-                response = await call_next(request)
-            except Exception:
-                log.exception("unhandled error on %s %s", request.method, request.url.path)
-                response = problem(500, "Internal error", "the server failed; the incident is logged")
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        REQUESTS.labels(request.method, path, str(response.status_code)).inc()
-        LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
-        return response
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -175,6 +284,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             405: "Method not allowed",
             409: "Conflict",
             410: "Gone",
+            413: "Request too large",
         }
         return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
 
@@ -196,7 +306,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     # ------------------------------------------------------------------ health
     @app.get("/healthz", tags=["health"])
-    def healthz() -> Health:
+    async def healthz() -> Health:
         """Liveness: the process answers."""
         return Health(status="ok")
 
@@ -228,33 +338,68 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         tags=["analyses"],
         status_code=201,
         dependencies=read,
+        response_model=Analysis,
         responses={202: {"model": Analysis, "description": "Still running: poll the Location."}},
     )
-    async def create_analysis(body: AnalysisRequest, request: Request, response: Response) -> Analysis:
+    async def create_analysis(body: AnalysisRequest, request: Request) -> Response:
         """Analyse a window of ingested data or an inline case; 201 when done in time, else 202."""
         state = svc(request)
-        payload = body.model_dump(exclude_none=True)
-        record, future = await asyncio.to_thread(state.submit, payload, source="inline" if body.case else "window")
-        # shield: a timeout must not cancel the analysis, only stop waiting for it
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout=settings.sync_analysis_seconds)
-        current = state.records.get_analysis(record["id"]) or record
-        location = f"/v1/analyses/{record['id']}"
-        response.headers["Location"] = location
-        if current["status"] not in ("done", "failed"):
-            response.status_code = 202
-        return _analysis(current)
 
-    @app.get("/v1/analyses", tags=["analyses"], dependencies=read)
-    def list_analyses(
+        def start() -> tuple[dict[str, Any], Future[dict[str, Any]]]:
+            if body.case is not None:
+                return state.submit(_inline_case(body.case), method=body.method, k=body.k, source="inline")
+            assert body.start is not None and body.end is not None  # AnalysisRequest checks it
+            case = state.window_case(body.start, body.end, anomaly_time=body.anomaly_time, symptom=body.symptom)
+            return state.submit(case, method=body.method, k=body.k, source="window")
+
+        record, future = await run_in_threadpool(start)
+        try:
+            # shield: a timeout must not cancel the analysis, only stop waiting for it
+            current = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(future)), timeout=settings.sync_analysis_seconds
+            )
+        except TimeoutError:
+            stored = await run_in_threadpool(state.records.get_analysis, record["id"])
+            current = stored or record
+        analysis = _analysis(current)
+        document = analysis.model_dump_json().encode()
+        finished_now = analysis.status in ("done", "failed")
+        if finished_now:
+            finished.put(analysis.id, document)
+        return Response(
+            document,
+            status_code=201 if finished_now else 202,
+            media_type="application/json",
+            headers={"Location": f"/v1/analyses/{analysis.id}"},
+        )
+
+    @app.get("/v1/analyses", tags=["analyses"], dependencies=read, response_model=AnalysisPage)
+    async def list_analyses(
         request: Request,
         limit: Annotated[int, Query(ge=1, le=200)] = 20,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    ) -> AnalysisPage:
-        """Analyses, newest first."""
-        rows, total = svc(request).records.list_analyses(limit=limit, offset=offset)
-        items = [_analysis(r, graph=False) for r in rows]
-        return AnalysisPage(items=items, total=total, limit=limit, offset=offset)
+    ) -> Response:
+        """Analyses, newest first (without their graphs)."""
+        records = svc(request).records
+
+        def page() -> tuple[list[tuple[str, str]], int, dict[str, dict[str, Any]]]:
+            ids, total = records.page_analyses(limit=limit, offset=offset)
+            return ids, total, records.get_analyses([i for i, _ in ids if summaries.get(i) is None])
+
+        ids, total, rows = await run_in_threadpool(page)
+        items = []
+        for analysis_id, _ in ids:
+            document = summaries.get(analysis_id)
+            if document is None:
+                if analysis_id not in rows:  # deleted between the two queries
+                    continue
+                analysis = _analysis(rows[analysis_id], graph=False)
+                document = analysis.model_dump_json().encode()
+                if analysis.status in ("done", "failed"):
+                    summaries.put(analysis_id, document)
+            items.append(document)
+        envelope = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}'
+        return Response(envelope % (b",".join(items), total, limit, offset), media_type="application/json")
 
     def _get(request: Request, analysis_id: str) -> dict[str, Any]:
         record = svc(request).records.get_analysis(analysis_id)
@@ -262,10 +407,22 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             raise HTTPException(404, f"no analysis {analysis_id!r}; GET /v1/analyses lists them")
         return record
 
-    @app.get("/v1/analyses/{analysis_id}", tags=["analyses"], dependencies=read, responses={404: {}})
-    def get_analysis(analysis_id: str, request: Request) -> Analysis:
+    @app.get(
+        "/v1/analyses/{analysis_id}",
+        tags=["analyses"],
+        dependencies=read,
+        response_model=Analysis,
+        responses={404: {}},
+    )
+    async def get_analysis(analysis_id: str, request: Request) -> Response:
         """One analysis; ``status`` is pending, running, done or failed."""
-        return _analysis(_get(request, analysis_id))
+        document = finished.get(analysis_id)
+        if document is None:
+            analysis = _analysis(await run_in_threadpool(_get, request, analysis_id))
+            document = analysis.model_dump_json().encode()
+            if analysis.status in ("done", "failed"):  # finished analyses never change
+                finished.put(analysis_id, document)
+        return Response(document, media_type="application/json")
 
     @app.get("/v1/analyses/{analysis_id}/graph", tags=["analyses"], dependencies=read, responses={404: {}, 409: {}})
     def get_graph(analysis_id: str, request: Request) -> Graph:
@@ -351,10 +508,17 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         return _incident(request, row, embed=True)
 
     # ------------------------------------------------------------------ services, methods
-    @app.get("/v1/services", tags=["telemetry"], dependencies=read)
-    def list_services(request: Request) -> list[ServiceInfo]:
-        """Services and series known from the stream, with last-seen times."""
-        return [ServiceInfo(**s) for s in svc(request).store.services()]
+    services: list[tuple[float, bytes]] = []  # (when, body) of the last answer
+
+    @app.get("/v1/services", tags=["telemetry"], dependencies=read, response_model=list[ServiceInfo])
+    async def list_services(request: Request) -> Response:
+        """Services and series known from the stream, with last-seen times (as of at most a second ago)."""
+        now = time.monotonic()
+        if not services or now - services[0][0] > SERVICES_MAX_AGE_SECONDS:
+            known = await run_in_threadpool(svc(request).store.services)
+            body = TypeAdapter(list[ServiceInfo]).dump_json([ServiceInfo(**s) for s in known])
+            services[:] = [(now, body)]
+        return Response(services[0][1], media_type="application/json")
 
     @app.get("/v1/methods", tags=["analyses"], dependencies=read)
     def list_methods() -> dict[str, dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The running service behind the API: analyses, the incident watcher, scheduled retraining.
 
-Everything slow runs off the request path: analyses in a small thread pool (a request waits for its
+Everything slow runs off the request path: analyses in worker processes (a request waits for its
 result up to ``sync_analysis_seconds``, then answers 202), the incident watcher and the retraining
 scheduler in their own threads.
 """
@@ -19,11 +19,10 @@ import numpy as np
 from croniter import croniter
 from prometheus_client import Counter, Gauge, Histogram
 
-from rca.analysis import AnalysisResult, Analyzer
+from rca.analysis import AnalysisPool, AnalysisResult
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
 from rca.data.case import Case
 from rca.data.casedir import check_inject_time
-from rca.data.jsoncase import case_from_payload
 from rca.data.preprocess import clean_history
 from rca.errors import DataError, RCAError
 from rca.explain import Explanation, make_explainer
@@ -70,11 +69,12 @@ class Service:
         self.store = store or Store(settings.resolved_store_url, span_step_seconds=settings.span_bucket_seconds)
         self.records = Records(self.store)
         self.registry = ModelRegistry(settings.models_dir)
-        self.analyzer = Analyzer(self.registry)
+        self.analyses = AnalysisPool(settings.models_dir, settings.analysis_processes)
         self.explainer = make_explainer(
             settings.llm_base_url, settings.llm_model, settings.llm_api_key, **settings.llm_limits
         )
-        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rca-analysis")
+        # one waiting thread per worker process: analyses beyond that queue here, as pending
+        self._executor = ThreadPoolExecutor(settings.analysis_processes, thread_name_prefix="rca-analysis")
         self._retrain_lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -90,7 +90,8 @@ class Service:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, watch: bool = True, schedule: bool = True) -> None:
-        """Start the background workers."""
+        """Start the analysis processes and the background workers."""
+        self.analyses.warm_up()
         if watch:
             self._spawn("rca-incident-watcher", self._watch_loop)
         if schedule and self.settings.retrain_cron:
@@ -103,6 +104,7 @@ class Service:
         for thread in self._threads:
             thread.join(timeout=10)
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self.analyses.close()
         self.store.close()
 
     def _spawn(self, name: str, target: Any) -> None:
@@ -111,12 +113,16 @@ class Service:
         self._threads.append(thread)
 
     # ------------------------------------------------------------------ analyses
-    def submit(self, request: dict[str, Any], *, source: str) -> tuple[dict[str, Any], Future[None]]:
-        """Record a pending analysis and start it; returns the record and its future."""
-        method = request.get("method") or self.settings.default_method
+    def submit(
+        self, case: Case, *, method: str | None = None, k: int | None = None, source: str = "inline"
+    ) -> tuple[dict[str, Any], Future[dict[str, Any]]]:
+        """Record a pending analysis of ``case`` and start it.
+
+        Returns the pending record and a future of the finished one (status ``done`` or ``failed``).
+        """
+        method = method or self.settings.default_method
         get_method(method)  # an unknown name fails here, before anything is recorded
-        k = int(request.get("k") or self.settings.default_k)
-        case = self._case(request)
+        k = k or self.settings.default_k
         window = {
             "start": float(case.frame.index[0]),
             "end": float(case.frame.index[-1]),
@@ -126,22 +132,17 @@ class Service:
         if source == "inline":
             summary["series"] = case.frame.shape[1]
         record = self.records.create_analysis(summary)
-        future = self._executor.submit(self._run, record["id"], case, method, k)
+        future = self._executor.submit(self._run, record, case, method, k)
         return record, future
 
-    def _case(self, request: dict[str, Any]) -> Case:
-        if request.get("case") is not None:
-            body = request["case"]
-            return case_from_payload(
-                body["time"],
-                body["series"],
-                body["inject_time"],
-                traces=body.get("traces"),
-                graph=body.get("graph"),
-                root_cause=body.get("root_cause"),
-                symptom=body.get("symptom"),
-            )
-        start, end = float(request["start"]), float(request["end"])
+    def window_case(
+        self, start: float, end: float, *, anomaly_time: float | None = None, symptom: str | None = None
+    ) -> Case:
+        """The case of ingested data between ``start`` and ``end``.
+
+        Without ``anomaly_time``, it is where the symptom first leaves its early baseline, else the
+        window's middle.
+        """
         telemetry = self.store.read_telemetry(start, end, step_seconds=self.settings.span_bucket_seconds)
         if telemetry.frame.empty:
             raise DataError(
@@ -149,10 +150,8 @@ class Service:
                 where="start/end",
                 hint="GET /v1/services shows what has been ingested and when it was last seen",
             )
-        symptom = request.get("symptom")
         if symptom is not None and symptom not in telemetry.frame.columns:
             raise DataError(f"{symptom!r} is not an ingested series in the window", where="symptom")
-        anomaly_time = request.get("anomaly_time")
         if anomaly_time is None:
             anomaly_time = self._onset(telemetry.frame, symptom)
         check_inject_time(telemetry.frame, float(anomaly_time), path="anomaly_time")
@@ -176,26 +175,29 @@ class Service:
                 return float(t)
         return middle
 
-    def _run(self, analysis_id: str, case: Case, method: str, k: int) -> None:
+    def _run(self, record: dict[str, Any], case: Case, method: str, k: int) -> dict[str, Any]:
+        analysis_id = record["id"]
         started = time.perf_counter()
         self.records.update_analysis(analysis_id, status="running")
         try:
-            result = self.analyzer.analyze(case, method)
+            result = self.analyses.analyze(case, method)
             document = self._document(analysis_id, result, k)
             self._recent[analysis_id] = (case, result)
             while len(self._recent) > RECENT_ANALYSES:
                 self._recent.popitem(last=False)
-            self.records.update_analysis(analysis_id, status="done", result=document)
+            changes = self.records.update_analysis(analysis_id, status="done", result=document)
             ANALYSES.labels("done").inc()
         except RCAError as exc:
-            self.records.update_analysis(analysis_id, status="failed", error=str(exc))
+            changes = self.records.update_analysis(analysis_id, status="failed", error=str(exc))
             ANALYSES.labels("failed").inc()
         except Exception as exc:
             log.exception("analysis %s failed", analysis_id)
-            self.records.update_analysis(analysis_id, status="failed", error=f"internal error: {type(exc).__name__}")
+            error = f"internal error: {type(exc).__name__}"
+            changes = self.records.update_analysis(analysis_id, status="failed", error=error)
             ANALYSES.labels("failed").inc()
         finally:
             ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+        return {**record, **changes}
 
     def _document(self, analysis_id: str, result: AnalysisResult, k: int) -> dict[str, Any]:
         graph = result.graph_json(k)
@@ -284,9 +286,8 @@ class Service:
             start = event.onset - self.settings.baseline_seconds
             end = event.time + 2 * self.settings.span_bucket_seconds
             try:
-                record, _ = self.submit(
-                    {"start": start, "end": end, "anomaly_time": event.onset, "symptom": symptom}, source="incident"
-                )
+                case = self.window_case(start, end, anomaly_time=event.onset, symptom=symptom)
+                record, _ = self.submit(case, source="incident")
                 self.records.update_incident(incident["id"], analysis_id=record["id"])
             except RCAError as exc:
                 self.records.update_incident(incident["id"], summary={**summary, "analysis_error": str(exc)})

@@ -225,6 +225,10 @@ def validate_frame(frame: pd.DataFrame, *, path: str | Path | None = None) -> pd
             path=path,
             hint="give every series a unique name",
         )
+    if all(pd.api.types.is_numeric_dtype(d) and not pd.api.types.is_bool_dtype(d) for d in frame.dtypes):
+        return pd.DataFrame(
+            frame.to_numpy(dtype=float), index=pd.Index(values, name="time"), columns=[str(c) for c in frame.columns]
+        )
     out = {}
     for column in frame.columns:
         col = frame[column]

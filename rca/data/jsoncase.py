@@ -54,10 +54,14 @@ def case_from_payload(
                 where=f"{where}.series.{column}",
                 hint="send one value per timestamp (null for a missing one)",
             )
-    frame = pd.DataFrame(
-        {c: np.array([np.nan if v is None else v for v in values], dtype=float) for c, values in series.items()},
-        index=pd.Index(np.asarray(time, dtype=float)),
-    )
+    try:
+        matrix = np.array(list(series.values()), dtype=float)  # None becomes NaN
+    except (TypeError, ValueError):
+        column = next(c for c, v in series.items() if not all(x is None or isinstance(x, int | float) for x in v))
+        raise DataError(
+            "holds a value that is not a number", where=f"{where}.series.{column}", hint="send numbers or null"
+        ) from None
+    frame = pd.DataFrame(matrix.T, index=pd.Index(np.asarray(time, dtype=float)), columns=list(series))
     frame = validate_frame(frame, path=f"{where}.time")
     check_inject_time(frame, float(inject_time), path=f"{where}.inject_time")
     spans = None

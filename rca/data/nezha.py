@@ -16,9 +16,10 @@ How a case is cut (see also ``docs/data.md``):
   Spans add per-service request rate and latency percentiles (:func:`rca.data.spans.span_series`).
 * Window. The 30 minutes before the fault and the 6 minutes after it (never past the next fault).
   Rows overlapping the 5 minutes after any *other* fault are removed, so no other fault leaks into
-  the baseline (faults last about 3 minutes in this data). The day's fault-free span minute
-  (``construct``) is added, with its metric row, when it precedes the fault: it is the only trace
-  baseline the data has.
+  the baseline (faults last about 3 minutes in this data). The day's fault-free span file
+  (``construct``) is added, with the metric rows its spans fall into, where they precede the fault:
+  it is the only trace baseline the data has. A trace file ``HH_MM`` holds about the minute *before*
+  HH:MM, so rows are read from span start times, never from file names.
 * Label. ``inject_time`` (UTC) is used; ``inject_timestamp`` is 8 hours off for some entries. The
   root-cause metric is labelled for CPU faults only (``<service>_cpu_usage_rate``): the other fault
   types' finer labels are code regions or a metric the data does not have.
@@ -181,7 +182,11 @@ def _read_spans(path: Path) -> pd.DataFrame:
 
 
 def _minute_files(directory: Path, day: str) -> list[tuple[float, Path]]:
-    """``HH_MM_trace.csv`` files of ``directory`` with the Unix time their minute starts."""
+    """``HH_MM_trace.csv`` files of ``directory`` with the Unix time of ``HH:MM``.
+
+    A file holds the spans of about the minute *before* its name (``10_04`` holds spans that start
+    from 10:03:10 to 10:04:09), so which rows a file feeds is read from its spans, not from its name.
+    """
     midnight = pd.Timestamp(day, tz="UTC")
     files = []
     for path in sorted(directory.glob("*_trace.csv")):
@@ -202,11 +207,16 @@ def read_nezha_case(root: str | Path, fault: NezhaFault, faults: list[NezhaFault
     index = day_frame.index.to_numpy()
     keep = (index > t - BEFORE_SECONDS) & (index <= end)
 
-    span_files = [p for t0, p in _minute_files(day_dir / "trace", fault.day) if t - STEP_SECONDS <= t0 < end]
-    for t0, path in _minute_files(root / "construct" / fault.day / "trace", fault.day):
-        if t0 + STEP_SECONDS <= t:
-            keep |= index == t0 + STEP_SECONDS
-            span_files.append(path)
+    span_files = [
+        p for t0, p in _minute_files(day_dir / "trace", fault.day) if t - BEFORE_SECONDS < t0 <= end + STEP_SECONDS
+    ]
+    construct = [p for _, p in _minute_files(root / "construct" / fault.day / "trace", fault.day)]
+    if construct:
+        # the fault-free rows that hold construct spans and precede the fault (no look-ahead)
+        starts = pd.concat([_read_spans(p)["start_ns"] for p in construct]).to_numpy()
+        rows = np.unique(_ceil_to_step(starts / 1e9))
+        keep |= np.isin(index, rows[rows <= t])
+        span_files += construct
     for other in same_day:
         keep &= ~((index > other.inject_time) & (index - STEP_SECONDS < other.inject_time + FAULT_EFFECT_SECONDS))
     frame = day_frame.loc[keep]

@@ -121,6 +121,39 @@ def span_series(spans: pd.DataFrame, step_seconds: float) -> tuple[pd.DataFrame,
     return frame[ordered], series
 
 
+def call_delays(spans: pd.DataFrame) -> pd.DataFrame:
+    """The time each cross-service call spends outside the callee: caller span minus callee span.
+
+    For a span whose parent belongs to another service, the parent (the caller's client span)
+    lasts from sending the request to receiving the response, the span itself from the callee
+    starting to serve it to its reply; the difference is network transfer and queueing in front of
+    the callee. A network delay or a saturated pod shows up here on every call into it, while the
+    callee's own latency would also rise in all its callers (the gap does not propagate upstream).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per call: ``source`` (caller), ``target`` (callee), ``start_ns`` of the callee span
+        and ``delay_ms``.
+    """
+    if spans.empty:
+        return pd.DataFrame({"source": [], "target": [], "start_ns": [], "delay_ms": []})
+    parents = spans[["trace_id", "span_id", "service", "start_ns", "end_ns"]].rename(
+        columns={"span_id": "parent_span_id", "service": "source", "start_ns": "p_start", "end_ns": "p_end"}
+    )
+    joined = spans.merge(parents.drop_duplicates(["trace_id", "parent_span_id"]), on=["trace_id", "parent_span_id"])
+    calls = joined.loc[joined["source"] != joined["service"]]
+    delay = ((calls["p_end"] - calls["p_start"]) - (calls["end_ns"] - calls["start_ns"])).to_numpy() / 1e6
+    return pd.DataFrame(
+        {
+            "source": calls["source"].to_numpy(),
+            "target": calls["service"].to_numpy(),
+            "start_ns": calls["start_ns"].to_numpy(),
+            "delay_ms": delay,
+        }
+    )
+
+
 def call_graph(spans: pd.DataFrame) -> pd.DataFrame:
     """Caller -> callee service edges observed in spans, with call counts.
 

@@ -44,12 +44,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rca.anomaly.scores import baseline_zscores, max_abs, onset_index
+from rca.anomaly.scores import baseline_zscores, exceedance, max_abs, onset_index, shift_score
 from rca.causal.contrastive import CausalConvEncoder, Objective, pretrain
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, train_forecaster
-from rca.causal.graph import call_digraph, evidence_path, granger_digraph, merge
+from rca.causal.graph import call_digraph, evidence_paths, granger_digraph, merge
 from rca.data.case import Case, Telemetry
-from rca.data.spans import call_graph
+from rca.data.spans import call_delays, call_graph
 from rca.errors import DataError
 from rca.methods.base import RCAMethod
 from rca.rank.pagerank import root_cause_pagerank
@@ -58,7 +58,12 @@ from rca.rank.ranking import Candidate, Ranking, sort_candidates
 GraphSource = Literal["learned", "call", "both"]
 Direction = Literal["up", "both"]
 Personalization = Literal["anomaly", "uniform"]
+Scoring = Literal["exceedance", "zscore"]
+CALL_DELAY = "call_delay"
+"""Metric name of the per-service score that spans add (see :func:`call_delay_scores`)."""
 FORMAT_VERSION = 1
+EVIDENCE_PATHS = 10
+"""Candidates, from the top, whose causal path to the symptom is given as evidence."""
 
 
 @contextlib.contextmanager
@@ -135,6 +140,18 @@ class RUN(RCAMethod):
     direction
         ``"up"``: only increases count as anomalous (BARO's choice: saturation faults raise resource
         use and latency, while drops are mostly downstream effects such as lost traffic); ``"both"``.
+    scoring
+        ``"exceedance"``: the rise after the anomaly time relative to the largest swing of the
+        series' own baseline (:func:`rca.anomaly.scores.exceedance`), so bursty series such as tail
+        percentiles do not outscore a steady series that leaves its range; ``"zscore"``: BARO's
+        robust z-score alone.
+    persistence
+        With ``"exceedance"``: the rise counted is the ``persistence``-th largest after the anomaly
+        time (2: a single-sample spike is not a fault).
+    traces
+        When the case has spans before and after the anomaly time, add one series per service,
+        ``<service>_call_delay``: how much longer calls into it spend outside it (network and
+        queueing, :func:`call_delay_scores`).
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -181,6 +198,9 @@ class RUN(RCAMethod):
     sparsity: float = 1e-3
     edge_threshold: float = 0.3
     direction: Direction = "up"
+    scoring: Scoring = "exceedance"
+    persistence: int = 2
+    traces: bool = True
     residuals: bool = False
     compress: bool = True
     graph: GraphSource = "both"
@@ -197,6 +217,7 @@ class RUN(RCAMethod):
 
     def __post_init__(self) -> None:
         self.model_: FittedModel | None = None
+        self._graph_cache: tuple[FittedModel, tuple[Any, ...], nx.DiGraph] | None = None
 
     # ------------------------------------------------------------------ fit
     def fit(self, history: Telemetry) -> Self:
@@ -267,7 +288,9 @@ class RUN(RCAMethod):
             raise DataError(f"case {case.name!r} needs rows before and after the anomaly time")
         z = baseline_zscores(values[before], values[~before])
         onsets = onset_index(z)
-        if self.direction == "up":
+        if self.direction == "up" and self.scoring == "exceedance":
+            scores = exceedance(values[before], values[~before], persistence=self.persistence)
+        elif self.direction == "up":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 scores = np.nan_to_num(np.nanmax(z, axis=0), nan=0.0).clip(min=0.0)
@@ -276,12 +299,21 @@ class RUN(RCAMethod):
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))
+        series = {c: case.telemetry.series[c] for c in columns}
+        if self.traces and case.telemetry.traces is not None:
+            for service, score in call_delay_scores(case.telemetry.traces, case.inject_time).items():
+                name = f"{service}_{CALL_DELAY}"
+                if name not in series:
+                    columns.append(name)
+                    series[name] = (service, CALL_DELAY)
+                    scores = np.append(scores, score)
+                    onsets = np.append(onsets, -1)
         anomaly = dict(zip(columns, scores.tolist(), strict=True))
         if self.compress:
             scores = np.log1p(scores)
         seeds = dict(zip(columns, scores.tolist(), strict=True))
 
-        graph = self._graph(model, case, columns)
+        graph = self._graph(model, case, columns, series)
         final, walk = self._combine(graph, seeds)
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         times = frame.index.to_numpy()[~before]
@@ -294,13 +326,12 @@ class RUN(RCAMethod):
             }
             if walk is not None:
                 evidence["pagerank"] = walk.get(column, 0.0)
-            candidates.append(Candidate(case.telemetry.series[column][0], column, final[column], evidence))
+            candidates.append(Candidate(series[column][0], column, final[column], evidence))
         ordered = sort_candidates(candidates)
+        paths = evidence_paths(graph, [str(c.metric) for c in ordered[:EVIDENCE_PATHS]], symptom)
         ordered = [
-            Candidate(
-                c.service, c.metric, c.score, {**c.evidence, "path": evidence_path(graph, str(c.metric), symptom)}
-            )
-            if k < 10
+            Candidate(c.service, c.metric, c.score, {**c.evidence, "path": paths[str(c.metric)]})
+            if k < EVIDENCE_PATHS
             else c
             for k, c in enumerate(ordered)
         ]
@@ -335,17 +366,23 @@ class RUN(RCAMethod):
         by_column = dict(zip(model.columns, scores.tolist(), strict=True))
         return np.array([by_column.get(c, np.nan) for c in frame.columns], dtype=float)
 
-    def _graph(self, model: FittedModel, case: Case, columns: list[str]) -> nx.DiGraph:
-        series = {c: case.telemetry.series[c] for c in columns}
+    def _graph(
+        self, model: FittedModel, case: Case, columns: list[str], series: Mapping[str, tuple[str, str]]
+    ) -> nx.DiGraph:
+        """The causal graph over ``columns`` (read-only: the last one is reused for the same inputs)."""
+        calls = _observed_calls(case.telemetry) or model.calls if self.graph in ("call", "both") else []
+        key = (self.graph, self.edge_threshold, tuple(calls), tuple((c, series[c]) for c in columns))
+        if self._graph_cache is not None and self._graph_cache[0] is model and self._graph_cache[1] == key:
+            return self._graph_cache[2]  # an incident's cases share the model, the series and the calls
         parts = []
         if self.graph in ("learned", "both") and model.forecaster is not None:
             learned = granger_digraph(model.forecaster.granger_matrix(), model.columns, threshold=self.edge_threshold)
-            parts.append(learned.subgraph(columns).copy())
+            parts.append(learned if set(learned) <= set(columns) else learned.subgraph(columns))
         if self.graph in ("call", "both"):
-            calls = _observed_calls(case.telemetry) or model.calls
             parts.append(call_digraph(calls, series))
         graph = merge(*parts) if parts else nx.DiGraph()
         graph.add_nodes_from(columns)
+        self._graph_cache = (model, key, graph)
         return graph
 
     def _combine(
@@ -429,6 +466,32 @@ def _residual_scale(residual: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(scale > 0, scale / 1.349, 1.0), dtype=float)
 
 
+def call_delay_scores(spans: pd.DataFrame, inject_time: float) -> dict[str, float]:
+    """Per service, how much longer calls into it spend outside it after ``inject_time``.
+
+    For every caller -> callee pair, the median robust z-score of the calls' delays
+    (:func:`rca.data.spans.call_delays`: the caller's span minus the callee's) after the anomaly
+    time against those before it (:func:`rca.anomaly.scores.shift_score`); a service scores the
+    median over its callers, floored at 0. Unlike a service's latency, which rises in every caller
+    of a slow service, this gap rises only on the calls into the service whose network or
+    admission is slow (the idea of locating latency at the edge where it arises, as in TraceRCA:
+    Li et al., "Practical Root Cause Localization for Microservice Systems via Trace Analysis",
+    IWQoS 2021). Services without calls on both sides of ``inject_time`` get no score.
+    """
+    delays = call_delays(spans)
+    if delays.empty:
+        return {}
+    after = delays["start_ns"].to_numpy() / 1e9 >= inject_time
+    delays = delays.assign(after=after)
+    per_target: dict[str, list[float]] = {}
+    for (_, target), group in delays.groupby(["source", "target"], sort=True):
+        late = group["after"].to_numpy()
+        score = shift_score(group["delay_ms"].to_numpy()[~late], group["delay_ms"].to_numpy()[late])
+        if np.isfinite(score):
+            per_target.setdefault(str(target), []).append(score)
+    return {target: max(0.0, float(np.median(v))) for target, v in sorted(per_target.items())}
+
+
 def _observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
     """Caller -> callee service calls with counts, from spans, else from the known call graph."""
     if telemetry.traces is not None and len(telemetry.traces):
@@ -439,4 +502,4 @@ def _observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
     return []
 
 
-__all__ = ["RUN", "FittedModel"]
+__all__ = ["RUN", "FittedModel", "call_delay_scores"]

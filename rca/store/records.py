@@ -1,13 +1,16 @@
 """The service's own records in the store: analyses, incidents and jobs.
 
 Each is a row with an id, timestamps, a status and JSON documents (``rca.store.schema``), so the
-API can evolve what it keeps without migrations. Ids are random UUID4 hex strings.
+API can evolve what it keeps without migrations. Ids are random UUID4 hex strings. Records are
+written without waiting for the disk (:meth:`Store.transaction` with ``durable=False``): a crash of the
+machine may lose the last few, which an SRE can run again; a crash of the process loses none.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +28,7 @@ class Records:
     """Analyses, incidents and jobs kept in a :class:`~rca.store.store.Store`'s database."""
 
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.engine = store.engine
 
     # ------------------------------------------------------------ analyses
@@ -38,21 +42,22 @@ class Records:
             "status": "pending",
             "request": request,
         }
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.insert(schema.analyses).values(**row, result=None, error=None))
         return {**row, "result": None, "error": None}
 
     def update_analysis(
         self, analysis_id: str, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
-    ) -> None:
-        """Set an analysis' status and, when finished, its result or error."""
+    ) -> dict[str, Any]:
+        """Set an analysis' status and, when finished, its result or error; returns what changed."""
         values: dict[str, Any] = {"status": status, "updated_at": time.time()}
         if result is not None:
             values["result"] = result
         if error is not None:
             values["error"] = error
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.update(schema.analyses).where(schema.analyses.c.id == analysis_id).values(**values))
+        return values
 
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:
         """One analysis, or ``None``."""
@@ -60,27 +65,39 @@ class Records:
             row = conn.execute(sa.select(schema.analyses).where(schema.analyses.c.id == analysis_id)).mappings().first()
         return None if row is None else dict(row)
 
-    def list_analyses(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """A page of analyses, newest first, and the total count."""
+    def page_analyses(self, *, limit: int, offset: int) -> tuple[list[tuple[str, str]], int]:
+        """The ids and statuses of a page of analyses, newest first, and the total count."""
         table = schema.analyses
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
             rows = conn.execute(
-                sa.select(table).order_by(table.c.created_at.desc(), table.c.id).limit(limit).offset(offset)
-            ).mappings()
-            return [dict(r) for r in rows], int(total)
+                sa.select(table.c.id, table.c.status)
+                .order_by(table.c.created_at.desc(), table.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [(r.id, r.status) for r in rows], int(total)
+
+    def get_analyses(self, analysis_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The analyses with these ids, by id (missing ids are left out)."""
+        if not analysis_ids:
+            return {}
+        table = schema.analyses
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table).where(table.c.id.in_(list(analysis_ids)))).mappings()
+            return {r["id"]: dict(r) for r in rows}
 
     # ------------------------------------------------------------ incidents
     def open_incident(self, opened_at: float, summary: dict[str, Any]) -> dict[str, Any]:
         """Record a newly opened incident."""
         row = {"id": new_id(), "opened_at": opened_at, "closed_at": None, "status": "open", "summary": summary}
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.insert(schema.incidents).values(**row, analysis_id=None))
         return {**row, "analysis_id": None}
 
     def update_incident(self, incident_id: str, **values: Any) -> None:
         """Change an incident's fields (``status``, ``closed_at``, ``analysis_id``, ``summary``)."""
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.update(schema.incidents).where(schema.incidents.c.id == incident_id).values(**values))
 
     def get_incident(self, incident_id: str) -> dict[str, Any] | None:
@@ -110,7 +127,7 @@ class Records:
     def create_job(self, kind: str, detail: dict[str, Any] | None = None) -> dict[str, Any]:
         """A new queued job."""
         row = {"id": new_id(), "kind": kind, "created_at": time.time(), "updated_at": None, "status": "queued"}
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.insert(schema.jobs).values(**row, detail=detail or {}))
         return {**row, "detail": detail or {}}
 
@@ -119,7 +136,7 @@ class Records:
         values: dict[str, Any] = {"status": status, "updated_at": time.time()}
         if detail is not None:
             values["detail"] = detail
-        with self.engine.begin() as conn:
+        with self.store.transaction(durable=False) as conn:
             conn.execute(sa.update(schema.jobs).where(schema.jobs.c.id == job_id).values(**values))
 
     def get_job(self, job_id: str) -> dict[str, Any] | None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -34,6 +36,14 @@ DEFAULT_FILENAME = "rca.sqlite"
 
 DEFAULT_SPAN_STEP_SECONDS = 60.0
 """Bucket width for trace-derived series when the caller gives none."""
+
+
+def _dump_json(document: Any) -> str:
+    return orjson.dumps(document, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _dump_json, "json_deserializer": orjson.loads}
+"""orjson for the JSON columns: analysis documents are read on every API request."""
 
 
 class StoreError(RCAError):
@@ -156,7 +166,7 @@ class Store:
         if self.dialect == "sqlite":
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(parsed, connect_args={"timeout": 60.0})
+            engine = sa.create_engine(parsed, connect_args={"timeout": 60.0}, **_JSON_CODEC)
 
             @event.listens_for(engine, "connect")
             def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -164,24 +174,36 @@ class Store:
                 dbapi_connection.isolation_level = None
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                # FULL: a committed batch survives power loss, so committing Kafka offsets after it is safe.
-                cursor.execute("PRAGMA synchronous=FULL")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 cursor.execute("PRAGMA busy_timeout=60000")
                 cursor.close()
 
             @event.listens_for(engine, "begin")
             def _on_begin(conn: Connection) -> None:
-                mode = "BEGIN IMMEDIATE" if conn.get_execution_options().get("rca_write") else "BEGIN"
-                conn.exec_driver_sql(mode)
+                options = conn.get_execution_options()
+                if options.get("rca_write"):
+                    # FULL: a committed ingest batch survives power loss, so committing Kafka offsets after
+                    # it is safe. NORMAL (no fsync in WAL mode) survives a crash of the process, not of the OS.
+                    conn.exec_driver_sql(f"PRAGMA synchronous={'FULL' if options.get('rca_durable') else 'NORMAL'}")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                else:
+                    conn.exec_driver_sql("BEGIN")
 
             return engine
-        return sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+        engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 10}, **_JSON_CODEC)
+
+        @event.listens_for(engine, "begin")
+        def _on_begin_pg(conn: Connection) -> None:
+            options = conn.get_execution_options()
+            if options.get("rca_write") and not options.get("rca_durable"):
+                conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+        return engine
 
     def create(self) -> None:
         """Create the tables that do not exist yet and record the schema version."""
         try:
-            with self._write() as conn:
+            with self.transaction() as conn:
                 schema.metadata.create_all(conn)
                 self._upsert_meta(conn, "schema_version", str(schema.SCHEMA_VERSION))
         except sa.exc.OperationalError as exc:
@@ -194,9 +216,20 @@ class Store:
     def _safe_url(self) -> str:
         return sa.engine.make_url(self.url).render_as_string(hide_password=True)
 
-    def _write(self) -> Any:
-        """A transaction for writing (``BEGIN IMMEDIATE`` on SQLite)."""
-        return self.engine.execution_options(rca_write=True).begin()
+    @contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction, one at a time within this process.
+
+        Parameters
+        ----------
+        durable
+            Wait until the commit is on disk (SQLite ``synchronous=FULL``, PostgreSQL
+            ``synchronous_commit``). Without it a commit survives a crash of this process but may be
+            lost with the machine (power loss, kernel panic): fit for records that can be recomputed,
+            such as analyses, and much faster.
+        """
+        with self._lock, self.engine.execution_options(rca_write=True, rca_durable=durable).begin() as conn:
+            yield conn
 
     def _upsert_meta(self, conn: Connection, key: str, value: str) -> None:
         insert = sqlite_dialect.insert if self.dialect == "sqlite" else pg_dialect.insert
@@ -253,13 +286,9 @@ class Store:
         sqlalchemy.exc.SQLAlchemyError
             When the database fails; nothing of the batch is stored then.
         """
-        with self._lock:
-            return self._write_locked(points, spans)
-
-    def _write_locked(self, points: Sequence[Any], spans: Sequence[Span]) -> WriteResult:
         keys = {(p[0], p[1]) for p in points}
         new_series = 0
-        with self._write() as conn:
+        with self.transaction() as conn:
             ids = self._ensure_series(conn, keys)
             new_ids = {k: v for k, v in ids.items() if k not in self._series_ids}
             new_series = len(new_ids)
@@ -527,7 +556,7 @@ class Store:
     # ------------------------------------------------------------- retention
     def purge(self, before: float) -> dict[str, int]:
         """Delete points with ``ts < before`` and spans starting before it; series metadata stays."""
-        with self._write() as conn:
+        with self.transaction() as conn:
             points = conn.execute(sa.delete(schema.points).where(schema.points.c.ts < before)).rowcount
             spans = conn.execute(sa.delete(schema.spans).where(schema.spans.c.start_ns < int(before * 1e9))).rowcount
         return {"points": int(points or 0), "spans": int(spans or 0)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -46,6 +48,22 @@ def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None
     assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
     created = [i["created_at"] for i in first["items"] + second["items"]]
     assert created == sorted(created, reverse=True)
+    newest = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 3}).json()
+    page = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
+    assert page["items"][0]["id"] == newest["id"] and page["items"][0]["status"] == "done"
+    assert page["items"][0]["ranking"] == newest["ranking"] and page["items"][0]["graph"] is None
+    assert page["items"][1]["id"] == first["items"][0]["id"] and page["total"] == first["total"] + 1
+
+
+def test_python_json_with_nan_is_accepted(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    column = next(iter(sock_shop_payload["series"]))
+    values = [float("nan"), *sock_shop_payload["series"][column][1:]]
+    body = {"case": {**sock_shop_payload, "series": {**sock_shop_payload["series"], column: values}}, "k": 2}
+    content = json.dumps({**body, "method": "baro"}).encode()  # Python writes NaN, which is not JSON
+    response = httpx.post(
+        f"{base_url}/v1/analyses", content=content, headers={**READ, "content-type": "application/json"}, timeout=60
+    )
+    assert response.status_code == 201, response.text
 
 
 def test_auth(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
@@ -88,6 +106,16 @@ def test_request_size_limit(settings: Any, base_url: str) -> None:
     big = b"x" * (settings.max_request_bytes + 1)
     response = httpx.post(f"{base_url}/v1/analyses", content=big, headers={**READ, "content-type": "application/json"})
     assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+    def chunks() -> Iterator[bytes]:  # no content-length: the limit must hold while the body streams in
+        for _ in range(settings.max_request_bytes // 65536 + 2):
+            yield b"x" * 65536
+
+    streamed = httpx.post(
+        f"{base_url}/v1/analyses", content=chunks(), headers={**READ, "content-type": "application/json"}
+    )
+    assert streamed.status_code == 413 and "at most" in streamed.json()["detail"]
 
 
 def test_explanation_of_a_finished_analysis(base_url: str, sock_shop_payload: dict[str, Any]) -> None:

@@ -68,3 +68,12 @@ def test_convert_then_eval_the_converted_cases(nezha: Path, tmp_path: Path) -> N
     assert json.loads((case_dir / "root_cause.json").read_text())["service"] == "ts-contacts-service"
     result = run("eval", str(tmp_path / "cases"), "-m", "nsigma", "--json", str(tmp_path / "o.json"))
     assert result.returncode == 0, result.stderr
+
+
+def test_param_values_parse_as_json_and_python_booleans() -> None:
+    from rca.cli import _parse_param
+
+    assert _parse_param("run.pagerank=False") == ("run", "pagerank", False)
+    assert _parse_param("run.pagerank=true") == ("run", "pagerank", True)
+    assert _parse_param("run.mix=0.5") == ("run", "mix", 0.5)
+    assert _parse_param("baro.direction=up") == ("baro", "direction", "up")

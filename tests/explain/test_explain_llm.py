@@ -128,9 +128,13 @@ def test_read_spans_on_a_case_with_spans(llm: FakeLLM, nezha_case: Case, nezha_r
     spans = nezha_case.telemetry.traces
     assert spans is not None
     answers = [r.tool_results[0] for r in llm.requests if r.tool_results]
-    for answer in answers:
-        service = answer["service"]
-        assert answer["spans"] == int((spans["service"] == service).sum())
+    assert any("error" not in answer for answer in answers)
+    for call, answer in zip(result.tool_calls, answers, strict=True):
+        service = call.arguments["service"]
+        if "error" in answer:  # a pod-only service: the tool says so and lists the ones with spans
+            assert not (spans["service"] == service).any() and "services with spans" in answer["error"]
+            continue
+        assert answer["service"] == service and answer["spans"] == int((spans["service"] == service).sum())
         assert answer["before"]["count"] + answer["after"]["count"] == answer["spans"]
         assert len(answer["top_operations"]) <= 2
         assert answer["before"]["p50_ms"] <= answer["before"]["p90_ms"]

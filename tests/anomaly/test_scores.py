@@ -1,0 +1,39 @@
+"""Anomaly scores: rounding is not variation, and a bursty baseline must be exceeded."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rca.anomaly.scores import baseline_zscores, exceedance, shift_score
+
+
+def test_rounding_jitter_is_not_spread() -> None:
+    normal = np.array([[0.00496], [0.004960000000000001], [0.00496], [0.004959999999999999], [0.00496]])
+    anomalous = np.array([[0.0098]])
+    z = baseline_zscores(normal, anomalous)
+    assert np.isfinite(z).all() and z[0, 0] < 10
+
+
+def test_exceedance_prefers_a_steady_series_leaving_its_range() -> None:
+    rng = np.random.default_rng(0)
+    steady = rng.normal(10, 1, 60)
+    bursty = np.full(60, 0.005) + rng.normal(0, 1e-4, 60)
+    bursty[[7, 31, 50]] = 30.0  # a tail percentile that spikes in normal operation
+    normal = np.column_stack([steady, bursty])
+    anomalous = np.column_stack([np.full(5, 30.0), np.r_[30.0, 0.005, 0.005, 30.0, 0.005]])
+    plain = np.nanmax(baseline_zscores(normal, anomalous), axis=0)
+    assert plain[1] > plain[0], "by robust z alone the bursty series wins"
+    score = exceedance(normal, anomalous, persistence=2)
+    assert score[0] > 3 * score[1]
+
+
+def test_exceedance_persistence_ignores_one_sample_spikes() -> None:
+    normal = np.random.default_rng(1).normal(0, 1, (50, 1))
+    spike = np.array([[40.0], [0.0], [0.0]])
+    assert exceedance(normal, spike, persistence=1)[0] > 5
+    assert exceedance(normal, spike, persistence=2)[0] < 2
+
+
+def test_shift_score_needs_samples_on_both_sides() -> None:
+    assert np.isnan(shift_score(np.array([1.0, 2.0]), np.array([5.0, 6.0, 7.0])))
+    assert shift_score(np.array([1.0, 2.0, 3.0, 2.0]), np.array([30.0, 31.0, 29.0])) > 10
