@@ -138,8 +138,10 @@ def main() -> None:
     try:
         if not wait_until_healthy(base, alive=lambda: server.poll() is None):
             raise SystemExit("rca serve did not start")
-        headers = {"Authorization": f"Bearer {KEY}"}
-        first = httpx.post(f"{base}/v1/analyses", content=body.read_bytes(), headers=headers, timeout=300).json()
+        headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+        answer = httpx.post(f"{base}/v1/analyses", content=body.read_bytes(), headers=headers, timeout=300)
+        answer.raise_for_status()
+        first = answer.json()
         load(hey, f"{base}/v1/analyses", requests=2 * args.clients, clients=args.clients, body=body)  # warm-up
         analyses = load(hey, f"{base}/v1/analyses", requests=args.analyses, clients=args.clients, body=body)
         paths = [f"/v1/analyses/{first['id']}", "/v1/analyses?limit=20", "/v1/services", "/healthz"]

@@ -79,8 +79,10 @@ class AnalysisResult:
             if len(keep) >= max_nodes:
                 break
             if source in chosen or target in chosen:
-                keep += [node for node in (source, target) if node not in chosen][: max_nodes - len(keep)]
-                chosen.update(keep)
+                for node in (source, target):
+                    if node not in chosen and len(keep) < max_nodes:
+                        keep.append(node)
+                        chosen.add(node)
         on_paths = [e for e in strongest if (e[0], e[1]) in path_edges]
         others: list[tuple[str, str, float]] = []
         room = max(0, max_edges - len(on_paths))

@@ -509,16 +509,18 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
 
     # ------------------------------------------------------------------ services, methods
     services: list[tuple[float, bytes]] = []  # (when, body) of the last answer
+    services_lock = asyncio.Lock()
 
     @app.get("/v1/services", tags=["telemetry"], dependencies=read, response_model=list[ServiceInfo])
     async def list_services(request: Request) -> Response:
         """Services and series known from the stream, with last-seen times (as of at most a second ago)."""
-        now = time.monotonic()
-        if not services or now - services[0][0] > SERVICES_MAX_AGE_SECONDS:
-            known = await run_in_threadpool(svc(request).store.services)
-            body = TypeAdapter(list[ServiceInfo]).dump_json([ServiceInfo(**s) for s in known])
-            services[:] = [(now, body)]
-        return Response(services[0][1], media_type="application/json")
+        async with services_lock:  # one refresh at a time; the others wait for it rather than repeat it
+            now = time.monotonic()
+            if not services or now - services[0][0] > SERVICES_MAX_AGE_SECONDS:
+                known = await run_in_threadpool(svc(request).store.services)
+                body = TypeAdapter(list[ServiceInfo]).dump_json([ServiceInfo(**s) for s in known])
+                services[:] = [(now, body)]
+            return Response(services[0][1], media_type="application/json")
 
     @app.get("/v1/methods", tags=["analyses"], dependencies=read)
     def list_methods() -> dict[str, dict[str, Any]]:
