@@ -7,6 +7,7 @@ never a 5xx, and no stack trace ever reaches a client.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -229,6 +230,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         state.update_model_age()
         if workers:
             state.start()
+        # the objects alive now (modules, models, the app) live as long as the process: leaving them out
+        # of garbage collection spares every request behind a full collection a pause of ~100 ms
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
