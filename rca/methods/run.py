@@ -59,6 +59,7 @@ GraphSource = Literal["learned", "call", "both"]
 Direction = Literal["up", "both"]
 Personalization = Literal["anomaly", "uniform"]
 Scoring = Literal["exceedance", "zscore"]
+Fusion = Literal["standout", "score"]
 CALL_DELAY = "call_delay"
 """Metric name of the per-service score that spans add (see :func:`call_delay_scores`)."""
 FORMAT_VERSION = 1
@@ -172,6 +173,11 @@ class RUN(RCAMethod):
         Probability of following an edge in the walk.
     mix
         Weight of the PageRank score in the final score (the rest is the normalised anomaly score).
+    fusion
+        How services are ordered. ``"standout"``: by how far a service's series stands out above
+        every other service's series of the same metric (:func:`standout_scores`), walked through
+        the same graph, with the plain score ordering the series within a service and breaking
+        ties between services; ``"score"``: by the best series score alone.
     min_fit_rows
         Below this many history rows no forecaster is trained (a forecaster cannot learn from a
         handful of rows; the ranking then uses anomaly scores and the call graph).
@@ -208,6 +214,7 @@ class RUN(RCAMethod):
     pagerank: bool = True
     damping: float = 0.5
     mix: float = 0.25
+    fusion: Fusion = "standout"
     min_fit_rows: int = 60
     clip: float = 10.0
     seed: int = 0
@@ -315,6 +322,10 @@ class RUN(RCAMethod):
 
         graph = self._graph(model, case, columns, series)
         final, walk = self._combine(graph, seeds)
+        if self.fusion == "standout":
+            margins = standout_scores(anomaly, series)
+            by_peer, _ = self._combine(graph, margins)
+            final = _lexicographic(by_peer, final, series)
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         times = frame.index.to_numpy()[~before]
         candidates = []
@@ -492,6 +503,54 @@ def call_delay_scores(spans: pd.DataFrame, inject_time: float) -> dict[str, floa
     return {target: max(0.0, float(np.median(v))) for target, v in sorted(per_target.items())}
 
 
+def standout_scores(scores: Mapping[str, float], series: Mapping[str, tuple[str, str]]) -> dict[str, float]:
+    """How far each series rises above every other service's series of the same metric.
+
+    ``log(1 + s) - max over the other services' series of that metric of log(1 + s')``, floored at 0
+    (0 for a metric only one series has). A fault makes its service the most unusual one among its
+    peers for some metric, whereas a cascade raises one metric in many services at once, and tail
+    percentiles with bursty baselines are high everywhere: the margin over the runner-up of the
+    same metric is comparable across metrics whose raw scores are not (peer comparison within a
+    metric family; compare BARO's and CIRCA's per-metric scores, which are compared across metrics
+    without it).
+    """
+    families: dict[str, list[tuple[str, float]]] = {}
+    for column, value in scores.items():
+        families.setdefault(series[column][1], []).append((column, float(np.log1p(max(value, 0.0)))))
+    out: dict[str, float] = {}
+    for members in families.values():
+        ordered = sorted((v for _, v in members), reverse=True)
+        for column, value in members:
+            if len(members) < 2:
+                out[column] = 0.0
+                continue
+            other = ordered[1] if value >= ordered[0] else ordered[0]
+            out[column] = max(value - other, 0.0)
+    return out
+
+
+def _lexicographic(
+    services_by: Mapping[str, float], within: Mapping[str, float], series: Mapping[str, tuple[str, str]]
+) -> dict[str, float]:
+    """Series scores that order services by ``services_by`` (best series) and then by ``within``.
+
+    A series scores the number of services whose best ``services_by`` score is below its service's,
+    plus its ``within`` score scaled into [0, 1): services tied on ``services_by`` are ordered by
+    ``within``, and so are the series of a service.
+    """
+    best: dict[str, float] = {}
+    for column, value in services_by.items():
+        service = series[column][0]
+        best[service] = max(best.get(service, -np.inf), value)
+    levels = np.sort(np.array(list(best.values()), dtype=float))
+    top = max([v for v in within.values() if np.isfinite(v)] + [0.0])
+    scale = 0.999 / top if top > 0 else 0.0
+    return {
+        column: float(np.searchsorted(levels, best[series[column][0]], side="left")) + scale * within[column]
+        for column in within
+    }
+
+
 def _observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
     """Caller -> callee service calls with counts, from spans, else from the known call graph."""
     if telemetry.traces is not None and len(telemetry.traces):
@@ -502,4 +561,4 @@ def _observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
     return []
 
 
-__all__ = ["RUN", "FittedModel", "call_delay_scores"]
+__all__ = ["RUN", "FittedModel", "call_delay_scores", "standout_scores"]
