@@ -44,6 +44,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "residuals added": ("run", {"residuals": True}),
     "zscore scoring (no exceedance)": ("run", {"scoring": "zscore"}),
     "no traces (no call delays)": ("run", {"traces": False}),
+    "no within-service prior (resource -> symptom)": ("run", {"service_prior": False}),
     "baro": ("baro", {}),
 }
 COLUMNS = ("AC@1", "AC@3", "AC@5", "Avg@5", "metric_AC@1", "seconds_median", "errors")

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
+from rca.data.case import is_symptom_metric
+
 
 def granger_digraph(matrix: np.ndarray, columns: Sequence[str], *, threshold: float = 0.1) -> nx.DiGraph:
     """Edges ``i -> j`` for ``matrix[i, j] >= threshold * max(matrix)``, weighted by ``matrix[i, j] / max``.
@@ -69,6 +71,27 @@ def call_digraph(
                     graph[cause][effect]["weight"] = max(graph[cause][effect]["weight"], w)
                 else:
                     graph.add_edge(cause, effect, weight=w)
+    return graph
+
+
+def resource_symptom_digraph(series: Mapping[str, tuple[str, str]], *, weight: float = 1.0) -> nx.DiGraph:
+    """Within each service, edges from its resource metrics to its symptom metrics.
+
+    A service's latency and errors (RED: rate, errors, duration) are what its resources' utilisation
+    and saturation (USE) produce, not the other way round: when both are anomalous, the resource is
+    the nearer cause (Gregg, "The USE Method", 2013; Wilkie, "The RED Method", 2018). Symptom metrics
+    are recognised by name (:func:`rca.data.case.is_symptom_metric`).
+    """
+    graph = nx.DiGraph()
+    graph.add_nodes_from(series)
+    by_service: dict[str, list[str]] = {}
+    for column, (service, _) in series.items():
+        by_service.setdefault(service, []).append(column)
+    for columns in by_service.values():
+        symptoms = [c for c in columns if is_symptom_metric(series[c][1])]
+        for cause in columns:
+            if cause not in symptoms:
+                graph.add_edges_from(((cause, effect) for effect in symptoms), weight=weight)
     return graph
 
 

@@ -21,6 +21,16 @@ SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "service", "operation",
 """Required columns of a spans table; ``status_code`` (0 unset, 1 ok, 2 error, as in OTLP) is optional."""
 
 
+SYMPTOM_WORDS = ("lat", "latency", "duration", "error", "err", "success", "status", "timeout", "5xx")
+"""Metric-name parts that mark a user-facing symptom (RED: rate, errors, duration)."""
+
+
+def is_symptom_metric(metric: str) -> bool:
+    """Whether a metric name reads as a user-facing symptom (latency, errors, success rate)."""
+    parts = metric.lower().replace("-", "_").split("_")
+    return any(word in parts for word in SYMPTOM_WORDS)
+
+
 def split_series_name(column: str) -> tuple[str, str]:
     """Split ``<service>_<metric>`` at the first underscore (RCAEval's convention).
 

@@ -18,15 +18,12 @@ import numpy as np
 import pandas as pd
 
 from rca.anomaly.scores import baseline_zscores, onset_index
-from rca.data.case import Case
+from rca.data.case import Case, is_symptom_metric
 from rca.explain.model import SeriesNumbers
 from rca.rank.ranking import Candidate, Ranking
 
 DEFAULT_THRESHOLD = 3.0
 """``|z|`` (robust: median / IQR of the baseline) from which a series counts as anomalous."""
-
-SYMPTOM_WORDS = ("lat", "latency", "duration", "error", "err", "success", "status", "timeout", "5xx")
-"""Metric-name parts that mark a user-facing symptom (preferred as the first symptom among equals)."""
 
 _EXACT_UNITS = {
     "cpu": "%",
@@ -121,12 +118,6 @@ def finite(value: object) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def is_symptom_metric(metric: str) -> bool:
-    """Whether a metric name reads as a user-facing symptom (latency, errors, success rate)."""
-    parts = metric.lower().replace("-", "_").split("_")
-    return any(word in parts for word in SYMPTOM_WORDS)
 
 
 def candidate_key(candidate: Candidate) -> str:

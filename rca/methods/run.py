@@ -47,7 +47,7 @@ import torch
 from rca.anomaly.scores import baseline_zscores, exceedance, max_abs, onset_index, shift_score
 from rca.causal.contrastive import CausalConvEncoder, Objective, pretrain
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, train_forecaster
-from rca.causal.graph import call_digraph, evidence_paths, granger_digraph, merge
+from rca.causal.graph import call_digraph, evidence_paths, granger_digraph, merge, resource_symptom_digraph
 from rca.data.case import Case, Telemetry
 from rca.data.spans import call_delays, call_graph
 from rca.errors import DataError
@@ -165,6 +165,9 @@ class RUN(RCAMethod):
         Relative cut-off of learned edges (share of the strongest edge).
     graph
         ``"learned"``, ``"call"`` (observed call graph only) or ``"both"``.
+    service_prior
+        Add edges from each service's resource metrics to its own latency and error metrics
+        (:func:`rca.causal.graph.resource_symptom_digraph`).
     personalization
         ``"anomaly"`` (restart at anomalous series) or ``"uniform"`` (ablation).
     pagerank
@@ -210,6 +213,7 @@ class RUN(RCAMethod):
     residuals: bool = False
     compress: bool = True
     graph: GraphSource = "both"
+    service_prior: bool = True
     personalization: Personalization = "anomaly"
     pagerank: bool = True
     damping: float = 0.5
@@ -382,7 +386,13 @@ class RUN(RCAMethod):
     ) -> nx.DiGraph:
         """The causal graph over ``columns`` (read-only: the last one is reused for the same inputs)."""
         calls = _observed_calls(case.telemetry) or model.calls if self.graph in ("call", "both") else []
-        key = (self.graph, self.edge_threshold, tuple(calls), tuple((c, series[c]) for c in columns))
+        key = (
+            self.graph,
+            self.edge_threshold,
+            self.service_prior,
+            tuple(calls),
+            tuple((c, series[c]) for c in columns),
+        )
         if self._graph_cache is not None and self._graph_cache[0] is model and self._graph_cache[1] == key:
             return self._graph_cache[2]  # an incident's cases share the model, the series and the calls
         parts = []
@@ -391,6 +401,8 @@ class RUN(RCAMethod):
             parts.append(learned if set(learned) <= set(columns) else learned.subgraph(columns))
         if self.graph in ("call", "both"):
             parts.append(call_digraph(calls, series))
+        if self.service_prior:
+            parts.append(resource_symptom_digraph(series))
         graph = merge(*parts) if parts else nx.DiGraph()
         graph.add_nodes_from(columns)
         self._graph_cache = (model, key, graph)

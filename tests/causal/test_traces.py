@@ -65,3 +65,23 @@ def test_slow_leaf_ranked_above_its_callers() -> None:
 def test_no_trace_scores_without_a_baseline() -> None:
     spans = _chain_spans(inject_s=0, delay_ms=50.0)
     assert call_delay_scores(spans, 0.0) == {}
+
+
+def test_within_a_service_resources_point_at_symptoms() -> None:
+    from rca.causal.graph import resource_symptom_digraph
+
+    series = {
+        "cart_cpu": ("cart", "cpu"),
+        "cart_mem": ("cart", "mem"),
+        "cart_latency_p99": ("cart", "latency_p99"),
+        "cart_error_rate": ("cart", "error_rate"),
+        "user_cpu": ("user", "cpu"),
+    }
+    graph = resource_symptom_digraph(series)
+    assert set(graph.edges) == {
+        ("cart_cpu", "cart_latency_p99"),
+        ("cart_cpu", "cart_error_rate"),
+        ("cart_mem", "cart_latency_p99"),
+        ("cart_mem", "cart_error_rate"),
+    }
+    assert set(graph.nodes) == set(series)  # no edge between services, none into a resource
