@@ -42,6 +42,14 @@ def granger_digraph(matrix: np.ndarray, columns: Sequence[str], *, threshold: fl
     return graph
 
 
+def columns_by_service(series: Mapping[str, tuple[str, str]]) -> dict[str, list[str]]:
+    """The columns of each service, from ``column -> (service, metric)``."""
+    by_service: dict[str, list[str]] = {}
+    for column, (service, _) in series.items():
+        by_service.setdefault(service, []).append(column)
+    return by_service
+
+
 def call_digraph(
     calls: Iterable[tuple[str, str, float]], series: Mapping[str, tuple[str, str]], *, weight: float = 1.0
 ) -> nx.DiGraph:
@@ -52,9 +60,7 @@ def call_digraph(
     ``weight * share`` where ``share`` is the call's count relative to the busiest call (1 when counts
     are unknown). Calls within one service add nothing.
     """
-    by_service: dict[str, list[str]] = {}
-    for column, (service, _) in series.items():
-        by_service.setdefault(service, []).append(column)
+    by_service = columns_by_service(series)
     calls = [(a, b, float(c)) for a, b, c in calls if a != b]
     graph = nx.DiGraph()
     graph.add_nodes_from(series)
@@ -84,9 +90,7 @@ def resource_symptom_digraph(series: Mapping[str, tuple[str, str]], *, weight: f
     """
     graph = nx.DiGraph()
     graph.add_nodes_from(series)
-    by_service: dict[str, list[str]] = {}
-    for column, (service, _) in series.items():
-        by_service.setdefault(service, []).append(column)
+    by_service = columns_by_service(series)
     for columns in by_service.values():
         symptoms = [c for c in columns if is_symptom_metric(series[c][1])]
         for cause in columns:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from rca.anomaly.scores import baseline_zscores, exceedance, max_abs, onset_index, shift_score
+from rca.anomaly.scores import baseline_zscores, exceedance, max_abs, nan_percentiles, onset_index, shift_score
 from rca.causal.contrastive import CausalConvEncoder, Objective, pretrain
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, train_forecaster
 from rca.causal.graph import call_digraph, evidence_paths, granger_digraph, merge, resource_symptom_digraph
@@ -92,8 +92,7 @@ def _robust_stats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median and IQR per column (std, then 1, where the IQR is 0 or undefined)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        center = np.nanmedian(values, axis=0)
-        q75, q25 = np.nanpercentile(values, [75, 25], axis=0)
+        center, q75, q25 = nan_percentiles(values, [50, 75, 25])
         std = np.nanstd(values, axis=0)
     scale = np.where(q75 - q25 > 0, q75 - q25, np.where(std > 0, std, 1.0))
     return np.nan_to_num(center), np.nan_to_num(scale, nan=1.0)
