@@ -1,6 +1,7 @@
 """API latency under 50 concurrent clients, with a fitted model, against a separate `rca serve` process.
 
-Reproduce (from the project root, about 3 minutes on 2 cores; needs Go for the load generator)::
+Reproduce (from the project root, about 1 minute on 2 cores once hey is built; needs Go for the load
+generator)::
 
     .venv/bin/python bench/api.py [--clients 50] [--analyses 600] [--reads 5000] [--method run]
 
@@ -8,9 +9,9 @@ Steps: fit the method on the normal part of sock-shop carts-cpu/1 (38 series, 9.
 register it; start `rca serve` on a free port; then `hey` (github.com/rakyll/hey, a Go load generator,
 built once into bench/.tools with `go install`) keeps 50 connections busy with inline analyses of that
 case (201 expected; a 202 counts as slower than the synchronous budget), then with each read endpoint
-in turn (`GET /v1/analyses/{id}`, `GET /v1/analyses?limit=20`, `GET /v1/services`, `GET /healthz`).
-Client and server share the same 2 cores. Results go to bench/results/api.json and the `api` block of
-docs/benchmarks.md.
+in turn (`GET /v1/analyses/{id}`, `GET /v1/analyses?limit=20`, `GET /v1/services`, `GET /healthz`);
+each phase follows a warm-up of 2 requests per client. Client and server share the same 2 cores.
+Results go to bench/results/api.json and the `api` block of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -145,7 +146,10 @@ def main() -> None:
         load(hey, f"{base}/v1/analyses", requests=2 * args.clients, clients=args.clients, body=body)  # warm-up
         analyses = load(hey, f"{base}/v1/analyses", requests=args.analyses, clients=args.clients, body=body)
         paths = [f"/v1/analyses/{first['id']}", "/v1/analyses?limit=20", "/v1/services", "/healthz"]
-        reads = {path: load(hey, base + path, requests=args.reads, clients=args.clients) for path in paths}
+        reads = {}
+        for path in paths:
+            load(hey, base + path, requests=2 * args.clients, clients=args.clients)  # warm-up
+            reads[path] = load(hey, base + path, requests=args.reads, clients=args.clients)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from anyio import to_thread
@@ -71,7 +71,17 @@ SERVICES_MAX_AGE_SECONDS = 1.0
 """How long the answer of ``GET /v1/services`` is reused (it scans the stored series and spans)."""
 RECENT_DOCUMENTS = 1024
 """Finished analyses whose response body stays in memory."""
+PAGE_MAX_AGE_SECONDS = 1.0
+"""How long a page of ``GET /v1/analyses`` is reused while this process records no analysis change.
+
+This process' own writes show at once; writes by other processes sharing the store, within this time
+(plus the few milliseconds of a refresh, during which the previous page is still served).
+"""
+RECENT_PAGES = 64
+"""Pages of ``GET /v1/analyses`` (by limit and offset) kept in memory."""
 _bearer = HTTPBearer(auto_error=False)
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -155,21 +165,21 @@ class _Guard:
         LATENCY.labels(scope["method"], path).observe(time.perf_counter() - started)
 
 
-class _Documents:
-    """The response bodies of the most recently read finished analyses (least recently used out)."""
+class _Recent(Generic[K, V]):
+    """The most recently used entries, up to ``size`` (least recently used out)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._items: OrderedDict[str, bytes] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
 
-    def get(self, key: str) -> bytes | None:
-        document = self._items.get(key)
-        if document is not None:
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
             self._items.move_to_end(key)
-        return document
+        return value
 
-    def put(self, key: str, document: bytes) -> None:
-        self._items[key] = document
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
@@ -247,8 +257,10 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     )
     app.router.route_class = _JSONRoute
     app.add_middleware(_Guard, max_bytes=settings.max_request_bytes)
-    finished = _Documents(RECENT_DOCUMENTS)  # finished analyses never change: their bodies are kept
-    summaries = _Documents(RECENT_DOCUMENTS)  # the same without the graph, as pages list them
+    finished: _Recent[str, bytes] = _Recent(RECENT_DOCUMENTS)  # finished analyses never change
+    summaries: _Recent[str, bytes] = _Recent(RECENT_DOCUMENTS)  # the same without the graph, as pages list them
+    pages: _Recent[tuple[int, int], tuple[int, float, bytes]] = _Recent(RECENT_PAGES)  # (version, when, body)
+    pages_lock = asyncio.Lock()
 
     def svc(request: Request) -> Service:
         state: Service = request.app.state.service
@@ -387,24 +399,40 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         """Analyses, newest first (without their graphs)."""
         records = svc(request).records
 
-        def page() -> tuple[list[tuple[str, str]], int, dict[str, dict[str, Any]]]:
+        def page() -> bytes:
             ids, total = records.page_analyses(limit=limit, offset=offset)
-            return ids, total, records.get_analyses([i for i, _ in ids if summaries.get(i) is None])
+            rows = records.get_analyses([i for i, _ in ids if summaries.get(i) is None])
+            items = []
+            for analysis_id, _ in ids:
+                document = summaries.get(analysis_id)
+                if document is None:
+                    if analysis_id not in rows:  # deleted between the two queries
+                        continue
+                    analysis = _analysis(rows[analysis_id], graph=False)
+                    document = analysis.model_dump_json().encode()
+                    if analysis.status in ("done", "failed"):
+                        summaries.put(analysis_id, document)
+                items.append(document)
+            envelope = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}'
+            return envelope % (b",".join(items), total, limit, offset)
 
-        ids, total, rows = await run_in_threadpool(page)
-        items = []
-        for analysis_id, _ in ids:
-            document = summaries.get(analysis_id)
-            if document is None:
-                if analysis_id not in rows:  # deleted between the two queries
-                    continue
-                analysis = _analysis(rows[analysis_id], graph=False)
-                document = analysis.model_dump_json().encode()
-                if analysis.status in ("done", "failed"):
-                    summaries.put(analysis_id, document)
-            items.append(document)
-        envelope = b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}'
-        return Response(envelope % (b",".join(items), total, limit, offset), media_type="application/json")
+        def current(*, refreshing: bool) -> bytes | None:
+            cached = pages.get((limit, offset))
+            if cached is None or cached[0] != records.analyses_version:
+                return None  # this process changed an analysis since: its own writes show at once
+            if time.monotonic() - cached[1] <= PAGE_MAX_AGE_SECONDS or refreshing:
+                return cached[2]  # young enough, or being refreshed: serve it rather than queue behind the refresh
+            return None
+
+        body = current(refreshing=pages_lock.locked())
+        if body is None:
+            async with pages_lock:  # one refresh at a time; the others wait for it rather than repeat it
+                body = current(refreshing=False)
+                if body is None:
+                    version = records.analyses_version  # taken before reading: a write during the read shows next time
+                    body = await run_in_threadpool(page)
+                    pages.put((limit, offset), (version, time.monotonic(), body))
+        return Response(body, media_type="application/json")
 
     def _get(request: Request, analysis_id: str) -> dict[str, Any]:
         record = svc(request).records.get_analysis(analysis_id)

@@ -8,6 +8,7 @@ machine may lose the last few, which an SRE can run again; a crash of the proces
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Collection
@@ -30,6 +31,21 @@ class Records:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = store.engine
+        self._analyses_version = 0
+        self._version_lock = threading.Lock()
+
+    @property
+    def analyses_version(self) -> int:
+        """A number that changes whenever this object creates or updates an analysis.
+
+        A reader that takes it before reading analyses knows its copy is current while it is unchanged
+        (for writes made through this object; other processes writing the same database go unseen).
+        """
+        return self._analyses_version
+
+    def _analyses_changed(self) -> None:
+        with self._version_lock:
+            self._analyses_version += 1
 
     # ------------------------------------------------------------ analyses
     def create_analysis(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +60,7 @@ class Records:
         }
         with self.store.transaction(durable=False) as conn:
             conn.execute(sa.insert(schema.analyses).values(**row, result=None, error=None))
+        self._analyses_changed()
         return {**row, "result": None, "error": None}
 
     def update_analysis(
@@ -57,6 +74,7 @@ class Records:
             values["error"] = error
         with self.store.transaction(durable=False) as conn:
             conn.execute(sa.update(schema.analyses).where(schema.analyses.c.id == analysis_id).values(**values))
+        self._analyses_changed()
         return values
 
     def get_analysis(self, analysis_id: str) -> dict[str, Any] | None:

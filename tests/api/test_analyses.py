@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 from conftest import ADMIN_KEY, READ_KEY
+
+from rca.api.app import PAGE_MAX_AGE_SECONDS
+from rca.settings import Settings
+from rca.store import Store
+from rca.store.records import Records
 
 READ = {"Authorization": f"Bearer {READ_KEY}"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -53,6 +59,20 @@ def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None
     assert page["items"][0]["id"] == newest["id"] and page["items"][0]["status"] == "done"
     assert page["items"][0]["ranking"] == newest["ranking"] and page["items"][0]["graph"] is None
     assert page["items"][1]["id"] == first["items"][0]["id"] and page["total"] == first["total"] + 1
+
+
+def test_a_page_shows_analyses_recorded_by_another_process(settings: Settings, base_url: str) -> None:
+    before = httpx.get(f"{base_url}/v1/analyses", params={"limit": 1}, headers=READ).json()
+    other = Records(Store(settings.resolved_store_url))  # a second writer on the same store, as this test is
+    recorded = other.create_analysis({"method": "baro", "k": 1, "source": "inline", "window": {}})
+    deadline = time.monotonic() + PAGE_MAX_AGE_SECONDS + 5
+    while True:
+        page = httpx.get(f"{base_url}/v1/analyses", params={"limit": 1}, headers=READ).json()
+        if page["items"][0]["id"] == recorded["id"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert page["items"][0]["id"] == recorded["id"] and page["total"] == before["total"] + 1
+    assert page["items"][0]["status"] == "pending"
 
 
 def test_python_json_with_nan_is_accepted(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
