@@ -12,10 +12,10 @@ Telemetry:
   read from disk give the same numbers. A span's parent may arrive in another message, batch or
   partition; deriving on read sees both.
 
-Service state, for the API (empty until the API writes them; this module is their extension point):
-``analyses``, ``incidents``, ``models`` and ``jobs`` hold an id, timestamps, a status and JSON
-documents, so the API can evolve their content without migrations. ``meta`` holds the schema
-version.
+Service state, written by the API:
+``analyses``, ``incidents`` and ``jobs`` hold an id, timestamps, a status and JSON documents, so the
+API can evolve their content without migrations. ``meta`` holds the schema version. Models are not
+here: the registry keeps them as files under the data directory (:mod:`rca.registry.models`).
 """
 
 from __future__ import annotations
@@ -87,18 +87,6 @@ incidents = sa.Table(
     sa.Column("analysis_id", sa.String(64), sa.ForeignKey("analyses.id", ondelete="SET NULL"), nullable=True),
     sa.Column("summary", sa.JSON, nullable=True),
     sa.Index("ix_incidents_opened", "opened_at"),
-)
-
-models = sa.Table(
-    "models",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("created_at", sa.Float(precision=53), nullable=False),
-    sa.Column("method", sa.String(100), nullable=False),
-    sa.Column("path", sa.Text, nullable=True),
-    sa.Column("active", sa.Boolean, nullable=False, default=False),
-    sa.Column("params", sa.JSON, nullable=True),
-    sa.Column("metrics", sa.JSON, nullable=True),
 )
 
 jobs = sa.Table(

@@ -83,7 +83,7 @@ def test_services_and_extension_tables(store: Store) -> None:
     assert services["carts"]["series"] == 1 and services["orders"]["series"] == 0
     assert services["orders"]["last_seen"] == pytest.approx(125.2)
     names = set(sa.inspect(store.engine).get_table_names())
-    assert {"series", "points", "spans", "analyses", "incidents", "models", "jobs", "meta"} <= names
+    assert {"series", "points", "spans", "analyses", "incidents", "jobs", "meta"} <= names
     with store.engine.connect() as conn:
         assert (
             conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one()
