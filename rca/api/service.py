@@ -265,11 +265,11 @@ class Service:
         frame, _ = self.store.read_points(start, None)
         columns = self.symptoms([str(c) for c in frame.columns])
         events: list[IncidentEvent] = []
-        if columns:
-            for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
-                for column, value in zip(columns, row, strict=True):
-                    if np.isfinite(value):
-                        events += self.detector.update(column, float(t), float(value))
+        for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
+            for column, value in zip(columns, row, strict=True):
+                if np.isfinite(value):
+                    events += self.detector.update(column, float(t), float(value))
+        if not frame.empty:  # with or without symptoms among them: the next poll reads only what is newer
             self._watch_from = float(frame.index[-1])
         for event in events:
             self._on_event(event)

@@ -69,3 +69,21 @@ def test_watcher_opens_one_incident_and_analyses_it(sock_shop: Path, tmp_path: P
         assert analysis["ranking"][0]["service"] == "catalogue"
         services = httpx.get(f"{base}/v1/services", headers=headers).json()
         assert {s["service"] for s in services} >= {"catalogue", "carts", "orders"}
+
+
+def test_watcher_reads_only_new_points_when_none_is_a_symptom(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
+    store = Store(settings.resolved_store_url)
+    service = Service(settings, store=store)
+    reads: list[float | None] = []
+    read_points = store.read_points
+
+    def recorded(start: float | None, end: float | None) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+        reads.append(start)
+        return read_points(start, end)
+
+    store.read_points = recorded  # type: ignore[method-assign]
+    for t in range(100, 103):  # cpu and memory only: nothing the watcher treats as a symptom
+        store.write([Point("carts", "cpu", float(t), 0.5), Point("carts", "mem", float(t), 0.7)])
+        assert service.watch_once() == []
+    assert reads[0] is None and reads[1] is not None and reads[2] is not None and reads[2] > reads[1]
