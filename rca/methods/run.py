@@ -48,7 +48,7 @@ from rca.anomaly.scores import baseline_zscores, exceedance, max_abs, nan_percen
 from rca.causal.contrastive import CausalConvEncoder, Objective, pretrain
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, train_forecaster
 from rca.causal.graph import call_digraph, evidence_paths, granger_digraph, merge, resource_symptom_digraph
-from rca.data.case import Case, Telemetry
+from rca.data.case import Case, Telemetry, is_symptom_metric
 from rca.data.spans import call_delays, call_graph
 from rca.errors import DataError
 from rca.methods.base import RCAMethod
@@ -65,6 +65,9 @@ CALL_DELAY = "call_delay"
 FORMAT_VERSION = 1
 EVIDENCE_PATHS = 10
 """Candidates, from the top, whose causal path to the symptom is given as evidence."""
+NORMAL_RANGE = 1.0
+"""Anomaly scores up to this are normal variation: an exceedance of 1 just reaches the largest swing
+of the series' own baseline (:func:`rca.anomaly.scores.exceedance`)."""
 
 
 @contextlib.contextmanager
@@ -178,8 +181,10 @@ class RUN(RCAMethod):
     fusion
         How services are ordered. ``"standout"``: by how far a service's series stands out above
         every other service's series of the same metric (:func:`standout_scores`), walked through
-        the same graph, with the plain score ordering the series within a service and breaking
-        ties between services; ``"score"``: by the best series score alone.
+        the same graph, first in the metrics where faults arise (resources, call delays), then in
+        symptom metrics (latency, errors), with the plain score ordering the series within a
+        service and breaking the remaining ties between services (:meth:`_standout_order`);
+        ``"score"``: by the best series score alone.
     min_fit_rows
         Below this many history rows no forecaster is trained (a forecaster cannot learn from a
         handful of rows; the ranking then uses anomaly scores and the call graph).
@@ -326,9 +331,7 @@ class RUN(RCAMethod):
         graph = self._graph(model, case, columns, series)
         final, walk = self._combine(graph, seeds)
         if self.fusion == "standout":
-            margins = standout_scores(anomaly, series)
-            by_peer, _ = self._combine(graph, margins)
-            final = _lexicographic(by_peer, final, series)
+            final = self._standout_order(graph, anomaly, series, final)
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         times = frame.index.to_numpy()[~before]
         candidates = []
@@ -406,6 +409,31 @@ class RUN(RCAMethod):
         graph.add_nodes_from(columns)
         self._graph_cache = (model, key, graph)
         return graph
+
+    def _standout_order(
+        self,
+        graph: nx.DiGraph,
+        anomaly: Mapping[str, float],
+        series: Mapping[str, tuple[str, str]],
+        within: Mapping[str, float],
+    ) -> dict[str, float]:
+        """Series scores that order services by where they stand out: causes, then symptoms, then ``within``.
+
+        The margins of :func:`standout_scores`, walked through ``graph``, split in two tiers. A
+        service is named first by standing out in a metric where a fault arises (its resources, USE;
+        the delay of the calls into it), and only where no service does, by standing out in a
+        symptom (latency, errors: RED, :func:`rca.data.case.is_symptom_metric`): a fault raises the
+        symptoms of every service that waits on it, and a tail percentile of a pod with a handful of
+        requests leaps on one slow call, so a symptom standing out does not locate a fault that a
+        saturated resource or a slow link does (symptoms propagate upstream, causes do not: the
+        premise of MicroRCA, Wu et al. NOMS 2020, and of CIRCA's descendant adjustment, Li et al.
+        KDD 2022). Symptoms still seed the walk and order the series through ``within``.
+        """
+        margins = standout_scores(anomaly, series)
+        effect = {c: is_symptom_metric(series[c][1]) for c in margins}
+        by_cause, _ = self._combine(graph, {c: 0.0 if effect[c] else m for c, m in margins.items()})
+        by_symptom, _ = self._combine(graph, {c: m if effect[c] else 0.0 for c, m in margins.items()})
+        return _lexicographic(by_cause, _lexicographic(by_symptom, within, series), series)
 
     def _combine(
         self, graph: nx.DiGraph, anomaly: Mapping[str, float]
@@ -514,7 +542,9 @@ def call_delay_scores(spans: pd.DataFrame, inject_time: float) -> dict[str, floa
     return {target: max(0.0, float(np.median(v))) for target, v in sorted(per_target.items())}
 
 
-def standout_scores(scores: Mapping[str, float], series: Mapping[str, tuple[str, str]]) -> dict[str, float]:
+def standout_scores(
+    scores: Mapping[str, float], series: Mapping[str, tuple[str, str]], *, normal: float = NORMAL_RANGE
+) -> dict[str, float]:
     """How far each series rises above every other service's series of the same metric.
 
     ``log(1 + s) - max over the other services' series of that metric of log(1 + s')``, floored at 0
@@ -523,7 +553,8 @@ def standout_scores(scores: Mapping[str, float], series: Mapping[str, tuple[str,
     percentiles with bursty baselines are high everywhere: the margin over the runner-up of the
     same metric is comparable across metrics whose raw scores are not (peer comparison within a
     metric family; compare BARO's and CIRCA's per-metric scores, which are compared across metrics
-    without it).
+    without it). A series scoring at most ``normal`` stays within its own normal range and stands
+    out nowhere: the top of a family of unremarkable series singles out nothing.
     """
     families: dict[str, list[tuple[str, float]]] = {}
     for column, value in scores.items():
@@ -536,7 +567,7 @@ def standout_scores(scores: Mapping[str, float], series: Mapping[str, tuple[str,
                 out[column] = 0.0
                 continue
             other = ordered[1] if value >= ordered[0] else ordered[0]
-            out[column] = max(value - other, 0.0)
+            out[column] = max(value - other, 0.0) if value > np.log1p(normal) else 0.0
     return out
 
 

@@ -2,7 +2,11 @@
 
 import math
 
-from rca.methods.run import standout_scores
+import numpy as np
+import pandas as pd
+
+from rca.data.case import Case, Telemetry
+from rca.methods.run import RUN, standout_scores
 
 
 def test_standout_is_margin_over_runner_up_of_same_metric() -> None:
@@ -22,3 +26,37 @@ def test_standout_is_margin_over_runner_up_of_same_metric() -> None:
     assert out["b_p99"] < out["b_cpu"]
     assert out["a_p99"] == 0.0
     assert out["c_only"] == 0.0
+
+
+def test_standout_ignores_series_within_their_normal_range() -> None:
+    series = {"a_cpu": ("a", "cpu"), "b_cpu": ("b", "cpu"), "a_mem": ("a", "mem"), "b_mem": ("b", "mem")}
+    scores = {"a_cpu": 0.9, "b_cpu": 0.1, "a_mem": 3.0, "b_mem": 0.1}
+    out = standout_scores(scores, series)
+    # the top of a family of unremarkable series singles out nothing
+    assert out["a_cpu"] == 0.0
+    assert math.isclose(out["a_mem"], math.log1p(3.0) - math.log1p(0.1))
+
+
+def _services_case(jumps: dict[str, float], *, rows: int = 40, fault: int = 30) -> Case:
+    """Services a, b, c with a CPU and a tail-latency series each; ``jumps`` shifts series from ``fault`` on."""
+    rng = np.random.default_rng(0)
+    columns = [f"{s}_{m}" for s in "abc" for m in ("cpu", "latency_p99")]
+    frame = pd.DataFrame(rng.normal(10.0, 1.0, (rows, len(columns))), columns=columns)
+    for column, jump in jumps.items():
+        frame.loc[fault:, column] += jump
+    frame.index = pd.Index(np.arange(rows, dtype=float), name="time")
+    return Case("services", Telemetry.from_frame(frame), inject_time=float(fault))
+
+
+def test_a_saturated_resource_outranks_a_larger_symptom_elsewhere() -> None:
+    # a's CPU saturates; b's tail latency leaps far more (a burst of slow calls, or a slow callee)
+    case = _services_case({"a_cpu": 20.0, "a_latency_p99": 5.0, "b_latency_p99": 2000.0})
+    ranking = RUN(min_fit_rows=10**6).rank(case)
+    assert ranking.info["services"][0] == "a"
+
+
+def test_a_symptom_alone_still_names_its_service() -> None:
+    # nothing leaves its normal range but b's latency: resource noise must not outrank it
+    case = _services_case({"b_latency_p99": 20.0})
+    ranking = RUN(min_fit_rows=10**6).rank(case)
+    assert ranking.info["services"][0] == "b"
