@@ -43,12 +43,15 @@ def run_case(method: RCAMethod, case: Case) -> dict[str, Any]:
         "metric_rank": None,
         "top5": [],
         "seconds": None,
+        "rank_seconds": None,
         "error": None,
     }
     try:
         if method.learns:
             method.fit(case.normal())
+        ranked = time.perf_counter()
         ranking = method.rank(case)
+        record["rank_seconds"] = round(time.perf_counter() - ranked, 4)
     except Exception as exc:  # noqa: BLE001 - a failing case is a reported miss, never a crash
         record["error"] = f"{type(exc).__name__}: {exc}"
         record["traceback"] = traceback.format_exc(limit=5)
@@ -67,6 +70,7 @@ def summarise(records: Sequence[dict[str, Any]], *, metric_labelled: Sequence[bo
     ranks = [r["rank"] for r in records]
     metric_ranks = [r["metric_rank"] for r, has in zip(records, metric_labelled, strict=True) if has]
     seconds = [r["seconds"] for r in records if r["seconds"] is not None]
+    rank_seconds = [r["rank_seconds"] for r in records if r.get("rank_seconds") is not None]
     summary: dict[str, Any] = {"cases": len(records)}
     for k in (1, 2, 3, 4, 5):
         summary[f"AC@{k}"] = accuracy_at_k(ranks, k)
@@ -77,6 +81,7 @@ def summarise(records: Sequence[dict[str, Any]], *, metric_labelled: Sequence[bo
     summary["metric_Avg@5"] = average_at_k(metric_ranks, 5) if metric_ranks else None
     summary["seconds_median"] = statistics.median(seconds) if seconds else None
     summary["seconds_total"] = round(sum(seconds), 3)
+    summary["rank_seconds_median"] = statistics.median(rank_seconds) if rank_seconds else None
     summary["errors"] = sum(1 for r in records if r["error"])
     return summary
 
@@ -122,6 +127,7 @@ def evaluate(
                         "metric_rank": None,
                         "top5": [],
                         "seconds": None,
+                        "rank_seconds": None,
                         "error": f"loading failed: {type(exc).__name__}: {exc}",
                     }
                 )

@@ -49,10 +49,11 @@ def test_accuracy_and_average_by_hand() -> None:
 
 def test_summary_counts_errors_as_misses() -> None:
     records = [
-        {"rank": 1, "metric_rank": 1, "seconds": 1.0, "error": None},
-        {"rank": None, "metric_rank": None, "seconds": 3.0, "error": "ValueError: boom"},
+        {"rank": 1, "metric_rank": 1, "seconds": 1.0, "rank_seconds": 0.25, "error": None},
+        {"rank": None, "metric_rank": None, "seconds": 3.0, "rank_seconds": None, "error": "ValueError: boom"},
     ]
     summary = summarise(records, metric_labelled=[True, True])
     assert summary["cases"] == 2 and summary["errors"] == 1
     assert summary["AC@1"] == 0.5 and summary["metric_AC@1"] == 0.5
     assert summary["seconds_median"] == 2.0 and summary["seconds_total"] == 4.0
+    assert summary["rank_seconds_median"] == 0.25  # the failed case has no rank time
