@@ -427,13 +427,19 @@ class RUN(RCAMethod):
         requests leaps on one slow call, so a symptom standing out does not locate a fault that a
         saturated resource or a slow link does (symptoms propagate upstream, causes do not: the
         premise of MicroRCA, Wu et al. NOMS 2020, and of CIRCA's descendant adjustment, Li et al.
-        KDD 2022). Symptoms still seed the walk and order the series through ``within``.
+        KDD 2022). Symptoms still seed the walk. The same holds within a service: its series that
+        leave their normal range in a cause metric come before its symptoms, each group ordered by
+        ``within``.
         """
         margins = standout_scores(anomaly, series)
         effect = {c: is_symptom_metric(series[c][1]) for c in margins}
         by_cause, _ = self._combine(graph, {c: 0.0 if effect[c] else m for c, m in margins.items()})
         by_symptom, _ = self._combine(graph, {c: m if effect[c] else 0.0 for c, m in margins.items()})
-        return _lexicographic(by_cause, _lexicographic(by_symptom, within, series), series)
+        top = max([v for v in within.values() if np.isfinite(v)] + [0.0])
+        causes_first = {  # lifted above every symptom of the service, keeping their own order
+            c: v + (top if not effect[c] and anomaly[c] > NORMAL_RANGE else 0.0) for c, v in within.items()
+        }
+        return _lexicographic(by_cause, _lexicographic(by_symptom, causes_first, series), series)
 
     def _combine(
         self, graph: nx.DiGraph, anomaly: Mapping[str, float]

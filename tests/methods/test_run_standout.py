@@ -60,3 +60,11 @@ def test_a_symptom_alone_still_names_its_service() -> None:
     case = _services_case({"b_latency_p99": 20.0})
     ranking = RUN(min_fit_rows=10**6).rank(case)
     assert ranking.info["services"][0] == "b"
+
+
+def test_within_a_service_a_saturated_resource_comes_before_its_symptoms() -> None:
+    # a's latency leaps far more than its CPU: the CPU is still where the fault is
+    case = _services_case({"a_cpu": 8.0, "a_latency_p99": 2000.0})
+    ranking = RUN(min_fit_rows=10**6, service_prior=False).rank(case)  # the order alone, without the prior's walk
+    assert ranking.info["services"][0] == "a"
+    assert ranking.candidates[0].metric == "a_cpu"
