@@ -7,6 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["pending", "running", "done", "failed"]
+MAX_NANOSECONDS = 2**63 - 1
+"""The store keeps times as signed 64-bit nanoseconds."""
+MAX_UNIX_SECONDS = MAX_NANOSECONDS // 10**9
+"""The latest time the store can hold, in Unix seconds (April 2262)."""
 
 
 class SpanIn(BaseModel):
@@ -19,8 +23,8 @@ class SpanIn(BaseModel):
     parent_span_id: str = Field("", max_length=32, description="Empty for a root span.")
     service: str = Field(max_length=300)
     operation: str = Field("", max_length=1000)
-    start_ns: int = Field(ge=0)
-    end_ns: int = Field(ge=0)
+    start_ns: int = Field(ge=0, le=MAX_NANOSECONDS)
+    end_ns: int = Field(ge=0, le=MAX_NANOSECONDS)
     status_code: int | None = Field(None, ge=0, le=2, description="OTLP status: 0 unset, 1 ok, 2 error.")
 
 
@@ -55,10 +59,17 @@ class AnalysisRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: float | None = Field(None, description="Window start, Unix seconds (window analyses).")
-    end: float | None = Field(None, description="Window end, Unix seconds (window analyses).")
+    start: float | None = Field(
+        None, ge=0, le=MAX_UNIX_SECONDS, description="Window start, Unix seconds (window analyses)."
+    )
+    end: float | None = Field(
+        None, ge=0, le=MAX_UNIX_SECONDS, description="Window end, Unix seconds (window analyses)."
+    )
     anomaly_time: float | None = Field(
-        None, description="When the anomaly started; default: detected from the symptom, else the window's middle."
+        None,
+        ge=0,
+        le=MAX_UNIX_SECONDS,
+        description="When the anomaly started; default: detected from the symptom, else the window's middle.",
     )
     symptom: str | None = Field(None, description="The series an alert fired on.")
     case: InlineCase | None = None

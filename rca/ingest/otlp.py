@@ -91,6 +91,11 @@ def _check_ts(ts: float, where: str) -> float:
     return ts
 
 
+def _span_interval(start_ns: int, end_ns: int) -> bool:
+    """A span's start and end make an interval within the accepted time range."""
+    return start_ns / 1e9 > MIN_TS and start_ns <= end_ns and end_ns / 1e9 < MAX_TS
+
+
 def _check_value(value: float, where: str) -> bool:
     """True to keep the value, False to skip it (NaN); raise for infinities."""
     if value != value:  # NaN: Prometheus staleness marker, a missing sample
@@ -250,9 +255,10 @@ def decode_spans_proto(value: bytes) -> list[Span]:
                         f"parent_span_id 0 or 8 (got {len(trace_id)}, {len(span_id)}, {len(parent)})",
                     )
                 start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
-                if not start or end < start:
+                if not _span_interval(start, end):
                     raise DecodeError(
-                        "invalid", f"span {span_id.hex()}: start {start} / end {end} ns are not a valid interval"
+                        "invalid",
+                        f"span {span_id.hex()}: start {start} / end {end} ns are not an interval between 1970 and 2200",
                     )
                 append(
                     Span(
@@ -491,8 +497,10 @@ def decode_spans_json(value: bytes) -> list[Span]:
                 sp = _obj(sp, pw)
                 start = _json_uint(sp.get("startTimeUnixNano", 0), f"{pw}.startTimeUnixNano")
                 end = _json_uint(sp.get("endTimeUnixNano", 0), f"{pw}.endTimeUnixNano")
-                if not start or end < start:
-                    raise DecodeError("invalid", f"{pw}: start {start} / end {end} ns are not a valid interval")
+                if not _span_interval(start, end):
+                    raise DecodeError(
+                        "invalid", f"{pw}: start {start} / end {end} ns are not an interval between 1970 and 2200"
+                    )
                 status = sp.get("status")
                 code = (
                     None

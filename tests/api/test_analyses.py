@@ -106,6 +106,7 @@ def test_bad_input_is_a_clear_4xx(base_url: str, sock_shop_payload: dict[str, An
         ({"case": sock_shop_payload, "method": "nope"}, 422, "unknown method 'nope'"),
         ({"case": sock_shop_payload, "k": 0}, 422, "k"),
         ({"start": 0, "end": 100}, 422, "no ingested data"),
+        ({"start": 8.2e15, "end": 4.2e16}, 422, "less than or equal to 9223372036"),  # beyond what the store holds
     ]
     for body, status, text in cases:
         response = post(base_url, body)

@@ -149,3 +149,13 @@ def test_non_hex_ids_are_hashed_consistently() -> None:
     assert id_bytes("ab" * 8, 8) == bytes.fromhex("ab" * 8)
     assert len(id_bytes("span-1", 8)) == 8 and id_bytes("span-1", 8) == id_bytes("span-1", 8)
     assert id_bytes("", 8) == b""
+
+
+@pytest.mark.parametrize("encoding", ["otlp_proto", "otlp_json"])
+def test_span_times_beyond_the_accepted_range_are_invalid(encoding: str) -> None:
+    # fixed64 allows up to 2**64 - 1 ns, more than the store's signed 64-bit nanoseconds hold
+    decode = decode_spans_proto if encoding == "otlp_proto" else decode_spans_json
+    late = [{**SPANS[0], "end_ns": 2**64 - 1}]
+    with pytest.raises(DecodeError, match="between 1970 and 2200") as info:
+        decode(encode_spans(late, encoding))
+    assert info.value.reason == "invalid"
