@@ -32,20 +32,25 @@ class MethodSpec:
         return get_method(self.name, **self.params)
 
 
-def run_case(method: RCAMethod, case: Case) -> dict[str, Any]:
-    """Fit (on the case's baseline, for learning methods) and rank one case; score the result."""
-    label = case.root_cause
-    started = time.perf_counter()
-    record: dict[str, Any] = {
-        "case": case.name,
-        "root_cause": None if label is None else label.service,
+def _record(case_name: str, *, root_cause: str | None = None, error: str | None = None) -> dict[str, Any]:
+    """A per-case record of the contract, before any result."""
+    return {
+        "case": case_name,
+        "root_cause": root_cause,
         "rank": None,
         "metric_rank": None,
         "top5": [],
         "seconds": None,
         "rank_seconds": None,
-        "error": None,
+        "error": error,
     }
+
+
+def run_case(method: RCAMethod, case: Case) -> dict[str, Any]:
+    """Fit (on the case's baseline, for learning methods) and rank one case; score the result."""
+    label = case.root_cause
+    started = time.perf_counter()
+    record = _record(case.name, root_cause=None if label is None else label.service)
     try:
         if method.learns:
             method.fit(case.normal())
@@ -70,7 +75,7 @@ def summarise(records: Sequence[dict[str, Any]], *, metric_labelled: Sequence[bo
     ranks = [r["rank"] for r in records]
     metric_ranks = [r["metric_rank"] for r, has in zip(records, metric_labelled, strict=True) if has]
     seconds = [r["seconds"] for r in records if r["seconds"] is not None]
-    rank_seconds = [r["rank_seconds"] for r in records if r.get("rank_seconds") is not None]
+    rank_seconds = [r["rank_seconds"] for r in records if r["rank_seconds"] is not None]
     summary: dict[str, Any] = {"cases": len(records)}
     for k in (1, 2, 3, 4, 5):
         summary[f"AC@{k}"] = accuracy_at_k(ranks, k)
@@ -119,18 +124,7 @@ def evaluate(
         except Exception as exc:  # noqa: BLE001 - reported per case
             metric_labelled.append(False)
             for records, spec in zip(per_method, methods, strict=True):
-                records.append(
-                    {
-                        "case": ref.name,
-                        "root_cause": None,
-                        "rank": None,
-                        "metric_rank": None,
-                        "top5": [],
-                        "seconds": None,
-                        "rank_seconds": None,
-                        "error": f"loading failed: {type(exc).__name__}: {exc}",
-                    }
-                )
+                records.append(_record(ref.name, error=f"loading failed: {type(exc).__name__}: {exc}"))
                 if progress:
                     progress(ref.name, spec.name)
             continue

@@ -34,7 +34,7 @@ import contextlib
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -435,7 +435,7 @@ class RUN(RCAMethod):
         effect = {c: is_symptom_metric(series[c][1]) for c in margins}
         by_cause, _ = self._combine(graph, {c: 0.0 if effect[c] else m for c, m in margins.items()})
         by_symptom, _ = self._combine(graph, {c: m if effect[c] else 0.0 for c, m in margins.items()})
-        top = max([v for v in within.values() if np.isfinite(v)] + [0.0])
+        top = _finite_max(within.values())
         causes_first = {  # lifted above every symptom of the service, keeping their own order
             c: v + (top if not effect[c] and anomaly[c] > NORMAL_RANGE else 0.0) for c, v in within.items()
         }
@@ -565,15 +565,13 @@ def standout_scores(
     families: dict[str, list[tuple[str, float]]] = {}
     for column, value in scores.items():
         families.setdefault(series[column][1], []).append((column, float(np.log1p(max(value, 0.0)))))
+    floor = float(np.log1p(normal))
     out: dict[str, float] = {}
     for members in families.values():
-        ordered = sorted((v for _, v in members), reverse=True)
+        ordered = [*sorted((v for _, v in members), reverse=True), np.inf]  # a lone series has no peer to exceed
         for column, value in members:
-            if len(members) < 2:
-                out[column] = 0.0
-                continue
-            other = ordered[1] if value >= ordered[0] else ordered[0]
-            out[column] = max(value - other, 0.0) if value > np.log1p(normal) else 0.0
+            runner_up = ordered[1] if value >= ordered[0] else ordered[0]
+            out[column] = max(value - runner_up, 0.0) if value > floor else 0.0
     return out
 
 
@@ -591,12 +589,17 @@ def _lexicographic(
         service = series[column][0]
         best[service] = max(best.get(service, -np.inf), value)
     levels = np.sort(np.array(list(best.values()), dtype=float))
-    top = max([v for v in within.values() if np.isfinite(v)] + [0.0])
+    top = _finite_max(within.values())
     scale = 0.999 / top if top > 0 else 0.0
     return {
         column: float(np.searchsorted(levels, best[series[column][0]], side="left")) + scale * within[column]
         for column in within
     }
+
+
+def _finite_max(values: Iterable[float]) -> float:
+    """The largest finite value, and 0 when none is above it."""
+    return max([v for v in values if np.isfinite(v)] + [0.0])
 
 
 def _observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
