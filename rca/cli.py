@@ -176,6 +176,9 @@ def ingest_command(
     spans_topic: Annotated[str | None, typer.Option(help="OTLP spans topic [otlp_spans].")] = None,
     spans_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
     jsonl_topic: Annotated[str | None, typer.Option(help="JSON-lines metrics topic [rca_metrics].")] = None,
+    logs_topic: Annotated[str | None, typer.Option(help="OTLP logs topic [otlp_logs].")] = None,
+    logs_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
+    logs_jsonl_topic: Annotated[str | None, typer.Option(help="JSON-lines logs topic [rca_logs].")] = None,
     dlq_topic: Annotated[str | None, typer.Option(help="Dead-letter topic [rca_dlq].")] = None,
     offset_reset: Annotated[str | None, typer.Option(help="Where a new group starts: earliest or latest.")] = None,
     batch: Annotated[int | None, typer.Option(help="Messages per batch (one transaction, one commit).")] = None,
@@ -204,6 +207,9 @@ def ingest_command(
             spans_topic=spans_topic,
             spans_encoding=spans_encoding,
             jsonl_topic=jsonl_topic,
+            logs_topic=logs_topic,
+            logs_encoding=logs_encoding,
+            logs_jsonl_topic=logs_jsonl_topic,
             dlq_topic=dlq_topic,
             auto_offset_reset=offset_reset,
             max_batch_records=batch,
@@ -221,7 +227,8 @@ def ingest_command(
         if time.monotonic() - last[0] >= 5.0:
             last[0] = time.monotonic()
             console.print(
-                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.dead_letters} dead letters, "
+                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.logs} log records, "
+                f"{s.dead_letters} dead letters, "
                 f"{s.commits} commits; partitions {', '.join(s.assigned) or '-'}"
             )
 

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL of the store (postgresql+psycopg://... to scale out); default SQLite in data_dir.",
     )
-    retention_hours: float = Field(72.0, gt=0, description="Points and spans older than this are purged.")
+    retention_hours: float = Field(72.0, gt=0, description="Points, spans and log counts older than this are purged.")
 
     # HTTP service.
     host: str = Field("127.0.0.1", description="Address `rca serve` binds to (loopback only unless API keys are set).")
@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     spans_topic: str = Field("otlp_spans", description="Topic of OTLP spans.")
     spans_encoding: Encoding = Field("otlp_proto", description="otlp_proto or otlp_json.")
     jsonl_topic: str = Field("rca_metrics", description='Topic of JSON-lines points {"ts","service","metric","value"}.')
+    logs_topic: str = Field("otlp_logs", description="Topic of OTLP logs.")
+    logs_encoding: Encoding = Field("otlp_proto", description="otlp_proto or otlp_json.")
+    logs_jsonl_topic: str = Field(
+        "rca_logs",
+        description='Topic of JSON-lines log records {"ts","service","level","message"[,"trace_id","span_id"]}.',
+    )
+    log_bucket_seconds: float = Field(60.0, gt=0, description="Time bucket log records are counted in.")
     dlq_topic: str = Field("rca_dlq", description="Dead-letter topic for malformed messages.")
     kafka_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new consumer group starts (earliest: nothing published before is lost)."

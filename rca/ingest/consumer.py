@@ -8,9 +8,10 @@ One loop, one batch at a time:
 3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
    ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
    for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
-4. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
-   database rejects the batch's content (not a connection problem), the messages are written one
-   by one and the ones it rejects become dead letters too.
+4. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
+   log records in a second one (counts, made idempotent by the offset ledger of
+   :mod:`rca.store.logs`). If the database rejects the batch's content (not a connection problem),
+   the messages are written one by one and the ones it rejects become dead letters too.
 5. Only then commit the offsets of the batch.
 
 Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
@@ -40,7 +41,9 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from rca.ingest import metrics
 from rca.ingest.otlp import DECODERS, DecodeError, Decoder
+from rca.ingest.otlp_logs import LOG_DECODERS
 from rca.ingest.settings import IngestSettings
+from rca.store.logs import LogMessage, LogRecord, LogStore
 from rca.store.store import Span, Store
 
 log = logging.getLogger("rca.ingest")
@@ -54,6 +57,8 @@ class IngestStats:
     messages: int = 0
     points: int = 0
     spans: int = 0
+    logs: int = 0
+    log_duplicates: int = 0
     dead_letters: int = 0
     batches: int = 0
     commits: int = 0
@@ -70,6 +75,7 @@ class _Message:
     record: Any
     points: list[tuple[str, str, float, float]]
     spans: list[Span]
+    logs: list[LogRecord] = field(default_factory=list)
 
 
 class _Backoff:
@@ -115,9 +121,11 @@ class IngestWorker:
         self.stats_path = Path(stats_path) if stats_path is not None else None
         self.on_batch = on_batch
         self.stats = IngestStats(worker=f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}")
+        self.logs = LogStore(self.store, bucket_seconds=settings.log_bucket_seconds)
         self._topics = settings.topics()
+        decoders = {**DECODERS, **LOG_DECODERS}
         self._decoders: dict[str, tuple[str, Decoder]] = {
-            topic: (signal, DECODERS[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
+            topic: (signal, decoders[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
         }
         self._stop = threading.Event()
         self._consumer: KafkaConsumer | None = None
@@ -275,6 +283,8 @@ class IngestWorker:
                     continue
                 if signal == "spans":
                     messages.append(_Message(record, [], rows))
+                elif signal in ("logs", "logs_jsonl"):
+                    messages.append(_Message(record, [], [], rows))
                 else:
                     messages.append(_Message(record, rows, []))
         for topic, count in per_topic.items():
@@ -292,13 +302,13 @@ class IngestWorker:
         """Write the batch durably (retrying transient failures); False when stopped first."""
         points = [p for m in messages for p in m.points]
         spans = [s for m in messages for s in m.spans]
-        if not points and not spans:
+        logs = [m for m in messages if m.logs]
+        if not points and not spans and not logs:
             return True
         backoff = _Backoff(self._stop)
         while True:
             try:
-                self.store.write(points, spans)
-                self._count(messages)
+                self._write(messages)
                 return True
             except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                 log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
@@ -313,8 +323,7 @@ class IngestWorker:
             backoff = _Backoff(self._stop)
             while True:
                 try:
-                    self.store.write(message.points, message.spans)
-                    self._count([message])
+                    self._write([message])
                     break
                 except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
                     dead.append((message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
@@ -324,6 +333,21 @@ class IngestWorker:
                     if not backoff.wait():
                         return False
         return True
+
+    def _write(self, messages: list[_Message]) -> None:
+        """Points and spans in one transaction, then log records in another (each one idempotent)."""
+        points = [p for m in messages for p in m.points]
+        spans = [s for m in messages for s in m.spans]
+        if points or spans:
+            self.store.write(points, spans)
+        logs = [LogMessage(m.record.topic, m.record.partition, m.record.offset, m.logs) for m in messages if m.logs]
+        if logs:
+            result = self.logs.write(logs)
+            for topic, count in result.by_topic.items():
+                metrics.LOG_RECORDS.labels(topic).inc(count)
+            self.stats.logs += result.records
+            self.stats.log_duplicates += result.duplicates
+        self._count(messages)
 
     def _count(self, messages: list[_Message]) -> None:
         for m in messages:
@@ -442,5 +466,5 @@ class IngestWorker:
         except sa.exc.SQLAlchemyError as exc:
             log.warning("retention failed (%r); will try again later", exc)
             return
-        if deleted["points"] or deleted["spans"]:
-            log.info("retention removed %d points and %d spans", deleted["points"], deleted["spans"])
+        if any(deleted.values()):
+            log.info("retention removed %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))

@@ -17,9 +17,9 @@ OTLP_ENCODINGS = ("otlp_proto", "otlp_json")
 """Encodings of the OTLP topics (the Collector's Kafka exporter names)."""
 
 REPLAY_ENCODINGS = ("otlp_proto", "otlp_json", "jsonl")
-"""Encodings ``rca replay`` can publish; ``jsonl`` means the ``rca_metrics`` JSON-lines topic."""
+"""Encodings ``rca replay`` can publish; ``jsonl`` means the ``rca_metrics`` and ``rca_logs`` JSON-lines topics."""
 
-Signal = Literal["metrics", "spans", "jsonl"]
+Signal = Literal["metrics", "spans", "jsonl", "logs", "logs_jsonl"]
 
 
 class SettingsError(ValueError):
@@ -43,6 +43,14 @@ class IngestSettings:
     jsonl_topic
         Topic of ``{"ts", "service", "metric", "value"}`` JSON lines (``RCA_JSONL_TOPIC``); empty
         disables it.
+    logs_topic, logs_encoding
+        OTLP logs topic and its encoding (``RCA_LOGS_TOPIC``, ``RCA_LOGS_ENCODING``); an empty topic
+        disables it.
+    logs_jsonl_topic
+        Topic of ``{"ts", "service", "level", "message", "trace_id", "span_id"}`` JSON lines
+        (``RCA_LOGS_JSONL_TOPIC``); empty disables it.
+    log_bucket_seconds
+        Width of the time buckets log records are counted in (``RCA_LOG_BUCKET_SECONDS``).
     dlq_topic
         Dead-letter topic for malformed messages (``RCA_DLQ_TOPIC``).
     auto_offset_reset
@@ -81,6 +89,10 @@ class IngestSettings:
     spans_topic: str = "otlp_spans"
     spans_encoding: str = "otlp_proto"
     jsonl_topic: str = "rca_metrics"
+    logs_topic: str = "otlp_logs"
+    logs_encoding: str = "otlp_proto"
+    logs_jsonl_topic: str = "rca_logs"
+    log_bucket_seconds: float = 60.0
     dlq_topic: str = "rca_dlq"
     auto_offset_reset: str = "earliest"
     max_batch_records: int = 500
@@ -97,26 +109,36 @@ class IngestSettings:
     extra_consumer_config: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name, value in (("metrics_encoding", self.metrics_encoding), ("spans_encoding", self.spans_encoding)):
+        encodings = (
+            ("metrics_encoding", self.metrics_encoding),
+            ("spans_encoding", self.spans_encoding),
+            ("logs_encoding", self.logs_encoding),
+        )
+        for name, value in encodings:
             if value not in OTLP_ENCODINGS:
                 raise SettingsError(f"{name} is {value!r}; choose one of {', '.join(OTLP_ENCODINGS)}")
         if self.auto_offset_reset not in ("earliest", "latest"):
             raise SettingsError(f"auto_offset_reset is {self.auto_offset_reset!r}; choose earliest or latest")
         if not self.bootstrap.strip():
             raise SettingsError("bootstrap is empty; give the Kafka broker as HOST:PORT (RCA_KAFKA_BOOTSTRAP)")
-        topics = [t for t in (self.metrics_topic, self.spans_topic, self.jsonl_topic) if t]
+        named = {
+            "metrics": self.metrics_topic,
+            "spans": self.spans_topic,
+            "jsonl": self.jsonl_topic,
+            "logs": self.logs_topic,
+            "logs_jsonl": self.logs_jsonl_topic,
+        }
+        topics = [t for t in named.values() if t]
         if len(set(topics)) != len(topics):
-            raise SettingsError(
-                f"topics must differ, got metrics={self.metrics_topic!r}, spans={self.spans_topic!r}, "
-                f"jsonl={self.jsonl_topic!r}"
-            )
+            raise SettingsError("topics must differ, got " + ", ".join(f"{k}={v!r}" for k, v in named.items() if v))
         if self.dlq_topic in topics or not self.dlq_topic:
             raise SettingsError(f"dlq_topic {self.dlq_topic!r} must be set and differ from the input topics")
         for name in ("max_batch_records", "poll_timeout_ms", "max_message_bytes", "dlq_max_value_bytes"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.span_step_seconds <= 0:
-            raise SettingsError(f"span_step_seconds must be positive, got {self.span_step_seconds}")
+        for name in ("span_step_seconds", "log_bucket_seconds"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{name} must be positive, got {getattr(self, name)}")
 
     def topics(self) -> dict[str, tuple[Signal, str]]:
         """``topic -> (signal, encoding)`` for every enabled input topic."""
@@ -127,6 +149,10 @@ class IngestSettings:
             out[self.spans_topic] = ("spans", self.spans_encoding)
         if self.jsonl_topic:
             out[self.jsonl_topic] = ("jsonl", "jsonl")
+        if self.logs_topic:
+            out[self.logs_topic] = ("logs", self.logs_encoding)
+        if self.logs_jsonl_topic:
+            out[self.logs_jsonl_topic] = ("logs_jsonl", "jsonl")
         return out
 
     def with_overrides(self, **overrides: Any) -> IngestSettings:
@@ -145,6 +171,10 @@ class IngestSettings:
             "spans_topic": settings.spans_topic,
             "spans_encoding": settings.spans_encoding,
             "jsonl_topic": settings.jsonl_topic,
+            "logs_topic": settings.logs_topic,
+            "logs_encoding": settings.logs_encoding,
+            "logs_jsonl_topic": settings.logs_jsonl_topic,
+            "log_bucket_seconds": settings.log_bucket_seconds,
             "dlq_topic": settings.dlq_topic,
             "auto_offset_reset": settings.kafka_offset_reset,
             "max_batch_records": settings.ingest_batch,

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from rca.data.case import Telemetry
 from rca.data.spans import call_graph, span_series
 from rca.errors import RCAError
-from rca.store import schema
+from rca.store import logs, schema
 
 DEFAULT_FILENAME = "rca.sqlite"
 """The embedded store's file name inside the data directory."""
@@ -544,22 +544,26 @@ class Store:
             }
 
     def newest(self) -> float | None:
-        """The newest point or span start time stored (Unix seconds), or ``None`` when empty."""
+        """The newest point, span start or log bucket stored (Unix seconds), or ``None`` when empty."""
         with self.engine.connect() as conn:
             ts = conn.execute(sa.select(sa.func.max(schema.points.c.ts))).scalar_one()
             ns = conn.execute(sa.select(sa.func.max(schema.spans.c.start_ns))).scalar_one()
+            log_bucket = logs.newest(conn)
         candidates = [float(ts)] if ts is not None else []
         if ns is not None:
             candidates.append(ns / 1e9)
+        if log_bucket is not None:
+            candidates.append(log_bucket)
         return max(candidates) if candidates else None
 
     # ------------------------------------------------------------- retention
     def purge(self, before: float) -> dict[str, int]:
-        """Delete points with ``ts < before`` and spans starting before it; series metadata stays."""
+        """Delete points, spans and log counts and samples before ``before``; series and templates stay."""
         with self.transaction() as conn:
             points = conn.execute(sa.delete(schema.points).where(schema.points.c.ts < before)).rowcount
             spans = conn.execute(sa.delete(schema.spans).where(schema.spans.c.start_ns < int(before * 1e9))).rowcount
-        return {"points": int(points or 0), "spans": int(spans or 0)}
+            purged_logs = logs.purge(conn, before)
+        return {"points": int(points or 0), "spans": int(spans or 0), **purged_logs}
 
     def apply_retention(self, retention_seconds: float) -> dict[str, int]:
         """Keep only the last ``retention_seconds`` before the newest stored data (not the wall clock).
@@ -570,5 +574,5 @@ class Store:
             raise StoreError(f"retention must be positive, got {retention_seconds} s")
         newest = self.newest()
         if newest is None:
-            return {"points": 0, "spans": 0}
+            return {"points": 0, "spans": 0, "log_counts": 0, "log_samples": 0}
         return self.purge(newest - retention_seconds)
