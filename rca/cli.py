@@ -122,14 +122,14 @@ def replay_command(
     source: Annotated[Path, typer.Argument(help="A case, a dataset directory, or a Nezha/RCD root.")],
     bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, HOST:PORT.")] = "127.0.0.1:9092",
     speed: Annotated[float, typer.Option(help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")] = 1.0,
-    encoding: Annotated[str, typer.Option(help="otlp_proto, otlp_json or jsonl (metrics as rca_metrics lines).")] = (
-        "otlp_proto"
-    ),
+    encoding: Annotated[
+        str, typer.Option(help="otlp_proto, otlp_json or jsonl (metrics and logs as rca_metrics / rca_logs lines).")
+    ] = ("otlp_proto"),
     now: Annotated[bool, typer.Option("--now", help="Shift timestamps to the present.")] = False,
     case: Annotated[list[str] | None, typer.Option("--case", help="Only this case (repeatable).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
 ) -> None:
-    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges and spans)."""
+    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges, spans and logs)."""
     from rca.ingest.replay import replay
     from rca.ingest.settings import IngestSettings
 
@@ -161,7 +161,7 @@ def replay_command(
         )
     console.print(
         f"published {len(report.cases)} case(s): {report.messages} messages, {report.points} points, "
-        f"{report.spans} spans to {bootstrap} in {report.seconds:.1f} s"
+        f"{report.spans} spans, {report.logs} log records to {bootstrap} in {report.seconds:.1f} s"
     )
 
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
@@ -85,13 +85,13 @@ def _body_text(body: AnyValue) -> str:
 def _records(data: LogsData) -> list[LogRecord]:
     out: list[LogRecord] = []
     append = out.append
+    lo, hi = MIN_TS * 1e9, MAX_TS * 1e9
     for r, rl in enumerate(data.resource_logs):
         service = _service(rl.resource.attributes, f"resourceLogs[{r}]")
         for sl in rl.scope_logs:
             for i, lr in enumerate(sl.log_records):
                 ns = lr.time_unix_nano or lr.observed_time_unix_nano
-                ts = ns / 1e9
-                if not MIN_TS < ts < MAX_TS:
+                if not lo < ns < hi:
                     raise DecodeError(
                         "invalid",
                         f"resourceLogs[{r}] record {i} of {service!r}: time {ns} ns is missing or not "
@@ -104,9 +104,12 @@ def _records(data: LogsData) -> list[LogRecord]:
                         f"resourceLogs[{r}] record {i} of {service!r}: trace_id must be 0 or 16 bytes and span_id "
                         f"0 or 8 (got {len(trace_id)}, {len(span_id)})",
                     )
-                body = _body_text(lr.body).replace("\x00", "")
-                line = parse_log_line(body, lr.severity_text or severity_text(lr.severity_number) or None)
-                append(LogRecord(service, ts, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
+                body = lr.body.string_value or _body_text(lr.body)
+                if "\x00" in body:
+                    body = body.replace("\x00", "")
+                severity = lr.severity_text or (severity_text(lr.severity_number) if lr.severity_number else None)
+                line = parse_log_line(body, severity)
+                append(LogRecord(service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
     return out
 
 
@@ -197,32 +200,39 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
     except UnicodeDecodeError as exc:
         raise DecodeError("bad_utf8", f"not UTF-8 text: {exc}") from None
     out: list[LogRecord] = []
+    append = out.append
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        where = f"line {number}"
-        obj = _json_value(line.encode())
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError("bad_json", f"line {number}: not JSON: {exc}"[:300]) from None
         if not isinstance(obj, dict):
-            raise DecodeError("invalid", f"{where}: expected an object, got {type(obj).__name__}")
-        missing = [k for k in ("ts", "service", "message") if k not in obj]
-        if missing:
+            raise DecodeError("invalid", f"line {number}: expected an object, got {type(obj).__name__}")
+        try:
+            ts, service, message = obj["ts"], obj["service"], obj["message"]
+        except KeyError:
+            missing = [k for k in ("ts", "service", "message") if k not in obj]
             raise DecodeError(
-                "invalid", f"{where}: missing field(s) {', '.join(missing)}; expected ts, service, level, message"
-            )
-        ts, service, message = obj["ts"], obj["service"], obj["message"]
-        if not isinstance(ts, int | float) or isinstance(ts, bool) or not math.isfinite(ts) or not MIN_TS < ts < MAX_TS:
+                "invalid", f"line {number}: missing field(s) {', '.join(missing)}; expected ts, service, level, message"
+            ) from None
+        where = f"line {number}"
+        if ts.__class__ not in (int, float) or not MIN_TS < ts < MAX_TS:
             raise DecodeError("invalid", f"{where}: ts must be Unix seconds between 1970 and 2200, got {ts!r}"[:300])
-        if not isinstance(service, str) or not isinstance(message, str):
+        if message.__class__ is not str or service.__class__ is not str:
             raise DecodeError("invalid", f"{where}: service and message must be strings")
+        if "\x00" in message:
+            message = message.replace("\x00", "")
         level = _optional_str(obj, "level", where, 32)
-        parsed = parse_log_line(message.replace("\x00", ""), level or None)
-        out.append(
+        parsed = parse_log_line(message, level or None)
+        append(
             LogRecord(
                 _check_service(service, where),
                 float(ts),
                 parsed.level,
                 parsed.template_key,
-                message.replace("\x00", ""),
+                message,
                 _optional_str(obj, "trace_id", where, MAX_ID_CHARS),
                 _optional_str(obj, "span_id", where, MAX_ID_CHARS),
             )
