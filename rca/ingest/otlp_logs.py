@@ -34,24 +34,18 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs, ScopeLogs
 
-from rca.data.logs import parse_log_line
+from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
 from rca.ingest.encode import id_bytes, to_otlp_json
 from rca.ingest.otlp import MAX_NAME_LENGTH, MAX_TS, MIN_TS, UNKNOWN_SERVICE, DecodeError, Decoder
 from rca.store.logs import LogRecord
 
-SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "WARNING": 13, "ERROR": 17, "FATAL": 21}
-"""Severity text -> the first OTLP ``SeverityNumber`` of its range (the OTel log data model)."""
+SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
+"""Level -> the first OTLP ``SeverityNumber`` of its range (the OTel log data model)."""
 
-_SEVERITY_TEXTS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")
 MAX_ID_CHARS = 64
 """Longest trace or span id accepted on the JSON-lines topic."""
 
 _SCOPE = InstrumentationScope(name="rca.replay", version="1")
-
-
-def severity_text(number: int) -> str:
-    """The severity name of an OTLP ``SeverityNumber`` (1-4 TRACE ... 21-24 FATAL; 0 is ``""``)."""
-    return _SEVERITY_TEXTS[min((number - 1) // 4, 5)] if number > 0 else ""
 
 
 def _service(attributes: Iterable[Any], where: str) -> str:
@@ -107,8 +101,8 @@ def _records(data: LogsData) -> list[LogRecord]:
                 body = lr.body.string_value or _body_text(lr.body)
                 if "\x00" in body:
                     body = body.replace("\x00", "")
-                severity = lr.severity_text or (severity_text(lr.severity_number) if lr.severity_number else None)
-                line = parse_log_line(body, severity)
+                severity = lr.severity_text or level_of_severity_number(lr.severity_number)
+                line = parse_log_line(body, severity or None)
                 append(LogRecord(service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
     return out
 
@@ -273,7 +267,7 @@ def logs_data(rows: Iterable[Mapping[str, Any]]) -> LogsData:
         level = _text(row.get("level"))
         if level:
             record.severity_text = level
-            record.severity_number = SEVERITY_NUMBERS.get(level.upper(), 0)  # type: ignore[assignment]
+            record.severity_number = SEVERITY_NUMBERS.get(normalise_level(level), 0)  # type: ignore[assignment]
         record.trace_id = id_bytes(_text(row.get("trace_id")), 16)
         record.span_id = id_bytes(_text(row.get("span_id")), 8)
     return data

@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
+from rca.data.logs import COUNT_COLUMNS
 from rca.store.schema import metadata
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ DEFAULT_SAMPLES_PER_HOUR = 5
 
 MAX_SAMPLE_CHARS = 4000
 """A kept line is cut to this many characters."""
-
-COUNT_COLUMNS = ["service", "template_key", "level", "bucket", "count"]
-"""Columns of :meth:`LogStore.read_counts`, those of :func:`rca.data.logs.log_counts`."""
 
 SAMPLE_COLUMNS = ["service", "template_key", "level", "time", "message", "trace_id", "span_id"]
 """Columns of :meth:`LogStore.read_samples`."""
@@ -348,8 +346,9 @@ class LogStore:
         Returns
         -------
         pandas.DataFrame
-            Columns ``service``, ``template_key``, ``level``, ``bucket`` (start, Unix seconds),
-            ``count``, sorted by bucket, service, template key and level.
+            :data:`rca.data.logs.COUNT_COLUMNS`: ``service``, ``template_key``, ``level``, ``bucket``
+            (start, Unix seconds), ``count``, sorted by service, template key, level and bucket, as
+            :func:`rca.data.logs.log_counts` sorts them.
         """
         c, tpl = log_counts, log_templates
         query = sa.select(tpl.c.service, tpl.c.template_key, tpl.c.level, c.c.bucket, c.c.count).join(
@@ -360,14 +359,14 @@ class LogStore:
         if end is not None:
             query = query.where(c.c.bucket < end)
         with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=COUNT_COLUMNS)
+            frame = pd.DataFrame(conn.execute(query).all(), columns=list(COUNT_COLUMNS))
         frame["bucket"] = frame["bucket"].astype("float64")
         frame["count"] = frame["count"].astype("int64")
         step = float(step_seconds or self.bucket_seconds)
         if step != self.bucket_seconds and not frame.empty:
             frame["bucket"] = (frame["bucket"] // step) * step
-            frame = frame.groupby(COUNT_COLUMNS[:4], as_index=False, sort=False).agg(count=("count", "sum"))
-        return frame.sort_values(["bucket", "service", "template_key", "level"]).reset_index(drop=True)
+            frame = frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(count=("count", "sum"))
+        return frame.sort_values(list(COUNT_COLUMNS[:4])).reset_index(drop=True)
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
