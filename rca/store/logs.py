@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
@@ -383,6 +384,56 @@ class LogStore:
         frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
         frame["time"] = frame["time"].astype("float64")
         return frame
+
+    def read_logs(self, start: float | None = None, end: float | None = None) -> pd.DataFrame | None:
+        """The window's log records in the case format (``Telemetry.logs``), rebuilt from counts and kept lines.
+
+        One row per counted record of the buckets starting in ``[start, end)``, so that
+        :func:`rca.data.logs.log_counts` of the result at the stored bucket width (or a multiple)
+        equals :meth:`read_counts`. Kept lines are rows of their own, at their time with their trace
+        and span ids; the other records of a bucket are rows at the bucket's start carrying the text
+        of a kept line of the same stream (the latest up to that bucket's end, else the first after)
+        and no ids. A stream without a kept line near the window carries its template key as text.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            Columns ``time, service, level, message, trace_id, span_id`` sorted by time; ``None`` when
+            no log was counted in the window.
+        """
+        counts = self.read_counts(start, end, step_seconds=self.bucket_seconds)
+        if counts.empty:
+            return None
+        near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
+        stream = ["service", "template_key", "level"]
+        # Kept lines inside a counted bucket stand for themselves.
+        near["bucket"] = (near["time"] // self.bucket_seconds) * self.bucket_seconds
+        own = near.merge(counts[[*stream, "bucket"]], on=[*stream, "bucket"], how="inner")
+        shown = own.groupby([*stream, "bucket"]).size().rename("shown").reset_index()
+        rest = counts.merge(shown, on=[*stream, "bucket"], how="left")
+        rest["count"] = rest["count"] - rest["shown"].fillna(0).astype("int64")
+        rest = rest.loc[rest["count"] > 0].sort_values("bucket", kind="stable")
+        # The others carry the text of the latest kept line of their stream by the bucket's end.
+        texts = near.assign(at=near["time"] - self.bucket_seconds).sort_values("at", kind="stable")
+        texts = texts[[*stream, "at", "message"]]
+        rest = rest.assign(at=rest["bucket"].astype("float64"))
+        matched = pd.merge_asof(rest, texts, on="at", by=stream, direction="backward")
+        later = pd.merge_asof(rest, texts, on="at", by=stream, direction="forward")["message"]
+        message = matched["message"].fillna(later).fillna(matched["template_key"])
+        repeat = matched["count"].to_numpy(dtype="int64")
+        copies = pd.DataFrame(
+            {
+                "time": np.repeat(matched["bucket"].to_numpy(dtype=float), repeat),
+                "service": np.repeat(matched["service"].to_numpy(), repeat),
+                "level": np.repeat(matched["level"].to_numpy(), repeat),
+                "message": np.repeat(message.to_numpy(), repeat),
+                "trace_id": "",
+                "span_id": "",
+            }
+        )
+        columns = ["time", "service", "level", "message", "trace_id", "span_id"]
+        logs = pd.concat([own[columns], copies], ignore_index=True)
+        return logs.sort_values("time", kind="stable").reset_index(drop=True)
 
     def counts(self) -> dict[str, int]:
         """Row counts: ``log_templates``, ``log_counts``, ``log_samples`` and the records counted."""

@@ -11,7 +11,7 @@ from rca.data.logs import log_counts, parse_log_line
 from rca.store import Store
 from rca.store.logs import LogMessage, LogRecord, LogStore
 
-T0 = 1_674_981_600.0  # a whole hour
+T0 = 1_674_979_200.0  # a whole hour
 
 
 def lines(count: int, start: float = T0, every: float = 7.0) -> pd.DataFrame:
@@ -122,3 +122,22 @@ def test_retention_purges_log_counts_and_samples(store: Store) -> None:
     assert deleted["log_counts"] > 0 and deleted["log_samples"] > 0
     assert logs.read_counts()["bucket"].min() >= T0 + 99 * 60 - 3000
     assert logs.read_samples()["time"].min() >= T0 + 99 * 60 - 3000
+
+
+def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
+    """The window as ``Telemetry.logs``: log_counts of it equals the stored counts; kept lines are real."""
+    frame = lines(900, every=5.0)
+    logs = LogStore(store, samples_per_hour=2)
+    logs.write(messages(frame, 100))
+    window = logs.read_logs(T0 + 3000, T0 + 4200)  # the first lines of the second hour are kept
+    assert window is not None and list(window.columns) == ["time", "service", "level", "message", "trace_id", "span_id"]
+    pd.testing.assert_frame_equal(log_counts(window, 60.0), logs.read_counts(T0 + 3000, T0 + 4200), check_dtype=False)
+    assert window["time"].is_monotonic_increasing
+    with_ids = window.loc[window["trace_id"] != ""]
+    hour = frame.loc[frame["time"].between(T0 + 3600, T0 + 4199)]
+    streams = {(r.service, r.level, r.template_key) for r in records(hour)}
+    assert len(with_ids) == 2 * len(streams)  # the first two lines of each stream in the second hour
+    original = frame.set_index("trace_id").loc[with_ids["trace_id"]]
+    assert (with_ids["message"].to_numpy() == original["message"].to_numpy()).all()
+    assert (with_ids["time"].to_numpy() == original["time"].to_numpy()).all()
+    assert logs.read_logs(T0 + 10 * 3600, T0 + 11 * 3600) is None
