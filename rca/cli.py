@@ -297,7 +297,6 @@ def train_command(
     promote: Annotated[bool, typer.Option(help="Make the new model current.")] = True,
 ) -> None:
     """Fit the default method on normal history and register the model (``<data dir>/models``)."""
-    from rca.api.service import Service
     from rca.data.datasets import discover
     from rca.data.preprocess import preprocess
     from rca.registry.models import ModelRegistry
@@ -307,10 +306,16 @@ def train_command(
     overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
     settings = Settings(**overrides)
     if dataset is None:
-        service = Service(settings)
-        job = service.records.create_job("retrain")
-        service.retrain(job["id"])
-        console.print(service.records.get_job(job["id"]))
+        from rca.service.retrain import Retrainer
+        from rca.store import Store
+        from rca.store.records import Records
+
+        store = Store(settings.resolved_store_url, span_step_seconds=settings.span_bucket_seconds)
+        records = Records(store)
+        job = records.create_job("retrain")
+        Retrainer(settings, store, records, ModelRegistry(settings.models_dir)).run(job["id"])
+        console.print(records.get_job(job["id"]))
+        store.close()
         return
     history = preprocess(discover(dataset)[0].load()).normal()
     record, promoted = train_and_register(

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rca.analysis import Graph, RankedCause
+
 Status = Literal["pending", "running", "done", "failed"]
 MAX_NANOSECONDS = 2**63 - 1
 """The store keeps times as signed 64-bit nanoseconds."""
@@ -89,43 +91,6 @@ class AnalysisRequest(BaseModel):
         return self
 
 
-class RankedCause(BaseModel):
-    """One root-cause candidate."""
-
-    rank: int
-    service: str
-    metric: str | None
-    score: float
-    evidence: dict[str, Any] = Field(
-        default_factory=dict, description="anomaly_score, onset_time, path (cause -> symptom), ..."
-    )
-
-
-class GraphNode(BaseModel):
-    """A node of the causal graph (a series, or a service)."""
-
-    id: str
-    score: float | None = None
-    root_cause_rank: int | None = None
-
-
-class GraphEdge(BaseModel):
-    """A weighted cause -> effect edge."""
-
-    source: str
-    target: str
-    weight: float
-
-
-class Graph(BaseModel):
-    """The causal graph around the top candidates."""
-
-    nodes: list[GraphNode]
-    edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
-    total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
-    svg_url: str | None = None
-
-
 class Analysis(BaseModel):
     """An analysis and, once done, its result."""
 
@@ -142,6 +107,32 @@ class Analysis(BaseModel):
     graph: Graph | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], *, graph: bool = True) -> Analysis:
+        """The analysis of a stored record (:class:`rca.store.records.Records`); ``graph=False`` leaves it out."""
+        request = record.get("request") or {}
+        result = record.get("result") or {}
+        return cls(
+            id=record["id"],
+            status=record["status"],
+            created_at=record["created_at"],
+            updated_at=record.get("updated_at"),
+            method=request.get("method", ""),
+            k=request.get("k", 0),
+            source=request.get("source", "inline"),
+            window=request.get("window", {}),
+            model_version=result.get("model_version"),
+            ranking=result.get("ranking"),
+            graph=result.get("graph") if graph else None,
+            timings=result.get("timings", {}),
+            error=record.get("error"),
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the analysis is done or failed (it never changes again)."""
+        return self.status in ("done", "failed")
 
 
 class Page(BaseModel):
@@ -169,6 +160,21 @@ class Incident(BaseModel):
     symptoms: dict[str, float] = Field(description="Symptom series -> largest robust z-score seen.")
     analysis_id: str | None = None
     analysis: Analysis | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], analysis: Analysis | None = None) -> Incident:
+        """The incident of a stored row, with its analysis when given."""
+        summary = row.get("summary") or {}
+        return cls(
+            id=row["id"],
+            status=row["status"],
+            opened_at=row["opened_at"],
+            closed_at=row.get("closed_at"),
+            onset=summary.get("onset", row["opened_at"]),
+            symptoms=summary.get("symptoms", {}),
+            analysis_id=row.get("analysis_id"),
+            analysis=analysis,
+        )
 
 
 class IncidentPage(Page):

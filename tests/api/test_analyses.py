@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 from conftest import ADMIN_KEY, READ_KEY
+from server import finished_analysis
 
-from rca.api.app import PAGE_MAX_AGE_SECONDS
+from rca.api.deps import PAGE_MAX_AGE_SECONDS
 from rca.settings import Settings
 from rca.store import Store
 from rca.store.records import Records
@@ -25,8 +26,7 @@ def post(base_url: str, body: dict[str, Any], headers: dict[str, str] = READ) ->
 
 def test_inline_analysis_finds_the_root_cause(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
     response = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 5})
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = finished_analysis(base_url, response, READ)
     assert response.headers["location"] == f"/v1/analyses/{body['id']}"
     assert body["status"] == "done" and body["method"] == "baro" and body["k"] == 5
     ranking = body["ranking"]
@@ -47,14 +47,14 @@ def test_inline_analysis_finds_the_root_cause(base_url: str, sock_shop_payload: 
 
 def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
     for _ in range(3):
-        assert post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 2}).status_code == 201
+        finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 2}), READ)
     first = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
     assert first["limit"] == 2 and len(first["items"]) == 2 and first["total"] >= 3
     second = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2, "offset": 2}, headers=READ).json()
     assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
     created = [i["created_at"] for i in first["items"] + second["items"]]
     assert created == sorted(created, reverse=True)
-    newest = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 3}).json()
+    newest = finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 3}), READ)
     page = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
     assert page["items"][0]["id"] == newest["id"] and page["items"][0]["status"] == "done"
     assert page["items"][0]["ranking"] == newest["ranking"] and page["items"][0]["graph"] is None
@@ -83,7 +83,7 @@ def test_python_json_with_nan_is_accepted(base_url: str, sock_shop_payload: dict
     response = httpx.post(
         f"{base_url}/v1/analyses", content=content, headers={**READ, "content-type": "application/json"}, timeout=60
     )
-    assert response.status_code == 201, response.text
+    assert finished_analysis(base_url, response, READ)["status"] == "done"
 
 
 def test_auth(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
@@ -140,7 +140,7 @@ def test_request_size_limit(settings: Any, base_url: str) -> None:
 
 
 def test_explanation_of_a_finished_analysis(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
-    analysis = post(base_url, {"case": sock_shop_payload, "method": "baro"}).json()
+    analysis = finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "baro"}), READ)
     response = httpx.post(f"{base_url}/v1/analyses/{analysis['id']}/explanation", headers=READ, timeout=60)
     assert response.status_code == 200, response.text
     explanation = response.json()
