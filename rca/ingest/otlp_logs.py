@@ -174,9 +174,9 @@ def _optional_str(obj: Mapping[str, Any], key: str, where: str, limit: int) -> s
     value = obj.get(key)
     if value is None:
         return ""
-    if not isinstance(value, str) or len(value) > limit:
+    if not isinstance(value, str) or len(value) > limit or "\x00" in value:
         raise DecodeError(
-            "invalid", f"{where}: {key} must be a string of at most {limit} characters, got {value!r}"[:300]
+            "invalid", f"{where}: {key} must be a string of at most {limit} characters without NUL, got {value!r}"[:300]
         )
     return value
 

@@ -116,6 +116,12 @@ def _proto_with(**changes: object) -> bytes:
         (decode_logs_jsonl, b'{"ts": 1700000000, "service": "a", "message": "m", "level": 3}', "invalid", "level"),
         (decode_logs_jsonl, b'{"ts": 1700000000, "service": "a", "message": "m"}\nnot json', "bad_json", "JSON"),
         (decode_logs_jsonl, b'["ts"]', "invalid", "object"),
+        (
+            decode_logs_jsonl,
+            b'{"ts": 1700000000, "service": "a", "message": "m", "trace_id": "a\\u0000b"}',
+            "invalid",
+            "NUL",
+        ),
     ],
 )
 def test_malformed_logs_raise_decode_errors_that_say_what_is_wrong(decoder, value, reason, says) -> None:  # type: ignore[no-untyped-def]
