@@ -321,10 +321,7 @@ def serve_command(
     import ipaddress
     import logging
 
-    import uvicorn
-
-    from rca.api.app import create_app
-    from rca.service import Service
+    from rca.api.app import serve
     from rca.settings import Settings
 
     overrides: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
@@ -338,19 +335,10 @@ def serve_command(
             )
         console.print("[yellow]no API keys configured (RCA_API_KEYS): serving on loopback only, without auth[/yellow]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    fatal: list[str] = []
-
-    def stop_serving(reason: str) -> None:  # a worker failed for good: stop, and exit non-zero below
-        fatal.append(reason)
-        server.should_exit = True
-
-    service = Service(settings, ingest=ingest, on_fatal=stop_serving)
-    app_ = create_app(settings, service=service)
-    server = uvicorn.Server(uvicorn.Config(app_, host=settings.host, port=settings.port, log_level="warning"))
     console.print(f"rca API on http://{settings.host}:{settings.port} (docs at /docs)")
-    server.run()
-    if fatal:
-        console.print(f"[red]error:[/red] {fatal[0]}", highlight=False)
+    failure = serve(settings, ingest=ingest)
+    if failure is not None:
+        console.print(f"[red]error:[/red] {failure}", highlight=False)
         raise SystemExit(1)
 
 

@@ -89,10 +89,10 @@ class IngestSupervisor:
         in_a_row = 0
         while not self._stop.is_set():
             started = time.monotonic()
-            self._worker = IngestWorker(self.ingest_settings)
-            self.state = "running"
-            INGEST_UP.set(1)
             try:
+                self._worker = IngestWorker(self.ingest_settings)
+                self.state = "running"
+                INGEST_UP.set(1)
                 self._worker.run()
                 if self._stop.is_set():
                     break
