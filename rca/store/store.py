@@ -92,13 +92,13 @@ def series_name(service: str, metric: str) -> str:
     return service if service == metric else f"{service}_{metric}"
 
 
-def default_url(data_dir: str | os.PathLike[str] | None = None) -> str:
-    """The embedded store's URL: ``sqlite:///<data dir>/rca.sqlite``.
+def default_url(data_dir: str | os.PathLike[str] = ".") -> str:
+    """The embedded store's URL: ``sqlite:///<data_dir>/rca.sqlite``.
 
-    The data directory is ``data_dir``, else ``$RCA_DATA_DIR``, else the working directory.
+    The data directory comes from the caller (``RCA_DATA_DIR`` through :class:`rca.settings.Settings`);
+    nothing here reads the environment.
     """
-    base = Path(data_dir if data_dir is not None else os.environ.get("RCA_DATA_DIR", "."))
-    return f"sqlite:///{(base / DEFAULT_FILENAME).resolve()}"
+    return f"sqlite:///{(Path(data_dir) / DEFAULT_FILENAME).resolve()}"
 
 
 def _normalise_url(url: str) -> str:
@@ -121,7 +121,7 @@ class Store:
         A SQLAlchemy URL: ``sqlite:///path/rca.sqlite`` or ``postgresql://user@host:port/db`` (the
         psycopg 3 driver is used). ``None`` means :func:`default_url` of ``data_dir``.
     data_dir
-        The data directory for the default SQLite file.
+        The data directory for the default SQLite file (default: the working directory).
     span_step_seconds
         Bucket width for trace-derived series when :meth:`read_telemetry` is given none.
     create
@@ -141,7 +141,7 @@ class Store:
         span_step_seconds: float = DEFAULT_SPAN_STEP_SECONDS,
         create: bool = True,
     ) -> None:
-        self.url = _normalise_url(url) if url else default_url(data_dir)
+        self.url = _normalise_url(url) if url else default_url("." if data_dir is None else data_dir)
         self.span_step_seconds = float(span_step_seconds)
         try:
             parsed = sa.engine.make_url(self.url)
