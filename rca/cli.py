@@ -188,7 +188,8 @@ def ingest_command(
     import signal
     import time
 
-    from rca.ingest.consumer import IngestStats, IngestWorker
+    from rca.ingest.consumer import IngestWorker
+    from rca.ingest.metrics import IngestStats
     from rca.ingest.settings import IngestSettings, SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
