@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: setup demo demo-stop eval test lint typecheck bench broker-start broker-stop clean
+.PHONY: setup demo demo-stop eval test lint typecheck bench broker-start broker-stop otelcol clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: setup
 
 broker-start:
 	ingest/kafka.sh start
+
+## The OpenTelemetry Collector of the interoperability test, built once into .otelcol/ from pinned Go
+## modules (needs Go and the Go module proxy; about 5 minutes the first time, a no-op afterwards).
+otelcol:
+	ingest/otelcol.sh build
 
 broker-stop:
 	ingest/kafka.sh stop

@@ -43,10 +43,9 @@ build() {
     log "[2/2] building the Collector (modules from the proxy, then compilation; about 5 minutes)"
     sed "s#^\(  output_path:\).*#\1 $OUT_DIR/build#" "$CONFIG" > "$OUT_DIR/builder-config.yaml"
     rm -f "$MARKER"
-    (cd "$OUT_DIR" && "$OUT_DIR/bin/builder" --config "$OUT_DIR/builder-config.yaml" --verbose 2>&1 \
-        | grep --line-buffered -E 'Getting go modules|Compiling|Compiled|go: downloading|error|Error' || true)
-    [[ -x $OUT_DIR/build/otelcol-rca ]] || die "the build produced no binary; run with the output above"
-    cp "$OUT_DIR/build/otelcol-rca" "$BINARY"
+    (cd "$OUT_DIR" && "$OUT_DIR/bin/builder" --config "$OUT_DIR/builder-config.yaml") \
+        || die "the Collector Builder failed (output above); check the network to $(go env GOPROXY)"
+    mv "$OUT_DIR/build/otelcol-rca" "$BINARY"
     stamp > "$MARKER"
     log "built $BINARY in $(( SECONDS - start )) s ($("$BINARY" --version))"
 }
