@@ -262,7 +262,8 @@ def ingest_command(
     import signal
     import time
 
-    from rca.ingest.consumer import IngestStats, IngestWorker
+    from rca.ingest.consumer import IngestWorker
+    from rca.ingest.metrics import IngestStats
     from rca.settings import Settings, SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
