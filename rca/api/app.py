@@ -11,6 +11,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import uvicorn
 from anyio import to_thread
 from fastapi import FastAPI
 
@@ -73,3 +74,22 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         app.include_router(router)
     # further front ends (a web UI's router and static files) are included or mounted here
     return app
+
+
+def serve(settings: Settings, *, ingest: bool = False) -> str | None:
+    """Serve the API on ``settings.host:port`` until interrupted (``rca serve``).
+
+    Returns ``None`` after a clean stop, or the reason when a worker failed for good (the ingest
+    thread after its restarts): the server then stops, and ``rca serve`` exits with status 1.
+    """
+    failures: list[str] = []
+
+    def stop_serving(reason: str) -> None:
+        failures.append(reason)
+        server.should_exit = True
+
+    service = Service(settings, ingest=ingest, on_fatal=stop_serving)
+    app = create_app(settings, service=service)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    server.run()
+    return failures[0] if failures else None

@@ -70,18 +70,22 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _field_error(error: dict[str, Any]) -> dict[str, str]:
+def _field_error(error: dict[str, Any], body: Any) -> dict[str, str]:
     if error.get("type") == "json_invalid":  # loc is ("body", <character offset>), not a field
-        position = error["loc"][-1] if error.get("loc") else None
+        position = int(error["loc"][-1])
         reason = (error.get("ctx") or {}).get("error", "malformed JSON")
-        return {"field": "body", "message": f"malformed JSON at character {position}: {reason}"}
+        where = f"character {position}"
+        if isinstance(body, str):
+            line = body.count("\n", 0, position) + 1
+            where += f" (line {line}, column {position - body.rfind(chr(10), 0, position)})"
+        return {"field": "body", "message": f"malformed JSON at {where}: {reason}"}
     field = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
     return {"field": field, "message": MESSAGES.get(error.get("type", ""), error.get("msg", ""))}
 
 
 async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [_field_error(e) for e in exc.errors()]
+    errors = [_field_error(e, exc.body) for e in exc.errors()]
     detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors[:5])
     return problem(422, "Invalid request", detail, errors=errors[:50])
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rca.analysis import Graph, RankedCause
 
@@ -47,13 +48,41 @@ class InlineCase(BaseModel):
 
     time: list[float] = Field(min_length=3, max_length=100_000, description="Unix seconds, ascending.")
     series: dict[str, list[float | None]] = Field(
-        min_length=1, max_length=5_000, description="`<service>_<metric>` -> one value per timestamp (null = missing)."
+        min_length=1,
+        max_length=5_000,
+        description=(
+            "`<service>_<metric>` -> one value per timestamp. null is a missing value, and so is NaN (which "
+            "Python's json module writes); Infinity is refused (422 naming the series and position)."
+        ),
     )
-    inject_time: float = Field(description="The anomaly start, Unix seconds; rows before it are the baseline.")
+    inject_time: float = Field(
+        allow_inf_nan=False, description="The anomaly start, Unix seconds; rows before it are the baseline."
+    )
     traces: list[SpanIn] | None = Field(None, max_length=500_000)
     graph: list[tuple[str, str]] | None = Field(None, description="Known caller -> callee service edges.")
     root_cause: RootCauseIn | None = None
     symptom: str | None = Field(None, description="The series an alert fired on.")
+
+    @field_validator("time")
+    @classmethod
+    def _finite_times(cls, time: list[float]) -> list[float]:
+        bad = np.flatnonzero(~np.isfinite(np.asarray(time, dtype=float)))
+        if bad.size:
+            raise ValueError(f"time[{bad[0]}] is {time[bad[0]]}; times must be finite Unix seconds")
+        return time
+
+    @field_validator("series")
+    @classmethod
+    def _no_infinity(cls, series: dict[str, list[float | None]]) -> dict[str, list[float | None]]:
+        for name, values in series.items():
+            bad = np.flatnonzero(np.isinf(np.asarray(values, dtype=float)))  # None and NaN are missing values
+            if bad.size:
+                raise ValueError(
+                    f"series {name!r} holds {'Infinity' if values[bad[0]] > 0 else '-Infinity'} at position "
+                    f"{bad[0]} (of {len(values)}): "
+                    "send a finite number, or null for a missing value"
+                )
+        return series
 
 
 class AnalysisRequest(BaseModel):

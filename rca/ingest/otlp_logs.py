@@ -11,8 +11,9 @@ Formats, as the OpenTelemetry Collector's Kafka exporter and plain producers wri
   ``{"ts": 1674981742.38, "service": "ts-travel-service", "level": "INFO", "message": "...",
   "trace_id": "...", "span_id": "..."}``; ``level``, ``trace_id`` and ``span_id`` are optional.
 
-Each record becomes a :class:`rca.store.logs.LogRecord`: ``service`` from the resource attribute
-``service.name`` (else ``unknown_service``), the time from ``time_unix_nano`` (else
+Each record becomes a :class:`rca.store.logs.LogRecord`: ``service`` from the resource as for metrics
+and spans (:func:`rca.ingest.otlp.resource_identity`: ``service.name``, prefixed by
+``service.namespace/`` when there is one), the time from ``time_unix_nano`` (else
 ``observed_time_unix_nano``, as the OTel data model says), the body as text, and the level and
 template key from :func:`rca.data.logs.parse_log_line` given the body and the severity (its text,
 else the name of its number's range). Ids are lowercase hex. One bad record (no time, a time outside
@@ -36,7 +37,8 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs, ScopeLo
 
 from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
 from rca.ingest.encode import id_bytes, to_otlp_json
-from rca.ingest.otlp import MAX_NAME_LENGTH, MAX_TS, MIN_TS, UNKNOWN_SERVICE, DecodeError, Decoder
+from rca.ingest.otlp import resource_identity
+from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, check_name
 from rca.store.logs import LogRecord
 
 SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
@@ -46,21 +48,6 @@ MAX_ID_CHARS = 64
 """Longest trace or span id accepted on the JSON-lines topic."""
 
 _SCOPE = InstrumentationScope(name="rca.replay", version="1")
-
-
-def _service(attributes: Iterable[Any], where: str) -> str:
-    for kv in attributes:
-        if kv.key == "service.name":
-            return _check_service(kv.value.string_value or UNKNOWN_SERVICE, where)
-    return UNKNOWN_SERVICE
-
-
-def _check_service(name: str, where: str) -> str:
-    if not name or len(name) > MAX_NAME_LENGTH or "\x00" in name:
-        raise DecodeError(
-            "invalid", f"{where}: service name must be 1-{MAX_NAME_LENGTH} characters without NUL, got {name[:80]!r}"
-        )
-    return name
 
 
 def _body_text(body: AnyValue) -> str:
@@ -81,7 +68,7 @@ def _records(data: LogsData) -> list[LogRecord]:
     append = out.append
     lo, hi = MIN_TS * 1e9, MAX_TS * 1e9
     for r, rl in enumerate(data.resource_logs):
-        service = _service(rl.resource.attributes, f"resourceLogs[{r}]")
+        service = resource_identity(rl.resource.attributes, f"resourceLogs[{r}]")[0]
         for sl in rl.scope_logs:
             for i, lr in enumerate(sl.log_records):
                 ns = lr.time_unix_nano or lr.observed_time_unix_nano
@@ -222,7 +209,7 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
         parsed = parse_log_line(message, level or None)
         append(
             LogRecord(
-                _check_service(service, where),
+                check_name(service, "service", where),
                 float(ts),
                 parsed.level,
                 parsed.template_key,
@@ -232,14 +219,6 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
             )
         )
     return out
-
-
-LOG_DECODERS: dict[tuple[str, str], Decoder] = {
-    ("logs", "otlp_proto"): decode_logs_proto,
-    ("logs", "otlp_json"): decode_logs_json,
-    ("logs_jsonl", "jsonl"): decode_logs_jsonl,
-}
-"""``(signal, encoding) -> decoder`` of the log topics; each returns :class:`LogRecord` s."""
 
 
 # ------------------------------------------------------------------ encoding

@@ -17,7 +17,6 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from rca.ingest.consumer import IngestWorker
-from rca.ingest.settings import IngestSettings
 from rca.settings import Settings
 
 log = logging.getLogger("rca.ingest")
@@ -54,7 +53,7 @@ class IngestSupervisor:
         max_failures: int = MAX_FAILURES,
         pause_seconds: float = 1.0,
     ) -> None:
-        self.ingest_settings = IngestSettings.from_settings(settings)
+        self.ingest_settings = settings.ingest
         self.on_fatal = on_fatal
         self.max_failures = max_failures
         self.pause_seconds = pause_seconds
@@ -90,10 +89,10 @@ class IngestSupervisor:
         in_a_row = 0
         while not self._stop.is_set():
             started = time.monotonic()
-            self._worker = IngestWorker(self.ingest_settings)
-            self.state = "running"
-            INGEST_UP.set(1)
             try:
+                self._worker = IngestWorker(self.ingest_settings)
+                self.state = "running"
+                INGEST_UP.set(1)
                 self._worker.run()
                 if self._stop.is_set():
                     break

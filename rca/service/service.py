@@ -76,7 +76,7 @@ class Service:
         self.registry = ModelRegistry(settings.models_dir)
         self.analyses = AnalysisPool(settings.models_dir, settings.analysis_processes)
         self.explainer = make_explainer(
-            settings.llm_base_url, settings.llm_model, settings.llm_api_key, **settings.llm_limits
+            settings.llm_base_url, settings.llm_model, settings.llm_key, **settings.llm_limits
         )
         self.watcher = IncidentWatcher(settings, self.store, self.records, self._submit_incident)
         self.retrainer = Retrainer(settings, self.store, self.records, self.registry)

@@ -86,6 +86,20 @@ def test_python_json_with_nan_is_accepted(base_url: str, sock_shop_payload: dict
     assert finished_analysis(base_url, response, READ)["status"] == "done"
 
 
+def test_infinity_is_refused_naming_the_series_and_position(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    column = sorted(sock_shop_payload["series"])[3]
+    values = list(sock_shop_payload["series"][column])
+    values[7] = float("-inf")
+    body = {"case": {**sock_shop_payload, "series": {**sock_shop_payload["series"], column: values}}}
+    content = json.dumps(body).encode()  # Python writes -Infinity, which is not JSON either
+    response = httpx.post(
+        f"{base_url}/v1/analyses", content=content, headers={**READ, "content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"series '{column}' holds -Infinity at position 7" in detail and "null for a missing value" in detail
+
+
 def test_auth(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
     assert httpx.get(f"{base_url}/v1/analyses").status_code == 401
     wrong = httpx.get(f"{base_url}/v1/analyses", headers={"Authorization": "Bearer nope-nope-nope"})
@@ -116,9 +130,14 @@ def test_bad_input_is_a_clear_4xx(base_url: str, sock_shop_payload: dict[str, An
         assert problem["status"] == status and text in problem["detail"], problem
         assert "Traceback" not in response.text
     raw = httpx.post(
-        f"{base_url}/v1/analyses", content=b"{not json", headers={**READ, "content-type": "application/json"}
+        f"{base_url}/v1/analyses",
+        content=b'{"k": 2,\n "case": nope}',
+        headers={**READ, "content-type": "application/json"},
     )
-    assert raw.status_code == 422
+    assert raw.status_code == 422 and raw.json()["errors"][0]["field"] == "body", raw.text
+    assert raw.json()["detail"].startswith(
+        "body: malformed JSON at character 18 (line 2, column 10): Expecting value"
+    ), raw.text
     missing = httpx.get(f"{base_url}/v1/analyses/does-not-exist", headers=READ)
     assert missing.status_code == 404 and "GET /v1/analyses" in missing.json()["detail"]
 

@@ -9,7 +9,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rca.api.deps import ServiceDep, SettingsDep
 from rca.api.schemas import Health
-from rca.methods import METHODS
 
 router = APIRouter(tags=["health"])
 
@@ -22,15 +21,26 @@ async def healthz() -> Health:
 
 @router.get("/readyz", responses={503: {"model": Health}})
 def readyz(service: ServiceDep, settings: SettingsDep, response: Response) -> Health:
-    """Readiness: the store answers and a model is loaded (or the default method needs none)."""
+    """Readiness: the store answers and, with ``--ingest``, the ingest thread consumes.
+
+    A missing model does not make the service unready: analyses then fit the method on each case's
+    own baseline (the ``model`` check says which applies).
+    """
     checks: dict[str, Any] = {}
     try:
         checks["store"] = {"ok": True, "counts": service.store.counts()}
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         checks["store"] = {"ok": False, "error": type(exc).__name__}
     current = service.registry.current()
-    needs_model = METHODS[settings.default_method].learns if settings.default_method in METHODS else False
-    checks["model"] = {"ok": current is not None or not needs_model, "version": current and current.version}
+    checks["model"] = {
+        "ok": True,
+        "version": current and current.version,
+        "note": (
+            f"analyses use model {current.version}"
+            if current is not None
+            else f"no model registered: {settings.default_method} fits on each case's baseline (`rca train` adds one)"
+        ),
+    }
     if service.ingest is not None:
         checks["ingest"] = service.ingest.status()
     ready = all(c["ok"] for c in checks.values())
