@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pandas as pd
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData
@@ -139,3 +140,20 @@ def test_protobuf_json_mapping_reads_what_we_write_once_ids_are_base64() -> None
         record[key] = base64.b64encode(bytes.fromhex(record[key])).decode()
     parsed = json_format.ParseDict(doc, LogsData())
     assert parsed == logs_data(ROWS[:1])
+
+
+def test_replay_plans_log_messages_in_time_order_on_the_log_topics() -> None:
+    from rca.ingest.replay import LOGS_PER_MESSAGE, log_messages
+    from rca.settings import IngestSettings
+
+    settings = IngestSettings()
+    rows = pd.DataFrame([{**ROWS[i % len(ROWS)], "time": T0 + 1000 - i} for i in range(LOGS_PER_MESSAGE + 10)])
+    proto = log_messages(rows, settings, "otlp_proto", offset=60.0)
+    assert [m.logs for m in proto] == [LOGS_PER_MESSAGE, 10]
+    assert {m.topic for m in proto} == {settings.logs_topic}
+    first = decode_logs_proto(proto[0].value)
+    assert min(r.ts for r in first) == pytest.approx(T0 + 1000 - (LOGS_PER_MESSAGE + 9) + 60.0)
+    assert proto[0].at <= proto[1].at == pytest.approx(T0 + 1000 + 60.0)
+    lines = log_messages(rows, settings, "jsonl")
+    assert {m.topic for m in lines} == {settings.logs_jsonl_topic}
+    assert sum(len(decode_logs_jsonl(m.value)) for m in lines) == len(rows)
