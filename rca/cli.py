@@ -63,10 +63,20 @@ def eval_command(
     limit: Annotated[int | None, typer.Option(help="Evaluate only the first N cases.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for methods that draw random numbers.")] = None,
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="METHOD.PARAM=VALUE")] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Fit learning methods on each case's fault-free history, if it has one.")
+    ] = False,
+    variant: Annotated[
+        str | None, typer.Option(help="Evaluate a reduced variant of every case: red-only.", metavar="NAME")
+    ] = None,
 ) -> None:
     """Rank the root causes of every case with each method and score them (AC@k, Avg@5)."""
+    from rca.data.variants import VARIANTS
     from rca.eval.runner import MethodSpec, evaluate
     from rca.methods import METHODS
+
+    if variant is not None and variant not in VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(sorted(VARIANTS))}")
 
     specs = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -94,6 +104,8 @@ def eval_command(
             dataset,
             specs,
             limit=limit,
+            history=history,
+            variant=variant,
             on_start=lambda total: progress.update(task, total=total),
             progress=lambda case, name: progress.update(task, advance=1, description=f"{name} {case}"),
         )
