@@ -117,23 +117,24 @@ def read_rcaeval_spans(path: Path) -> pd.DataFrame:
             )
         spans[target] = raw[source].fillna("").astype(str) if source else ""
     if "startTime" in raw.columns:
-        start_us = pd.to_numeric(raw["startTime"], errors="coerce")
+        start, start_scale = pd.to_numeric(raw["startTime"], errors="coerce"), 1_000
     elif "startTimeMillis" in raw.columns:
-        start_us = pd.to_numeric(raw["startTimeMillis"], errors="coerce") * 1e3
+        start, start_scale = pd.to_numeric(raw["startTimeMillis"], errors="coerce"), 1_000_000
     else:
         raise DataError("lacks startTime (microseconds) or startTimeMillis", path=path)
-    duration_us = pd.to_numeric(raw["duration"], errors="coerce") if "duration" in raw.columns else None
-    if duration_us is None:
+    if "duration" not in raw.columns:
         raise DataError("lacks duration (microseconds)", path=path)
-    bad = start_us.isna() | duration_us.isna()
+    duration_us = pd.to_numeric(raw["duration"], errors="coerce")
+    bad = start.isna() | duration_us.isna()
     if bad.all() and len(raw):
         raise DataError("no span has a numeric start time and duration", path=path, where="columns startTime, duration")
     if bad.any():
         note(path, f"dropped {int(bad.sum())} span(s) without a numeric start time or duration")
     keep = ~bad.to_numpy()
     spans = spans.loc[keep]
-    spans["start_ns"] = (start_us[keep] * 1e3).round().astype("int64")
-    spans["end_ns"] = spans["start_ns"] + (duration_us[keep] * 1e3).round().astype("int64")
+    # whole units in int64 before scaling: float64 cannot hold nanosecond Unix times exactly
+    spans["start_ns"] = start[keep].round().astype("int64") * start_scale
+    spans["end_ns"] = spans["start_ns"] + duration_us[keep].round().astype("int64") * 1_000
     if "statusCode" in raw.columns:
         code = pd.to_numeric(raw.loc[keep, "statusCode"], errors="coerce").fillna(0)
         error = ((code >= 500) & (code < 600)) | ((code >= 1) & (code <= 16))
