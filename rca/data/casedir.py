@@ -54,6 +54,16 @@ def _check_ragged(path: Path) -> list[str]:
     return header
 
 
+def read_table(path: Path, **options: Any) -> pd.DataFrame:
+    """Any CSV table (``pandas.read_csv`` options), with empty or unreadable files as a DataError."""
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.EmptyDataError:
+        raise DataError("the file is empty", path=path, hint="write the header line and the rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"unreadable CSV ({str(exc).strip()})", path=path) from None
+
+
 def read_frame_csv(path: Path, *, time_column: str = "time") -> pd.DataFrame:
     """Read a ``time`` + series CSV into a validated frame."""
     header = _check_ragged(path)
@@ -137,7 +147,7 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
 
     series: dict[str, tuple[str, str]] = {}
     if (directory / SERIES).exists():
-        table = pd.read_csv(directory / SERIES, dtype=str)
+        table = read_table(directory / SERIES, dtype=str)
         missing = {"column", "service", "metric"} - set(table.columns)
         if missing:
             raise DataError(
@@ -157,7 +167,7 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
 
     graph = None
     if (directory / GRAPH).exists():
-        table = pd.read_csv(directory / GRAPH, dtype=str)
+        table = read_table(directory / GRAPH, dtype=str)
         if not {"source", "target"} <= set(table.columns):
             raise DataError(
                 "lacks columns source,target", path=directory / GRAPH, hint="one caller,callee row per edge"

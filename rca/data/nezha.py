@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry
+from rca.data.casedir import read_table
 from rca.data.notes import note, note_skipped
 from rca.data.spans import check_spans, span_series
 from rca.errors import DataError
@@ -157,12 +158,7 @@ class DayMetrics:
 
 def _read_metric_file(path: Path, drop: set[str]) -> pd.DataFrame:
     """One pod or SLI file as numeric columns (snake-case metric names) on the minute grid."""
-    try:
-        raw = pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", path=path, hint="a metric file starts with the header Time,...") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"unreadable CSV ({exc})", path=path) from None
+    raw = read_table(path)
     if "Time" not in raw.columns:
         raise DataError("no 'Time' column", path=path, hint="Nezha metric files start with Time,TimeStamp")
     try:
@@ -180,10 +176,7 @@ def _read_metric_file(path: Path, drop: set[str]) -> pd.DataFrame:
 def read_call_graph(path: Path) -> tuple[tuple[str, str], ...]:
     """A ``Source,Target[,Weight]`` call-graph file as service edges (caller, callee); pod names are
     reduced to their service, self-loops dropped."""
-    try:
-        table = pd.read_csv(path, dtype=str)
-    except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", path=path, hint="a call graph has the header Source,Target") from None
+    table = read_table(path, dtype=str)
     columns = {str(c).strip().lower(): c for c in table.columns}
     if not {"source", "target"} <= set(columns):
         raise DataError(
@@ -232,7 +225,7 @@ def load_day_metrics(day_dir: Path) -> DayMetrics:
 
 
 def _read_spans(path: Path) -> pd.DataFrame:
-    raw = pd.read_csv(path, dtype=str)
+    raw = read_table(path, dtype=str)
     needed = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano", "EndTimeUnixNano"]
     missing = [c for c in needed if c not in raw.columns]
     if missing:

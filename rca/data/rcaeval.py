@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from rca.data.case import Case, Telemetry, validate_frame
-from rca.data.casedir import INJECT_TIME, check_inject_time, rcaeval_label, read_inject_time
+from rca.data.casedir import INJECT_TIME, check_inject_time, rcaeval_label, read_inject_time, read_table
 from rca.data.notes import note, note_skipped
 from rca.data.spans import check_spans
 from rca.errors import DataError
@@ -61,18 +61,9 @@ def is_rcaeval_case(directory: Path) -> bool:
     return (directory / INJECT_TIME).is_file() and any((directory / name).is_file() for name in METRIC_FILES)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, low_memory=False)
-    except pd.errors.EmptyDataError:
-        raise DataError("the file is empty", path=path, hint="write the header line and the rows") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"unreadable CSV ({str(exc).strip()})", path=path) from None
-
-
 def read_rcaeval_metrics(path: Path) -> pd.DataFrame:
     """A ``time`` + ``<service>_<metric>`` CSV as a validated frame, sorted, one row per timestamp."""
-    raw = _read_csv(path)
+    raw = read_table(path, low_memory=False)
     if "time" not in raw.columns:
         raise DataError(
             f"no 'time' column (header: {', '.join(map(str, raw.columns[:6]))})",
@@ -105,7 +96,7 @@ def _column(table: pd.DataFrame, names: tuple[str, ...]) -> str | None:
 
 def read_rcaeval_spans(path: Path) -> pd.DataFrame:
     """RCAEval's ``traces.csv`` as a spans table of the case format (see the module docstring)."""
-    raw = _read_csv(path)
+    raw = read_table(path, dtype=str, keep_default_na=False)
     spans = pd.DataFrame(index=raw.index)
     for target, names in _SPAN_COLUMNS.items():
         source = _column(raw, names)
@@ -115,7 +106,7 @@ def read_rcaeval_spans(path: Path) -> pd.DataFrame:
                 path=path,
                 hint="RCAEval traces have traceID, spanID, serviceName, operationName, startTime, duration",
             )
-        spans[target] = raw[source].fillna("").astype(str) if source else ""
+        spans[target] = raw[source] if source else ""
     if "startTime" in raw.columns:
         start, start_scale = pd.to_numeric(raw["startTime"], errors="coerce"), 1_000
     elif "startTimeMillis" in raw.columns:
@@ -161,7 +152,7 @@ def read_rcaeval_logs(path: Path) -> pd.DataFrame:
     level word in the message (empty if none), the message from ``message``. Records without a
     readable time are dropped with a note; the rest are sorted by time.
     """
-    raw = _read_csv(path)
+    raw = read_table(path, low_memory=False)
     time_column = next((c for c in _LOG_TIME if c in raw.columns and not np.isnan(_seconds(raw[c])).all()), None)
     service_column, message_column = _column(raw, _LOG_SERVICE), _column(raw, _LOG_MESSAGE)
     if time_column is None or service_column is None or message_column is None:
