@@ -57,7 +57,8 @@ def _check_ragged(path: Path) -> list[str]:
 def read_table(path: Path, **options: Any) -> pd.DataFrame:
     """Any CSV table (``pandas.read_csv`` options), with empty or unreadable files as a DataError."""
     try:
-        return pd.read_csv(path, **options)
+        table: pd.DataFrame = pd.read_csv(path, **options)
+        return table
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", path=path, hint="write the header line and the rows") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
