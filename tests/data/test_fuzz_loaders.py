@@ -1,6 +1,6 @@
 """Every loader on malformed variants of a small valid dataset: a clear DataError or a note, never a traceback.
 
-Variants are generated deterministically from the fixtures of tests/data/layouts.py, one change at a
+Variants are generated deterministically from the fixtures of tests/layouts.py, one change at a
 time to one file: removed, emptied, a column renamed, a column with no values, rows out of order, and
 extra files beside the case.
 """

@@ -1,4 +1,4 @@
-"""Datasets of every supported layout, on small fixtures built in exactly that layout (tests/data/layouts.py)."""
+"""Datasets of every supported layout, on small fixtures built in exactly that layout (tests/layouts.py)."""
 
 from __future__ import annotations
 
