@@ -34,7 +34,14 @@ _EXACT_UNITS = {
     "latency_p99": "ms",
     "request_rate": "req/s",
     "error_rate": "ratio",
+    "spans:latency_p50": "ms",
+    "spans:latency_p90": "ms",
+    "spans:latency_p99": "ms",
+    "spans:request_rate": "req/s",
+    "spans:error_rate": "ratio",
 }
+_UCUM_UNITS = {"By": "bytes", "1": "ratio", "{request}/s": "req/s"}
+"""Units as OTLP sends them (UCUM) where this module writes them otherwise."""
 _SUFFIX_UNITS = (("_bytes", "bytes"), ("_seconds", "s"), ("_ms", "ms"))
 
 _WINDOW_ROWS = 60
@@ -45,12 +52,12 @@ def unit_of(metric: str, units: Mapping[str, str] | None = None) -> str | None:
     """The unit of a metric, where its name tells it.
 
     ``units`` (metric or column name -> unit) overrides the built-in rules: ``cpu`` is percent of a
-    core, ``mem`` and ``*_bytes`` are bytes, the span-derived ``latency_p*`` are milliseconds,
-    ``request_rate`` is requests per second, ``error_rate`` a ratio, ``*_seconds`` and ``*_ms`` what
-    they say.
+    core, ``mem`` and ``*_bytes`` are bytes, ``latency_p*`` (as the span-derived ``spans:latency_p*``)
+    are milliseconds, ``request_rate`` is requests per second, ``error_rate`` a ratio, ``*_seconds`` and
+    ``*_ms`` what they say. Units in UCUM (as OTLP sends them) read ``By`` as bytes and ``1`` as a ratio.
     """
     if units and metric in units:
-        return units[metric]
+        return _UCUM_UNITS.get(units[metric], units[metric])
     if metric in _EXACT_UNITS:
         return _EXACT_UNITS[metric]
     for suffix, unit in _SUFFIX_UNITS:
@@ -174,7 +181,12 @@ class CaseEvidence:
     def build(
         cls, case: Case, *, units: Mapping[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD
     ) -> CaseEvidence:
-        """Score every series of ``case`` against its pre-anomaly baseline."""
+        """Score every series of ``case`` against its pre-anomaly baseline.
+
+        Units come from ``units``, else the case's telemetry (the units its series were sent with), else
+        the series' names.
+        """
+        units = {**case.telemetry.units, **(units or {})}
         normal = case.normal().frame
         anomalous = case.anomalous().frame
         columns = [str(c) for c in case.frame.columns]

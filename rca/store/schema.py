@@ -3,7 +3,8 @@
 Telemetry:
 
 * ``series``: one row per series (``name`` = the frame column ``<service>_<metric>``), with its
-  service, metric and the first and last timestamps seen.
+  service, metric, unit (as sent, UCUM such as ``ms``, ``By``, ``%``; ``""`` when none came) and the
+  first and last timestamps seen.
 * ``points``: ``(series_id, ts) -> value``; the primary key makes writes idempotent (at-least-once
   delivery from Kafka plus upserts gives exactly one point per series and timestamp).
 * ``spans``: raw spans keyed by ``(trace_id, span_id)``. Trace-derived series (request rate, error
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``series.unit`` (:func:`upgrade` adds it to a store of version 1)."""
 
 metadata = sa.MetaData()
 
@@ -33,6 +35,7 @@ series = sa.Table(
     sa.Column("name", sa.String(600), nullable=False, unique=True),
     sa.Column("service", sa.String(300), nullable=False),
     sa.Column("metric", sa.String(300), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False, server_default=""),
     sa.Column("first_seen", sa.Float(precision=53), nullable=True),
     sa.Column("last_seen", sa.Float(precision=53), nullable=True),
     sa.Index("ix_series_service", "service"),
@@ -106,3 +109,10 @@ meta = sa.Table(
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Bring tables of an older version up to :data:`SCHEMA_VERSION` (idempotent, in ``conn``'s transaction)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("series")}
+    if "unit" not in columns:
+        conn.exec_driver_sql("ALTER TABLE series ADD COLUMN unit VARCHAR(64) NOT NULL DEFAULT ''")

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rca.ingest.consumer import IngestStats, IngestWorker
+from rca.ingest.consumer import IngestWorker
 from rca.ingest.encode import encode_metrics
+from rca.ingest.metrics import IngestStats
 from rca.ingest.settings import IngestSettings
 from rca.store import Store
 

@@ -44,7 +44,7 @@ def test_read_telemetry_derives_span_series_with_the_loader_functions(store: Sto
             telemetry.frame[column].dropna(), derived[column].dropna(), check_names=False, check_index_type=False
         )
         assert telemetry.series[column] == mapping[column]
-    assert "carts_error_rate" not in telemetry.frame.columns  # no span carried a status
+    assert "carts_spans:error_rate" not in telemetry.frame.columns  # no span carried a status
     assert telemetry.series["carts_cpu"] == ("carts", "cpu")
     pd.testing.assert_frame_equal(store.call_graph(), call_graph(spans), check_dtype=False)
     window = store.read_telemetry(150.0, 200.0, step_seconds=60.0)
@@ -55,8 +55,8 @@ def test_status_codes_give_an_error_rate(store: Store) -> None:
     spans = [s._replace(status_code=2 if i == 1 else 0) for i, s in enumerate(SPANS)]
     store.write([], spans)
     frame = store.read_telemetry(step_seconds=60.0).frame
-    assert frame.loc[120.0, "carts_error_rate"] == 1.0
-    assert frame.loc[120.0, "frontend_error_rate"] == 0.0
+    assert frame.loc[120.0, "carts_spans:error_rate"] == 1.0
+    assert frame.loc[120.0, "frontend_spans:error_rate"] == 0.0
 
 
 def test_edges_per_bucket_sum_to_the_call_graph(store: Store) -> None:
@@ -85,10 +85,9 @@ def test_services_and_extension_tables(store: Store) -> None:
     names = set(sa.inspect(store.engine).get_table_names())
     assert {"series", "points", "spans", "analyses", "incidents", "jobs", "meta"} <= names
     with store.engine.connect() as conn:
-        assert (
-            conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one()
-            == "1"
-        )
+        assert conn.execute(
+            sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+        ).scalar_one() == str(schema.SCHEMA_VERSION)
 
 
 def test_large_batches(store: Store) -> None:
