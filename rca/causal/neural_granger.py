@@ -66,8 +66,8 @@ def torch_device(choice: str) -> torch.device:
 
 
 @dataclass
-class NeuralGranger:
-    """A contrastively pretrained encoder and a neural Granger forecaster over all series at once.
+class NeuralGrangerParams:
+    """The parameters of :class:`NeuralGranger` (shared with the methods that build one).
 
     Parameters
     ----------
@@ -87,13 +87,7 @@ class NeuralGranger:
     seed, threads, device
         Reproducibility and resources: torch threads and ``"auto"`` (GPU when present), ``"cpu"``, ...
     progress
-        Optional callback receiving progress lines.
-
-    Attributes
-    ----------
-    report_
-        What :meth:`fit` measured: first and last pretraining loss, the held-out one-step error of
-        the forecaster and of the naive last-value forecast, epochs run.
+        Optional callback receiving progress lines; nothing is printed otherwise.
     """
 
     lags: int = 5
@@ -110,6 +104,24 @@ class NeuralGranger:
     threads: int = 2
     device: str = "auto"
     progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
+
+    def granger_params(self) -> dict[str, Any]:
+        """These parameters by name (what builds a :class:`NeuralGranger`)."""
+        return {f.name: getattr(self, f.name) for f in fields(NeuralGrangerParams)}
+
+
+@dataclass
+class NeuralGranger(NeuralGrangerParams):
+    """A contrastively pretrained encoder and a neural Granger forecaster over all series at once.
+
+    Parameters: :class:`NeuralGrangerParams`.
+
+    Attributes
+    ----------
+    report_
+        What :meth:`fit` measured: first and last pretraining loss, the held-out one-step error of
+        the forecaster and of the naive last-value forecast, epochs run.
+    """
 
     def __post_init__(self) -> None:
         self.encoder_: CausalConvEncoder | None = None
@@ -184,7 +196,7 @@ class NeuralGranger:
         directory.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT_VERSION,
-            "params": {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"},
+            "params": {k: v for k, v in self.granger_params().items() if k != "progress"},
             "series": forecaster.n_series,
             "residual_scale": self.residual_scale_.tolist(),
             "report": self.report_,
@@ -241,4 +253,4 @@ class NeuralGranger:
         return next(forecaster.parameters()).device
 
 
-__all__ = ["FORMAT_VERSION", "NeuralGranger", "torch_device", "torch_settings"]
+__all__ = ["FORMAT_VERSION", "NeuralGranger", "NeuralGrangerParams", "torch_device", "torch_settings"]

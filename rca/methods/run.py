@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,9 +40,8 @@ import pandas as pd
 
 from rca.anomaly.scores import Direction, Scoring, baseline_zscores, max_abs, onset_index, robust_scale, series_scores
 from rca.anomaly.signals import CALL_DELAY, cause_signal_series
-from rca.causal.contrastive import Objective
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.causal.neural_granger import NeuralGranger
+from rca.causal.neural_granger import NeuralGranger, NeuralGrangerParams
 from rca.data.case import Case, Telemetry
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
@@ -76,14 +75,15 @@ class FittedModel:
 
 
 @dataclass
-class RUN(RCAMethod):
+class RUN(RCAMethod, NeuralGrangerParams):
     """Neural Granger RCA with contrastive pretraining and personalized PageRank (our RUN).
 
     Parameters
     ----------
-    lags, encoder_dim, encoder_hidden, encoder_depth, pretraining, objective, pretrain_epochs, epochs, lr, sparsity
-        The neural Granger model's (:class:`rca.causal.neural_granger.NeuralGranger`); ``pretraining=False``
-        is the ablation without contrastive pretraining.
+    lags, encoder_dim, encoder_hidden, encoder_depth, pretraining, objective, pretrain_epochs
+        With ``epochs``, ``lr``, ``sparsity``, ``seed``, ``threads``, ``device`` and ``progress``: the
+        neural Granger model's (:class:`rca.causal.neural_granger.NeuralGrangerParams`);
+        ``pretraining=False`` is the ablation without contrastive pretraining.
     direction, scoring, persistence
         How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="up"``: only
         increases count (BARO's choice: saturation raises resource use and latency, drops are mostly
@@ -126,23 +126,11 @@ class RUN(RCAMethod):
         handful of rows; the ranking then uses anomaly scores and the call graph).
     clip
         Standardised values are clipped to ``[-clip, clip]`` for training.
-    seed, threads, device, progress
-        Reproducibility and resources, as in :class:`~rca.causal.neural_granger.NeuralGranger`.
     """
 
     name = "run"
     learns = True
 
-    lags: int = 5
-    encoder_dim: int = 16
-    encoder_hidden: int = 32
-    encoder_depth: int = 3
-    pretraining: bool = True
-    objective: Objective = "infonce"
-    pretrain_epochs: int = 10
-    epochs: int = 150
-    lr: float = 1e-2
-    sparsity: float = 1e-3
     edge_threshold: float = 0.3
     direction: Direction = "up"
     scoring: Scoring = "exceedance"
@@ -159,10 +147,6 @@ class RUN(RCAMethod):
     fusion: Fusion = "standout"
     min_fit_rows: int = 60
     clip: float = 10.0
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    progress: Callable[[str], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.model_: FittedModel | None = None
@@ -192,21 +176,13 @@ class RUN(RCAMethod):
         )
         needed = max(self.min_fit_rows, 3 * self.lags + 10)
         if len(frame) >= needed and columns:
-            model.granger = self._neural_granger().fit(self._standardise(model, values))
+            model.granger = NeuralGranger(**self.granger_params()).fit(self._standardise(model, values))
             model.report.update(model.granger.report_)
         else:
             model.report["skipped"] = f"{len(frame)} history rows < {needed}"
         model.report["fit_seconds"] = round(time.perf_counter() - started, 3)
         self.model_ = model
         return self
-
-    def _neural_granger(self) -> NeuralGranger:
-        return NeuralGranger(
-            lags=self.lags, encoder_dim=self.encoder_dim, encoder_hidden=self.encoder_hidden,
-            encoder_depth=self.encoder_depth, pretraining=self.pretraining, objective=self.objective,
-            pretrain_epochs=self.pretrain_epochs, epochs=self.epochs, lr=self.lr, sparsity=self.sparsity,
-            seed=self.seed, threads=self.threads, device=self.device, progress=self.progress,
-        )  # fmt: skip
 
     def _standardise(self, model: FittedModel, values: np.ndarray) -> np.ndarray:
         z = (values - model.center) / model.scale
