@@ -141,17 +141,6 @@ def test_the_call_graph_decides_between_equally_anomalous_services(calls: list[t
     assert service_rank(without, cause) == 2, "without the walk the twins tie, and a tie is no answer"
 
 
-def test_the_learned_graph_decides_between_equally_anomalous_series(chain: Case) -> None:
-    # b copies a's values (lagged): both score alike, only the learned a -> b edge tells them apart
-    frame = chain.frame.copy()
-    frame["b_m"] = np.r_[frame["a_m"].to_numpy()[:1], frame["a_m"].to_numpy()[:-1]]
-    case = replace(chain, telemetry=Telemetry.from_frame(frame))
-    fitted = RUN(graph="learned", **FAST).fit(case.normal())
-    ranking = fitted.rank(case)
-    assert ("a_m", "b_m") in {(a, b) for a, b, _ in ranking.graph}
-    assert ranking.candidates[0].service == "a"
-
-
 def test_fit_and_rank_leave_torch_state_alone(chain: Case) -> None:
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
