@@ -25,6 +25,7 @@ from rca.errors import RCAError
 from rca.methods import get_method
 from rca.rank.ranking import Ranking
 from rca.registry.models import ModelRegistry, RegistryError
+from rca.runtime import without_triton
 
 
 class RankedCause(BaseModel):
@@ -292,6 +293,7 @@ _worker: Analyzer | None = None
 
 def _start_worker(models_dir: Path | None) -> None:
     global _worker
+    without_triton()
     _worker = Analyzer(None if models_dir is None else ModelRegistry(models_dir))
 
 

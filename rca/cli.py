@@ -453,8 +453,10 @@ def main() -> None:
     """Entry point: run the app, turning expected errors into a one-line message and exit code 2."""
     from pydantic import ValidationError
 
+    from rca.runtime import without_triton
     from rca.settings import describe_error
 
+    without_triton()
     try:
         app()
     except RCAError as exc:
