@@ -42,7 +42,7 @@ import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry
 from rca.data.casedir import read_table
-from rca.data.notes import note, note_skipped
+from rca.data.notes import note_skipped
 from rca.data.spans import check_spans, span_series
 from rca.errors import DataError
 
@@ -304,10 +304,6 @@ def read_nezha_case(root: str | Path, fault: NezhaFault, faults: list[NezhaFault
         row_of_span = _ceil_to_step(spans["start_ns"].to_numpy() / 1e9)
         traces = spans.loc[np.isin(row_of_span, frame.index.to_numpy())].reset_index(drop=True)
         trace_frame, trace_series = span_series(traces, STEP_SECONDS)
-        clash = sorted(set(trace_frame.columns) & set(frame.columns))
-        if clash:  # a metric file already holds the series: it wins, the span-derived copy is dropped
-            note(day_dir, f"span series {', '.join(clash)} also come from metric files; kept the metric files'")
-            trace_frame = trace_frame.drop(columns=clash)
         frame = frame.join(trace_frame.reindex(frame.index), how="left")
         series = {**series, **trace_series}
 

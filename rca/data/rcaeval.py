@@ -25,7 +25,6 @@ How a case is read (see also ``docs/data.md``):
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ import pandas as pd
 
 from rca.data.case import Case, Telemetry, validate_frame
 from rca.data.casedir import INJECT_TIME, check_inject_time, rcaeval_label, read_inject_time, read_table
+from rca.data.logs import parse_log_line
 from rca.data.notes import note, note_skipped
 from rca.data.spans import check_spans
 from rca.errors import DataError
@@ -41,7 +41,6 @@ METRIC_FILES = ("simple_metrics.csv", "metrics.csv")
 """The metric files of a case, in order of preference."""
 TRACES = "traces.csv"
 LOGS = "logs.csv"
-LOG_COLUMNS = ("time", "service", "level", "message")
 
 _SPAN_COLUMNS = {
     "trace_id": ("traceID", "trace_id", "TraceID"),
@@ -53,7 +52,6 @@ _SPAN_COLUMNS = {
 _LOG_TIME = ("timestamp", "time", "Timestamp", "TimeUnixNano")
 _LOG_SERVICE = ("container_name", "service", "serviceName", "container", "pod_name", "PodName")
 _LOG_MESSAGE = ("message", "log", "msg", "Log", "body")
-_LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|ERR|SEVERE|FATAL|CRITICAL)\b", re.IGNORECASE)
 
 
 def is_rcaeval_case(directory: Path) -> bool:
@@ -148,8 +146,8 @@ def read_rcaeval_logs(path: Path) -> pd.DataFrame:
     """RCAEval's ``logs.csv`` as log records ``time`` (Unix seconds), ``service``, ``level``, ``message``.
 
     The time is read from ``timestamp`` (any of s, ms, µs, ns; told apart by magnitude) or ``time``,
-    the service from ``container_name``, the level from a ``level`` column or else from the first
-    level word in the message (empty if none), the message from ``message``. Records without a
+    the service from ``container_name``, the level from a ``level`` column or else from the message
+    (:func:`rca.data.logs.parse_log_line`; empty if none), the message from ``message``. Records without a
     readable time are dropped with a note; the rest are sorted by time.
     """
     raw = read_table(path, low_memory=False)
@@ -162,10 +160,8 @@ def read_rcaeval_logs(path: Path) -> pd.DataFrame:
             hint="RCAEval logs have timestamp, container_name and message columns",
         )
     message = raw[message_column].fillna("").astype(str)
-    if "level" in raw.columns:
-        level = raw["level"].fillna("").astype(str).str.upper()
-    else:
-        level = message.str.extract(_LEVEL, expand=False).fillna("").str.upper()
+    given = raw["level"].fillna("").astype(str) if "level" in raw.columns else pd.Series("", index=raw.index)
+    level = [parse_log_line(body, severity).level for body, severity in zip(message, given, strict=True)]
     logs = pd.DataFrame(
         {
             "time": _seconds(raw[time_column]),

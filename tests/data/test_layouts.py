@@ -37,10 +37,10 @@ def test_nezha_online_boutique_reads_its_call_graph_and_skips_other_files(
     assert "destination_50.csv, source_50.csv" in skipped and "dependency.csv" not in skipped
     # the real service `frontend` (pod metrics and spans) and the SLI keep apart
     columns = set(case.frame.columns)
-    assert {"frontend_cpu_usage_rate", "frontend_latency_p50", "frontend_request_rate"} <= columns
+    assert {"frontend_cpu_usage_rate", "frontend_spans:latency_p50", "frontend_spans:request_rate"} <= columns
     assert {"front-service_success_rate", "front-service_latency_p50"} <= columns
     assert case.telemetry.series["front-service_latency_p50"] == ("front-service", "latency_p50")
-    assert case.telemetry.series["frontend_latency_p50"] == ("frontend", "latency_p50")
+    assert case.telemetry.series["frontend_spans:latency_p50"] == ("frontend", "spans:latency_p50")
     assert not any(c.startswith("frontend_node") for c in columns)
 
 
