@@ -8,9 +8,10 @@ One loop, one batch at a time:
 3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
    ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
    for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
-4. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
-   database rejects the batch's content (not a connection problem), the messages are written one
-   by one and the ones it rejects become dead letters too.
+4. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
+   log records in a second one (counts, made idempotent by the offset ledger of
+   :mod:`rca.store.logs`). If the database rejects the batch's content (not a connection problem),
+   the messages are written one by one and the ones it rejects become dead letters too.
 5. Only then commit the offsets of the batch.
 
 Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
@@ -31,7 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ from rca.ingest.metrics import IngestStats
 from rca.ingest.records import DecodeError, MetricPoint, SpanRecord
 from rca.ingest.retry import Stopped, backoff_delay, retry
 from rca.ingest.settings import IngestSettings
+from rca.store.logs import LogMessage, LogRecord, LogStore
 from rca.store.store import Store
 
 log = logging.getLogger("rca.ingest")
@@ -57,6 +59,7 @@ class _Message:
     record: Any
     points: list[MetricPoint]
     spans: list[SpanRecord]
+    logs: list[LogRecord] = field(default_factory=list)
 
 
 _REJECTED = (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError)
@@ -95,6 +98,7 @@ class IngestWorker:
         self.stats_path = Path(stats_path) if stats_path is not None else None
         self.on_batch = on_batch
         self.stats = IngestStats(worker=f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}")
+        self.logs = LogStore(self.store, bucket_seconds=settings.log_bucket_seconds)
         self._topics = settings.topics()
         self._decoders: dict[str, tuple[str, Decoder]] = {
             topic: (signal, DECODERS[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
@@ -269,6 +273,8 @@ class IngestWorker:
                     continue
                 if signal == "spans":
                     messages.append(_Message(record, [], rows))
+                elif signal in ("logs", "logs_jsonl"):
+                    messages.append(_Message(record, [], [], rows))
                 else:
                     messages.append(_Message(record, rows, []))
         for topic, count in per_topic.items():
@@ -284,33 +290,44 @@ class IngestWorker:
 
     def _store_batch(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
         """Write the batch durably (retrying transient failures); False when stopped first."""
-        points = [p for m in messages for p in m.points]
-        spans = [s for m in messages for s in m.spans]
-        if not points and not spans:
+        if not any(m.points or m.spans or m.logs for m in messages):
             return True
         try:
-            self._retrying("store", lambda: self.store.write(points, spans), sa.exc.SQLAlchemyError,
+            self._retrying("store", lambda: self._write(messages), sa.exc.SQLAlchemyError,
                            "store write failed", _REJECTED)  # fmt: skip
         except _REJECTED as exc:
             log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
             return self._store_one_by_one(messages, dead)
         except Stopped:
             return False
-        self._count(messages)
         return True
 
     def _store_one_by_one(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
         for message in messages:
             try:
-                self._retrying("store", functools.partial(self.store.write, message.points, message.spans),
+                self._retrying("store", functools.partial(self._write, [message]),
                                sa.exc.SQLAlchemyError, "store write failed", _REJECTED)  # fmt: skip
             except _REJECTED as exc:
                 dead.append(DeadLetter(message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
                 continue
             except Stopped:
                 return False
-            self._count([message])
         return True
+
+    def _write(self, messages: list[_Message]) -> None:
+        """Points and spans in one transaction, then log records in another (each one idempotent)."""
+        points = [p for m in messages for p in m.points]
+        spans = [s for m in messages for s in m.spans]
+        if points or spans:
+            self.store.write(points, spans)
+        logs = [LogMessage(m.record.topic, m.record.partition, m.record.offset, m.logs) for m in messages if m.logs]
+        if logs:
+            result = self.logs.write(logs)
+            for topic, count in result.by_topic.items():
+                metrics.LOG_RECORDS.labels(topic).inc(count)
+            self.stats.logs += result.records
+            self.stats.log_duplicates += result.duplicates
+        self._count(messages)
 
     def _count(self, messages: list[_Message]) -> None:
         for m in messages:
@@ -396,5 +413,5 @@ class IngestWorker:
         except sa.exc.SQLAlchemyError as exc:
             log.warning("retention failed (%r); will try again later", exc)
             return
-        if deleted["points"] or deleted["spans"]:
-            log.info("retention removed %d points and %d spans", deleted["points"], deleted["spans"])
+        if any(deleted.values()):
+            log.info("retention removed %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))

@@ -8,6 +8,7 @@ from typing import Any
 from rca.ingest.jsonl import decode_jsonl
 from rca.ingest.otlp import decode_metrics_proto, decode_spans_proto
 from rca.ingest.otlp_json import decode_metrics_json, decode_spans_json
+from rca.ingest.otlp_logs import decode_logs_json, decode_logs_jsonl, decode_logs_proto
 
 Decoder = Callable[[bytes], list[Any]]
 
@@ -17,6 +18,9 @@ DECODERS: dict[tuple[str, str], Decoder] = {
     ("spans", "otlp_proto"): decode_spans_proto,
     ("spans", "otlp_json"): decode_spans_json,
     ("jsonl", "jsonl"): decode_jsonl,
+    ("logs", "otlp_proto"): decode_logs_proto,
+    ("logs", "otlp_json"): decode_logs_json,
+    ("logs_jsonl", "jsonl"): decode_logs_jsonl,
 }
 """``(signal, encoding) -> decoder``; metric decoders return :class:`~rca.ingest.records.MetricPoint` s,
-span decoders :class:`~rca.ingest.records.SpanRecord` s."""
+span decoders :class:`~rca.ingest.records.SpanRecord` s, log decoders :class:`~rca.store.logs.LogRecord` s."""

@@ -10,6 +10,11 @@ from prometheus_client import Counter
 MESSAGES = Counter("rca_ingest_messages_total", "Kafka messages consumed.", ["topic"])
 POINTS = Counter("rca_ingest_points_total", "Metric points written to the store.", ["topic"])
 SPANS = Counter("rca_ingest_spans_total", "Spans written to the store.", ["topic"])
+LOG_RECORDS = Counter(
+    "rca_ingest_log_records_total",
+    "Log records counted in the store (a message delivered again is skipped).",
+    ["topic"],
+)
 DEAD_LETTERS = Counter(
     "rca_ingest_dead_letters_total", "Malformed messages sent to the dead-letter topic.", ["topic", "reason"]
 )
@@ -25,6 +30,8 @@ class IngestStats:
     messages: int = 0
     points: int = 0
     spans: int = 0
+    logs: int = 0
+    log_duplicates: int = 0
     dead_letters: int = 0
     batches: int = 0
     commits: int = 0
