@@ -25,6 +25,7 @@ from rca.errors import RCAError
 from rca.methods import get_method
 from rca.rank.ranking import Ranking
 from rca.registry.models import ModelRegistry, RegistryError
+from rca.runtime import without_triton
 
 
 class RankedCause(BaseModel):
@@ -209,7 +210,7 @@ class Analyzer:
             if self._loaded is None or self._loaded[0] != record.version:
                 self._loaded = (record.version, self.registry.load(record.version))
             model = self._loaded[1]
-        columns = set(getattr(getattr(model, "model_", None), "columns", []) or [])
+        columns = set(model.fitted_columns())
         if columns and not columns & set(case.frame.columns):
             return None
         return model, record.version
@@ -292,6 +293,7 @@ _worker: Analyzer | None = None
 
 def _start_worker(models_dir: Path | None) -> None:
     global _worker
+    without_triton()
     _worker = Analyzer(None if models_dir is None else ModelRegistry(models_dir))
 
 

@@ -106,10 +106,20 @@ def eval_command(
         list[str] | None,
         typer.Option("--param", "-p", metavar="METHOD.PARAM=VALUE", help="A method parameter; repeat for several."),
     ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Fit learning methods on each case's fault-free history, if it has one.")
+    ] = False,
+    variant: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Evaluate a reduced variant of every case: red-only.")
+    ] = None,
 ) -> None:
     """Rank the root causes of every case with each method and score them (AC@k, Avg@5)."""
+    from rca.data.variants import VARIANTS
     from rca.eval.runner import MethodSpec, evaluate
     from rca.methods import METHODS
+
+    if variant is not None and variant not in VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(sorted(VARIANTS))}")
 
     specs = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -137,6 +147,8 @@ def eval_command(
             dataset,
             specs,
             limit=limit,
+            history=history,
+            variant=variant,
             on_start=lambda total: progress.update(task, total=total),
             progress=lambda case, name: progress.update(task, advance=1, description=f"{name} {case}"),
         )
@@ -456,8 +468,10 @@ def main() -> None:
     """Entry point: run the app, turning expected errors into a one-line message and exit code 2."""
     from pydantic import ValidationError
 
+    from rca.runtime import without_triton
     from rca.settings import describe_error
 
+    without_triton()
     try:
         app()
     except RCAError as exc:

@@ -64,3 +64,13 @@ def test_describe_error_names_the_variable() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(ingest={"consumer_group": "g", "max_batch_records": -1})
     assert describe_error(caught.value).startswith("RCA_INGEST_BATCH: ")
+
+
+def test_a_toml_file_sets_the_ingest_section_by_its_flat_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "rca.toml"
+    config.write_text('kafka_bootstrap = "toml-broker:9092"\nretention_hours = 5\n')
+    monkeypatch.setenv("RCA_CONFIG", str(config))
+    settings = Settings()
+    assert settings.ingest.bootstrap == "toml-broker:9092" and settings.ingest.retention_seconds == 5 * 3600
+    monkeypatch.setenv("RCA_KAFKA_BOOTSTRAP", "env-broker:9092")
+    assert Settings().ingest.bootstrap == "env-broker:9092", "the environment wins over the file"

@@ -58,8 +58,6 @@ def decode_jsonl(value: bytes) -> list[MetricPoint]:
         if not math.isfinite(fv):
             raise DecodeError("invalid", f"{where}: value {v!r} is not a finite number")
         out.append(
-            MetricPoint(
-                check_name(service, "service", where), check_metric_name(metric, where), check_ts(fts, where), fv, unit
-            )
+            (check_name(service, "service", where), check_metric_name(metric, where), check_ts(fts, where), fv, unit)
         )
     return out

@@ -132,9 +132,9 @@ def decode_metrics_proto(value: bytes) -> list[MetricPoint]:
                             check_ts(ts, where)
                         if dp.attributes or instance:
                             for full in series_names(name, _pairs(dp.attributes), instance, where):
-                                append(MetricPoint(service, full, ts, v, unit))
+                                append((service, full, ts, v, unit))
                         else:  # the common case, kept cheap
-                            append(MetricPoint(service, name, ts, v, unit))
+                            append((service, name, ts, v, unit))
                 elif kind == "histogram":
                     delta = metric.histogram.aggregation_temporality == _DELTA
                     for hp in metric.histogram.data_points:
@@ -184,5 +184,5 @@ def decode_spans_proto(value: bytes) -> list[SpanRecord]:
                 start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
                 check_span(trace_id, span_id, parent, start, end, f"span {sp.name!r} of service {service!r}")
                 status = sp.status.code if sp.HasField("status") else None
-                append(SpanRecord(trace_id, span_id, parent, service, sp.name.replace("\x00", ""), start, end, status))
+                append((trace_id, span_id, parent, service, sp.name.replace("\x00", ""), start, end, status))
     return out

@@ -222,9 +222,9 @@ def decode_metrics_json(value: bytes) -> list[MetricPoint]:
                         ts = check_ts(ns / 1_000_000_000, pw)
                         if "attributes" in dp or instance:
                             for full in series_names(name, _pairs(dp, pw), instance, pw):
-                                append(MetricPoint(service, full, ts, v, unit))
+                                append((service, full, ts, v, unit))
                         else:
-                            append(MetricPoint(service, name, ts, v, unit))
+                            append((service, name, ts, v, unit))
                     continue
                 for kind in ("histogram", "exponentialHistogram", "summary"):
                     data = _get(metric, kind)
@@ -304,5 +304,5 @@ def decode_spans_json(value: bytes) -> list[SpanRecord]:
                 status = sp.get("status")
                 code = None if status is None else _enum(_obj(status, pw).get("code", 0), _STATUS, f"{pw}.status.code")
                 name = _str(sp.get("name", ""), f"{pw}.name").replace("\x00", "")
-                append(SpanRecord(trace_id, span_id, parent, service, name, start, end, code))
+                append((trace_id, span_id, parent, service, name, start, end, code))
     return out

@@ -178,7 +178,9 @@ class Store(TelemetryReads):
     ) -> dict[tuple[str, str], int]:
         """Ids of the given series, inserting the missing ones with their units (inside ``conn``'s transaction).
 
-        A series stored without a unit takes the first one that comes with a later batch.
+        A series keeps the unit it was first stored with. One stored without a unit takes the unit that
+        comes with it when this process first meets it (a producer that starts sending units is seen
+        after the next restart; looking for units on every batch would cost a pass over every point).
         """
         ids = {}
         missing = []

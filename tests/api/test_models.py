@@ -146,5 +146,6 @@ def test_rca_train_registers_a_model_from_a_case(sock_shop: Path, tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert "registered v0001 (run" in result.stdout + result.stderr
+    assert "leaked" not in result.stderr, "no nanobind leak report at exit"
     current = ModelRegistry(tmp_path / "models").current()
     assert current is not None and current.version == "v0001" and current.training_end is not None

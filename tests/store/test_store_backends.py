@@ -114,3 +114,33 @@ def test_unreachable_postgres_says_what_to_fix() -> None:
 def test_unsupported_url() -> None:
     with pytest.raises(StoreError, match="not supported"):
         Store("mysql://x@y/z")
+
+
+def test_units_are_kept_with_their_series(store: Store) -> None:
+    store.write([("carts", "cpu", 1.0, 10.0, "%"), ("carts", "mem", 1.0, 5.0), ("carts", "lat", 1.0, 2.0, "")])
+    store.write([("carts", "cpu", 2.0, 11.0)], SPANS)
+    restarted = Store(store.url)  # a process that meets the series for the first time
+    restarted.write([("carts", "cpu", 3.0, 12.0, "ms"), ("carts", "lat", 3.0, 3.0, "ms")])  # a unit once set stays
+    restarted.close()
+    units = store.list_series().set_index("name")["unit"].to_dict()
+    assert units == {"carts_cpu": "%", "carts_mem": "", "carts_lat": "ms"}
+    telemetry = store.read_telemetry(step_seconds=60.0)
+    assert telemetry.units["carts_cpu"] == "%" and "carts_mem" not in telemetry.units
+    assert telemetry.units["carts_spans:latency_p90"] == "ms" and telemetry.units["carts_spans:request_rate"]
+    assert {s["service"]: s["units"] for s in store.services()}["carts"] == {"cpu": "%", "lat": "ms"}
+
+
+def test_a_store_of_schema_version_1_gains_the_unit_column(tmp_path) -> None:
+    path = tmp_path / "rca.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, name VARCHAR(600) NOT NULL UNIQUE, service VARCHAR(300) "
+            "NOT NULL, metric VARCHAR(300) NOT NULL, first_seen FLOAT, last_seen FLOAT)"
+        )
+        conn.exec_driver_sql("INSERT INTO series (name, service, metric) VALUES ('carts_cpu', 'carts', 'cpu')")
+    engine.dispose()
+    store = Store(data_dir=tmp_path)
+    store.write([("carts", "cpu", 1.0, 1.0, "%")])
+    assert store.list_series()[["name", "unit"]].values.tolist() == [["carts_cpu", "%"]]
+    store.close()
