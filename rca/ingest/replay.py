@@ -3,7 +3,10 @@
 A case's metric series become OTLP gauges: one message per timestamp, one resource per service
 (``service.name``), one gauge per metric (the series' metric name). Its spans are published in
 batches of :data:`SPANS_PER_MESSAGE`, ordered by end time, each at the time its last span ended, as
-a Collector's batch processor would. Series that the case derived from its spans (request rate,
+a Collector's batch processor would. Its log lines (``telemetry.logs``) are published the same way,
+:data:`LOGS_PER_MESSAGE` to an OTLP ``LogsData`` message (body, severity, ``service.name``, trace and
+span ids) on ``otlp_logs``, or as JSON lines on ``rca_logs`` with encoding ``jsonl``. Series that
+the case derived from its spans (request rate,
 error rate, latency percentiles) are not published as gauges: the store derives them from the
 spans with the same functions, so they come back equal.
 
@@ -30,12 +33,16 @@ from rca.data.datasets import discover
 from rca.data.spans import span_series
 from rca.errors import RCAError
 from rca.ingest.encode import encode_metrics, encode_spans
+from rca.ingest.otlp_logs import encode_logs
 from rca.ingest.settings import REPLAY_ENCODINGS, IngestSettings
 from rca.settings import Settings
 
 SPANS_PER_MESSAGE = 512
 """Spans per message (the Collector batch processor's default ``send_batch_size`` is 8192; 512 keeps
 messages far below the 1 MB broker limit)."""
+
+LOGS_PER_MESSAGE = 512
+"""Log records per message (as for spans: far below the broker's 1 MB limit for lines of a few hundred bytes)."""
 
 MAX_MESSAGE_BYTES = 900_000
 """Metric messages above this are split by service."""
@@ -54,6 +61,7 @@ class OutMessage:
     value: bytes
     points: int
     spans: int
+    logs: int = 0
 
 
 @dataclass
@@ -64,6 +72,7 @@ class ReplayReport:
     messages: int = 0
     points: int = 0
     spans: int = 0
+    logs: int = 0
     seconds: float = 0.0
     offsets: dict[str, float] | None = None
 
@@ -152,6 +161,28 @@ def plan_case(case: Case, settings: IngestSettings, encoding: str, offset: float
             at = max(int(r["end_ns"]) for r in chunk) / 1e9
             out.append(OutMessage(at, settings.spans_topic, encode_spans(chunk, span_encoding), 0, len(chunk)))
     out.sort(key=lambda m: m.at)
+    return out
+
+
+def log_messages(logs: pd.DataFrame, settings: IngestSettings, encoding: str, offset: float = 0.0) -> list[OutMessage]:
+    """Case-format log lines as messages of :data:`LOGS_PER_MESSAGE` records, in time order.
+
+    ``otlp_proto`` / ``otlp_json`` go to ``settings.logs_topic``, ``jsonl`` to
+    ``settings.logs_jsonl_topic``; each message is sent at its last record's time plus ``offset``.
+    """
+    topic = settings.logs_jsonl_topic if encoding == "jsonl" else settings.logs_topic
+    if not topic:
+        raise ReplayError(
+            f"encoding {encoding} needs a logs topic; set RCA_LOGS_JSONL_TOPIC (default rca_logs) or RCA_LOGS_TOPIC"
+        )
+    ordered = logs.sort_values("time", kind="stable")
+    if offset:
+        ordered = ordered.assign(time=ordered["time"] + offset)
+    rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in ordered.to_dict("records")]
+    out = []
+    for i in range(0, len(rows), LOGS_PER_MESSAGE):
+        chunk = rows[i : i + LOGS_PER_MESSAGE]
+        out.append(OutMessage(float(chunk[-1]["time"]), topic, encode_logs(chunk, encoding), 0, 0, len(chunk)))
     return out
 
 
@@ -296,6 +327,7 @@ def _publish(
         report.messages += 1
         report.points += message.points
         report.spans += message.spans
+        report.logs += message.logs
         if progress is not None and (i % 50 == 0 or i == len(messages)):
             progress(name, i, len(messages))
     producer.flush(timeout=120)
@@ -304,8 +336,8 @@ def _publish(
 
 
 def frame_of_messages(messages: Sequence[OutMessage]) -> pd.DataFrame:
-    """A summary of planned messages (time, topic, bytes, points, spans), for inspection and tests."""
+    """A summary of planned messages (time, topic, bytes, points, spans, logs), for inspection and tests."""
     return pd.DataFrame(
-        [(m.at, m.topic, len(m.value), m.points, m.spans) for m in messages],
-        columns=["at", "topic", "bytes", "points", "spans"],
+        [(m.at, m.topic, len(m.value), m.points, m.spans, m.logs) for m in messages],
+        columns=["at", "topic", "bytes", "points", "spans", "logs"],
     )
