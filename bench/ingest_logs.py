@@ -1,12 +1,17 @@
 """Log ingestion throughput: Kafka -> decode + template -> counts in the store, one process, with a profile.
 
 Starts its own broker (``ingest/kafka.sh`` on free ports, through ``tests/kafka_broker.py``) unless
-``--bootstrap`` is given, pre-fills one topic per encoding with log lines shaped like Train Ticket's
-(``HH:MM:SS.mmm LEVEL logger#line TraceID: .. SpanID: .. [method][message with ids and numbers]``,
-40 services, 12 templates each, 512 records per message as a Collector batch would send), then
-times one :class:`IngestWorker` consuming it into a fresh SQLite store (WAL, synchronous=FULL). A
-second, profiled run (cProfile) splits the time into poll, protobuf/JSON parsing, templating
-(:func:`rca.data.logs.parse_log_line`), the store write and the offset commit.
+``--bootstrap`` is given, pre-fills one topic per encoding with log lines, 512 records per message as
+a Collector batch would send, then times one :class:`IngestWorker` consuming it into a fresh SQLite
+store (WAL, synchronous=FULL). A second, profiled run (cProfile) splits the time into poll,
+protobuf/JSON parsing, templating (:func:`rca.data.logs.parse_log_line`), the store write and the
+offset commit.
+
+Lines (``--lines``): ``train-ticket`` (default) repeats the real container lines of the first Train
+Ticket case of ``../shared/data/nezha-train-ticket`` (object dumps and all, about 200 characters on
+average), moved forward in time on each repetition; ``synthetic`` writes lines of the same shape
+(``HH:MM:SS.mmm LEVEL logger#line TraceID: .. SpanID: .. [method][message]``, 40 services x 12
+templates), shorter.
 
 Reproduce (about 2 minutes on 2 cores)::
 
@@ -25,6 +30,7 @@ import os
 import platform
 import pstats
 import random
+import signal
 import sys
 import tempfile
 import time
@@ -40,6 +46,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from kafka import KafkaProducer  # noqa: E402
 from report import commit, replace_block  # noqa: E402
 
+from rca.data.datasets import discover  # noqa: E402
 from rca.ingest.consumer import IngestWorker  # noqa: E402
 from rca.ingest.otlp_logs import encode_logs  # noqa: E402
 from rca.ingest.settings import IngestSettings  # noqa: E402
@@ -74,8 +81,19 @@ def log_rows(records: int, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
-def payloads(records: int, encoding: str) -> list[bytes]:
-    rows = log_rows(records)
+def train_ticket_rows(records: int, dataset: Path) -> list[dict[str, Any]]:
+    """The first Train Ticket case's log lines, repeated (each repetition later by the case's span)."""
+    logs = discover(dataset)[0].load().telemetry.logs
+    if logs is None or logs.empty:
+        raise SystemExit(f"the first case of {dataset} has no logs")
+    base = logs.sort_values("time").to_dict("records")
+    span = float(logs["time"].max() - logs["time"].min()) + 1.0
+    return [
+        {**base[i % len(base)], "time": base[i % len(base)]["time"] + span * (i // len(base))} for i in range(records)
+    ]
+
+
+def payloads(rows: list[dict[str, Any]], encoding: str) -> list[bytes]:
     return [encode_logs(rows[i : i + PER_MESSAGE], encoding) for i in range(0, len(rows), PER_MESSAGE)]
 
 
@@ -152,9 +170,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     parser.add_argument("--records", type=int, default=300_000, help="log records per encoding")
+    parser.add_argument("--lines", choices=["train-ticket", "synthetic"], default="train-ticket")
+    parser.add_argument("--encodings", default="otlp_proto,otlp_json,jsonl", help="comma-separated encodings")
+    parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "nezha-train-ticket")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="output directory")
     args = parser.parse_args()
 
+    # SIGTERM unwinds like an exception, so the broker this script started is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     broker = None
     if args.bootstrap:
         bootstrap = args.bootstrap
@@ -164,8 +187,10 @@ def main() -> None:
         broker = KafkaBroker()
         bootstrap = broker.start()
     runs = []
+    rows = log_rows(args.records) if args.lines == "synthetic" else train_ticket_rows(args.records, args.dataset)
+    mean_chars = sum(len(str(r["message"])) for r in rows) / len(rows)
     try:
-        for encoding in ("otlp_proto", "otlp_json", "jsonl"):
+        for encoding in args.encodings.split(","):
             tag = uuid.uuid4().hex[:6]
             settings = IngestSettings(
                 bootstrap=bootstrap,
@@ -181,7 +206,7 @@ def main() -> None:
                 retention_seconds=0,
             )
             t = time.perf_counter()
-            values = payloads(args.records, encoding)
+            values = payloads(rows, encoding)
             fill(bootstrap, settings.logs_jsonl_topic if encoding == "jsonl" else settings.logs_topic, values)
             prepare = time.perf_counter() - t
             load = os.getloadavg()[0]
@@ -209,6 +234,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "broker": "Apache Kafka (ingest/kafka.sh), single node, 127.0.0.1",
         "store": "SQLite WAL, synchronous=FULL, fresh file per run",
+        "lines": f"{args.lines}, {mean_chars:.0f} characters on average",
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -217,8 +243,10 @@ def main() -> None:
         "# Log ingestion throughput (Kafka -> decode + template -> counts, one process)",
         "",
         f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}. {report['broker']}; {report['store']}.",
-        f"{SERVICES} services x {TEMPLATES} templates, {PER_MESSAGE} records per message. "
-        "Command: `.venv/bin/python bench/ingest_logs.py` (see its docstring). Wall time includes joining the group.",
+        f"Lines: {report['lines']}; {PER_MESSAGE} records per message. "
+        f"Command: `.venv/bin/python bench/ingest_logs.py --records {args.records} --lines {args.lines} "
+        f"--encodings {args.encodings}` "
+        "(see its docstring). Wall time includes joining the group.",
         "",
         "records/s is wall time; records per CPU-second counts only this process's CPU time, the figure that "
         "holds when the process has a core to itself (the load average says how shared the machine was).",
