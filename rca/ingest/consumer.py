@@ -3,22 +3,20 @@
 One loop, one batch at a time:
 
 1. ``poll`` up to ``max_batch_records`` messages from the subscribed topics (auto-commit is off).
-2. Decode each message with its topic's decoder. A message that fails (bad protobuf, bad JSON,
-   wrong types, non-finite values, too large, empty) is a dead letter.
-3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
-   ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
-   for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
-4. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
+2. Decode each message with its topic's decoder (:data:`rca.ingest.decoders.DECODERS`). A message that
+   fails (bad protobuf, bad JSON, wrong types, non-finite values, too large, empty) is a dead letter.
+3. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
    database rejects the batch's content (not a connection problem), the messages are written one
    by one and the ones it rejects become dead letters too.
+4. Send the dead letters to ``rca_dlq`` (:mod:`rca.ingest.deadletter`) and wait for the broker's
+   acknowledgement; ``rca_ingest_dead_letters_total`` rises.
 5. Only then commit the offsets of the batch.
 
 Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
-with exponential backoff (0.2 s doubling to 10 s: :mod:`rca.ingest.retry`); the worker does not
-exit. A failed commit keeps its
-offsets pending: the loop polls again (so the client can rejoin the group) and commits them with
-the next batch, or alone when no message comes. A crash at any point
-before step 5 means the batch is delivered again, and the upserts store it exactly once.
+with exponential backoff (0.2 s doubling to 10 s: :mod:`rca.ingest.retry`); the worker does not exit.
+A failed commit keeps its offsets pending: the loop polls again (so the client can rejoin the group)
+and commits them with the next batch, or alone when no message comes. A crash at any point before
+step 5 means the batch is delivered again, and the upserts store it exactly once.
 """
 
 from __future__ import annotations
