@@ -159,6 +159,9 @@ class Case:
         The sampling step, when known.
     extra
         Free-form metadata kept from the source (``case.json`` keys this class does not model).
+    history
+        Fault-free telemetry from before the case window, for fitting learning methods (what a running
+        service would have been trained on), where the dataset has it; it ends before ``inject_time``.
     """
 
     name: str
@@ -168,6 +171,7 @@ class Case:
     symptom: str | None = None
     step_seconds: float | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    history: Telemetry | None = None
 
     @property
     def frame(self) -> pd.DataFrame:

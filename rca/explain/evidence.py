@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
 from rca.anomaly.scores import baseline_zscores, onset_index
+from rca.causal.graph import evidence_paths
 from rca.data.case import Case, is_symptom_metric
 from rca.explain.model import SeriesNumbers
 from rca.rank.ranking import Candidate, Ranking
@@ -133,26 +134,18 @@ def candidate_key(candidate: Candidate) -> str:
 
 
 def causal_path(ranking: Ranking, source: str, targets: Sequence[str]) -> list[str]:
-    """The shortest cause -> effect path in ``ranking.graph`` from ``source`` to the first reachable target.
+    """The strongest cause -> effect path in ``ranking.graph`` from ``source`` to the first reachable target.
 
-    Ties are broken by node name, so the path is deterministic. Returns ``[]`` when none is reachable.
+    Targets are tried in order; strongest as in :func:`rca.causal.graph.evidence_paths`. Returns ``[]``
+    when none is reachable.
     """
-    effects: dict[str, list[str]] = {}
-    for cause, effect, _ in ranking.graph:
-        effects.setdefault(cause, []).append(effect)
-    previous: dict[str, str | None] = {source: None}
-    queue = deque([source])
-    while queue:
-        node = queue.popleft()
-        if node in targets and node != source:
-            path = [node]
-            while (before := previous[path[-1]]) is not None:
-                path.append(before)
-            return path[::-1]
-        for nxt in sorted(effects.get(node, [])):
-            if nxt not in previous:
-                previous[nxt] = node
-                queue.append(nxt)
+    graph = nx.DiGraph()
+    graph.add_weighted_edges_from(ranking.graph)
+    for target in targets:
+        if target != source:
+            path = evidence_paths(graph, [source], target)[source]
+            if path:
+                return path
     return []
 
 

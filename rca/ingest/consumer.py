@@ -5,9 +5,10 @@ One loop, one batch at a time:
 1. ``poll`` up to ``max_batch_records`` messages from the subscribed topics (auto-commit is off).
 2. Decode each message with its topic's decoder (:data:`rca.ingest.decoders.DECODERS`). A message that
    fails (bad protobuf, bad JSON, wrong types, non-finite values, too large, empty) is a dead letter.
-3. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
-   database rejects the batch's content (not a connection problem), the messages are written one
-   by one and the ones it rejects become dead letters too.
+3. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
+   log records in a second one (counts, made idempotent by the offset ledger of
+   :mod:`rca.store.logs`). If the database rejects the batch's content (not a connection problem),
+   the messages are written one by one and the ones it rejects become dead letters too.
 4. Send the dead letters to ``rca_dlq`` (:mod:`rca.ingest.deadletter`) and wait for the broker's
    acknowledgement; ``rca_ingest_dead_letters_total`` rises.
 5. Only then commit the offsets of the batch.
@@ -22,14 +23,13 @@ step 5 means the batch is delivered again, and the upserts store it exactly once
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,12 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from rca.ingest import metrics
 from rca.ingest.deadletter import DeadLetter, DeadLetterPublisher
-from rca.ingest.decoders import DECODERS, Decoder
+from rca.ingest.decoders import DECODERS, Decoder, decode
 from rca.ingest.metrics import IngestStats
 from rca.ingest.records import DecodeError, MetricPoint, SpanRecord
 from rca.ingest.retry import Stopped, backoff_delay, retry
 from rca.ingest.settings import IngestSettings
+from rca.store.logs import LogMessage, LogRecord, LogStore
 from rca.store.store import Store
 
 log = logging.getLogger("rca.ingest")
@@ -55,6 +56,7 @@ class _Message:
     record: Any
     points: list[MetricPoint]
     spans: list[SpanRecord]
+    logs: list[LogRecord] = field(default_factory=list)
 
 
 _REJECTED = (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError)
@@ -93,6 +95,7 @@ class IngestWorker:
         self.stats_path = Path(stats_path) if stats_path is not None else None
         self.on_batch = on_batch
         self.stats = IngestStats(worker=f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}")
+        self.logs = LogStore(self.store, bucket_seconds=settings.log_bucket_seconds)
         self._topics = settings.topics()
         self._decoders: dict[str, tuple[str, Decoder]] = {
             topic: (signal, DECODERS[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
@@ -214,11 +217,8 @@ class IngestWorker:
             self.store.close()
 
     def _write_stats(self) -> None:
-        if self.stats_path is None:
-            return
-        tmp = self.stats_path.with_suffix(self.stats_path.suffix + ".tmp")
-        tmp.write_text(json.dumps(asdict(self.stats)))
-        tmp.replace(self.stats_path)
+        if self.stats_path is not None:
+            self.stats.save(self.stats_path)
 
     # ----------------------------------------------------------- one batch
     def _step(self, consumer: KafkaConsumer) -> None:
@@ -248,25 +248,15 @@ class IngestWorker:
                 key = f"{tp.topic}:{tp.partition}"
                 self.stats.partitions[key] = self.stats.partitions.get(key, 0) + 1
                 per_topic[tp.topic] = per_topic.get(tp.topic, 0) + 1
-                value = record.value
                 try:
-                    if value is None or len(value) == 0:
-                        raise DecodeError("empty", "message without a value")
-                    if len(value) > self.settings.max_message_bytes:
-                        raise DecodeError(
-                            "too_large",
-                            f"message of {len(value)} bytes exceeds "
-                            f"max_message_bytes={self.settings.max_message_bytes}",
-                        )
-                    rows = decoder(value)
+                    rows = decode(decoder, record.value, self.settings.max_message_bytes)
                 except DecodeError as exc:
                     dead.append(DeadLetter(record, exc.reason, str(exc)))
                     continue
-                except Exception as exc:  # noqa: BLE001 - one bad message must never stop the worker
-                    dead.append(DeadLetter(record, "error", f"decoder failed: {exc!r}"))
-                    continue
                 if signal == "spans":
                     messages.append(_Message(record, [], rows))
+                elif signal in ("logs", "logs_jsonl"):
+                    messages.append(_Message(record, [], [], rows))
                 else:
                     messages.append(_Message(record, rows, []))
         for topic, count in per_topic.items():
@@ -282,33 +272,44 @@ class IngestWorker:
 
     def _store_batch(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
         """Write the batch durably (retrying transient failures); False when stopped first."""
-        points = [p for m in messages for p in m.points]
-        spans = [s for m in messages for s in m.spans]
-        if not points and not spans:
+        if not any(m.points or m.spans or m.logs for m in messages):
             return True
         try:
-            self._retrying("store", lambda: self.store.write(points, spans), sa.exc.SQLAlchemyError,
+            self._retrying("store", lambda: self._write(messages), sa.exc.SQLAlchemyError,
                            "store write failed", _REJECTED)  # fmt: skip
         except _REJECTED as exc:
             log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
             return self._store_one_by_one(messages, dead)
         except Stopped:
             return False
-        self._count(messages)
         return True
 
     def _store_one_by_one(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
         for message in messages:
             try:
-                self._retrying("store", functools.partial(self.store.write, message.points, message.spans),
+                self._retrying("store", functools.partial(self._write, [message]),
                                sa.exc.SQLAlchemyError, "store write failed", _REJECTED)  # fmt: skip
             except _REJECTED as exc:
                 dead.append(DeadLetter(message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
                 continue
             except Stopped:
                 return False
-            self._count([message])
         return True
+
+    def _write(self, messages: list[_Message]) -> None:
+        """Points and spans in one transaction, then log records in another (each one idempotent)."""
+        points = [p for m in messages for p in m.points]
+        spans = [s for m in messages for s in m.spans]
+        if points or spans:
+            self.store.write(points, spans)
+        logs = [LogMessage(m.record.topic, m.record.partition, m.record.offset, m.logs) for m in messages if m.logs]
+        if logs:
+            result = self.logs.write(logs)
+            for topic, count in result.by_topic.items():
+                metrics.LOG_RECORDS.labels(topic).inc(count)
+            self.stats.logs += result.records
+            self.stats.log_duplicates += result.duplicates
+        self._count(messages)
 
     def _count(self, messages: list[_Message]) -> None:
         for m in messages:
@@ -394,5 +395,5 @@ class IngestWorker:
         except sa.exc.SQLAlchemyError as exc:
             log.warning("retention failed (%r); will try again later", exc)
             return
-        if deleted["points"] or deleted["spans"]:
-            log.info("retention removed %d points and %d spans", deleted["points"], deleted["spans"])
+        if any(deleted.values()):
+            log.info("retention removed %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))

@@ -32,12 +32,12 @@ _JSON_CODEC: dict[str, Any] = {"json_serializer": _dump_json, "json_deserializer
 
 
 def default_url(data_dir: str | os.PathLike[str] | None = None) -> str:
-    """The embedded store's URL: ``sqlite:///<data dir>/rca.sqlite``.
+    """The embedded store's URL: ``sqlite:///<data_dir>/rca.sqlite`` (default: the working directory).
 
-    The data directory is ``data_dir``, else ``$RCA_DATA_DIR``, else the working directory.
+    The data directory comes from the caller (``RCA_DATA_DIR`` through :class:`rca.settings.Settings`);
+    nothing here reads the environment.
     """
-    base = Path(data_dir if data_dir is not None else os.environ.get("RCA_DATA_DIR", "."))
-    return f"sqlite:///{(base / DEFAULT_FILENAME).resolve()}"
+    return f"sqlite:///{(Path('.' if data_dir is None else data_dir) / DEFAULT_FILENAME).resolve()}"
 
 
 def normalise_url(url: str) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from rca.data.case import Telemetry
 from rca.data.spans import SPAN_UNITS, call_graph, span_series
 from rca.store import schema
+from rca.store.logs import newest_log_bucket
 
 
 class TelemetryReads:
@@ -227,11 +228,14 @@ class TelemetryReads:
             }
 
     def newest(self) -> float | None:
-        """The newest point or span start time stored (Unix seconds), or ``None`` when empty."""
+        """The newest point, span start or log bucket stored (Unix seconds), or ``None`` when empty."""
         with self.engine.connect() as conn:
             ts = conn.execute(sa.select(sa.func.max(schema.points.c.ts))).scalar_one()
             ns = conn.execute(sa.select(sa.func.max(schema.spans.c.start_ns))).scalar_one()
+            log_bucket = newest_log_bucket(conn)
         candidates = [float(ts)] if ts is not None else []
         if ns is not None:
             candidates.append(ns / 1e9)
+        if log_bucket is not None:
+            candidates.append(log_bucket)
         return max(candidates) if candidates else None

@@ -12,6 +12,9 @@ Telemetry:
   :mod:`rca.data.spans`, the same functions the dataset loaders use, so a replayed case and the case
   read from disk give the same numbers. A span's parent may arrive in another message, batch or
   partition; deriving on read sees both.
+* ``log_templates``, ``log_counts``, ``log_samples``, ``log_offsets``: log records counted per
+  service, template and time bucket, a few raw lines of each, and the offset ledger that makes the
+  counts idempotent (:mod:`rca.store.logs`).
 
 Service state, written by the API:
 ``analyses``, ``incidents`` and ``jobs`` hold an id, timestamps, a status and JSON documents, so the
@@ -102,6 +105,50 @@ jobs = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("detail", sa.JSON, nullable=True),
 )
+
+log_templates = sa.Table(
+    "log_templates",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("key_hash", sa.String(32), nullable=False, unique=True),
+    sa.Column("service", sa.String(300), nullable=False),
+    sa.Column("template_key", sa.Text, nullable=False),
+    sa.Column("level", sa.String(32), nullable=False),
+    sa.Index("ix_log_templates_service", "service"),
+)
+
+log_counts = sa.Table(
+    "log_counts",
+    metadata,
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("bucket", sa.Float(precision=53), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_log_counts_bucket", "bucket"),
+    sqlite_with_rowid=False,
+)
+
+log_samples = sa.Table(
+    "log_samples",
+    metadata,
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("hour", sa.Float(precision=53), primary_key=True),
+    sa.Column("seq", sa.SmallInteger, primary_key=True),
+    sa.Column("ts", sa.Float(precision=53), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.String(64), nullable=False),
+    sa.Column("span_id", sa.String(64), nullable=False),
+    sa.Index("ix_log_samples_ts", "ts"),
+    sqlite_with_rowid=False,
+)
+
+log_offsets = sa.Table(
+    "log_offsets",
+    metadata,
+    sa.Column("topic", sa.String(300), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+)
+
 
 meta = sa.Table(
     "meta",

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from rca.store import schema
+from rca.store import logs, schema
 from rca.store.engine import StoreError, default_url, make_engine, normalise_url, parse_url, safe_url
 from rca.store.reads import TelemetryReads
 
@@ -301,11 +301,12 @@ class Store(TelemetryReads):
 
     # ------------------------------------------------------------- retention
     def purge(self, before: float) -> dict[str, int]:
-        """Delete points with ``ts < before`` and spans starting before it; series metadata stays."""
+        """Delete points, spans and log counts and kept lines before ``before``; series and templates stay."""
         with self.transaction() as conn:
             points = conn.execute(sa.delete(schema.points).where(schema.points.c.ts < before)).rowcount
             spans = conn.execute(sa.delete(schema.spans).where(schema.spans.c.start_ns < int(before * 1e9))).rowcount
-        return {"points": int(points or 0), "spans": int(spans or 0)}
+            purged_logs = logs.purge(conn, before)
+        return {"points": int(points or 0), "spans": int(spans or 0), **purged_logs}
 
     def apply_retention(self, retention_seconds: float) -> dict[str, int]:
         """Keep only the last ``retention_seconds`` before the newest stored data (not the wall clock).
@@ -316,5 +317,5 @@ class Store(TelemetryReads):
             raise StoreError(f"retention must be positive, got {retention_seconds} s")
         newest = self.newest()
         if newest is None:
-            return {"points": 0, "spans": 0}
+            return {"points": 0, "spans": 0, "log_counts": 0, "log_samples": 0}
         return self.purge(newest - retention_seconds)

@@ -67,6 +67,9 @@ def ingest_process(
         "--spans-topic", settings.spans_topic,
         "--spans-encoding", settings.spans_encoding,
         "--jsonl-topic", settings.jsonl_topic,
+        "--logs-topic", settings.logs_topic,
+        "--logs-encoding", settings.logs_encoding,
+        "--logs-jsonl-topic", settings.logs_jsonl_topic,
         "--dlq-topic", settings.dlq_topic,
         *extra,
     ]  # fmt: skip
