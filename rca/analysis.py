@@ -210,7 +210,7 @@ class Analyzer:
             if self._loaded is None or self._loaded[0] != record.version:
                 self._loaded = (record.version, self.registry.load(record.version))
             model = self._loaded[1]
-        columns = set(getattr(getattr(model, "model_", None), "columns", []) or [])
+        columns = set(model.fitted_columns())
         if columns and not columns & set(case.frame.columns):
             return None
         return model, record.version

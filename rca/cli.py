@@ -107,13 +107,23 @@ def eval_command(
         list[str] | None,
         typer.Option("--param", "-p", metavar="METHOD.PARAM=VALUE", help="A method parameter; repeat for several."),
     ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Fit learning methods on each case's fault-free history, if it has one.")
+    ] = False,
+    variant: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Evaluate a reduced variant of every case: red-only.")
+    ] = None,
 ) -> None:
     """Rank every case's root causes with each method and score them.
 
     Scores: AC@1, AC@3, AC@5 and Avg@5 of the service, AC@1 and Avg@5 of the metric, seconds per case.
     """
+    from rca.data.variants import VARIANTS
     from rca.eval.runner import MethodSpec, evaluate
     from rca.methods import METHODS
+
+    if variant is not None and variant not in VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(sorted(VARIANTS))}")
 
     specs = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -141,6 +151,8 @@ def eval_command(
             dataset,
             specs,
             limit=limit,
+            history=history,
+            variant=variant,
             on_start=lambda total: progress.update(task, total=total),
             progress=lambda case, name: progress.update(task, advance=1, description=f"{name} {case}"),
         )

@@ -22,7 +22,11 @@ def replay_command(
         float, typer.Option(metavar="FACTOR", help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")
     ] = 1.0,
     encoding: Annotated[
-        str, typer.Option(metavar="ENCODING", help="otlp_proto, otlp_json or jsonl (metrics as rca_metrics lines).")
+        str,
+        typer.Option(
+            metavar="ENCODING",
+            help="otlp_proto, otlp_json or jsonl (metrics and logs as rca_metrics / rca_logs lines).",
+        ),
     ] = "otlp_proto",
     now: Annotated[bool, typer.Option("--now", help="Shift timestamps to the present.")] = False,
     case: Annotated[
@@ -32,7 +36,7 @@ def replay_command(
 ) -> None:
     """Publish recorded cases to Kafka as an OTel Collector would.
 
-    Metrics as OTLP gauges (or rca_metrics JSON lines), spans as OTLP traces.
+    Metrics as OTLP gauges (or rca_metrics JSON lines), spans as OTLP traces, logs as OTLP logs.
     """
     from rca.ingest.replay import replay
     from rca.settings import Settings
@@ -65,7 +69,7 @@ def replay_command(
         )
     console.print(
         f"published {len(report.cases)} case(s): {report.messages} messages, {report.points} points, "
-        f"{report.spans} spans to {bootstrap} in {report.seconds:.1f} s"
+        f"{report.spans} spans, {report.logs} log records to {bootstrap} in {report.seconds:.1f} s"
     )
 
 
@@ -95,6 +99,13 @@ def ingest_command(
     jsonl_topic: Annotated[
         str | None, typer.Option(metavar="TOPIC", help="JSON-lines metrics topic (RCA_JSONL_TOPIC).")
     ] = None,
+    logs_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="OTLP logs topic (RCA_LOGS_TOPIC).")] = None,
+    logs_encoding: Annotated[
+        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_LOGS_ENCODING).")
+    ] = None,
+    logs_jsonl_topic: Annotated[
+        str | None, typer.Option(metavar="TOPIC", help="JSON-lines logs topic (RCA_LOGS_JSONL_TOPIC).")
+    ] = None,
     dlq_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="Dead-letter topic (RCA_DLQ_TOPIC).")] = None,
     offset_reset: Annotated[
         str | None,
@@ -119,7 +130,8 @@ def ingest_command(
     import signal
     import time
 
-    from rca.ingest.consumer import IngestStats, IngestWorker
+    from rca.ingest.consumer import IngestWorker
+    from rca.ingest.metrics import IngestStats
     from rca.settings import Settings, SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -133,6 +145,9 @@ def ingest_command(
             spans_topic=spans_topic,
             spans_encoding=spans_encoding,
             jsonl_topic=jsonl_topic,
+            logs_topic=logs_topic,
+            logs_encoding=logs_encoding,
+            logs_jsonl_topic=logs_jsonl_topic,
             dlq_topic=dlq_topic,
             auto_offset_reset=offset_reset,
             max_batch_records=batch,
@@ -150,7 +165,8 @@ def ingest_command(
         if time.monotonic() - last[0] >= 5.0:
             last[0] = time.monotonic()
             console.print(
-                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.dead_letters} dead letters, "
+                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.logs} log records, "
+                f"{s.dead_letters} dead letters, "
                 f"{s.commits} commits; partitions {', '.join(s.assigned) or '-'}"
             )
 
@@ -161,5 +177,5 @@ def ingest_command(
     result = worker.run(max_seconds=max_seconds)
     console.print(
         f"stopped: {result.messages} messages, {result.points} points, {result.spans} spans, "
-        f"{result.dead_letters} dead letters"
+        f"{result.logs} log records, {result.dead_letters} dead letters"
     )

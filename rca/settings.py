@@ -24,7 +24,7 @@ from rca.errors import RCAError
 
 Encoding = Literal["otlp_proto", "otlp_json"]
 Scope = Literal["read", "admin"]
-Signal = Literal["metrics", "spans", "jsonl"]
+Signal = Literal["metrics", "spans", "jsonl", "logs", "logs_jsonl"]
 
 PREFIX = "RCA_"
 MAX_HOURS = 100 * 365 * 24
@@ -62,6 +62,17 @@ class IngestSettings(BaseModel):
         alias="jsonl_topic",
         description='Topic of JSON-lines points {"ts","service","metric","value"}; empty disables it.',
     )
+    logs_topic: str = Field("otlp_logs", alias="logs_topic", description="Topic of OTLP logs; empty disables it.")
+    logs_encoding: Encoding = Field("otlp_proto", alias="logs_encoding", description="otlp_proto or otlp_json.")
+    logs_jsonl_topic: str = Field(
+        "rca_logs",
+        alias="logs_jsonl_topic",
+        description='Topic of JSON-lines log records {"ts","service","level","message"[,"trace_id","span_id"]}; '
+        "empty disables it.",
+    )
+    log_bucket_seconds: float = Field(
+        60.0, gt=0, le=86_400, alias="log_bucket_seconds", description="Time bucket log records are counted in."
+    )
     dlq_topic: str = Field("rca_dlq", alias="dlq_topic", description="Dead-letter topic for malformed messages.")
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest",
@@ -97,12 +108,16 @@ class IngestSettings(BaseModel):
     def _check_topics(self) -> IngestSettings:
         if not self.bootstrap.strip():
             raise ValueError("the Kafka bootstrap is empty; give the broker as HOST:PORT (RCA_KAFKA_BOOTSTRAP)")
-        topics = [t for t in (self.metrics_topic, self.spans_topic, self.jsonl_topic) if t]
+        named = {
+            "RCA_METRICS_TOPIC": self.metrics_topic,
+            "RCA_SPANS_TOPIC": self.spans_topic,
+            "RCA_JSONL_TOPIC": self.jsonl_topic,
+            "RCA_LOGS_TOPIC": self.logs_topic,
+            "RCA_LOGS_JSONL_TOPIC": self.logs_jsonl_topic,
+        }
+        topics = [t for t in named.values() if t]
         if len(set(topics)) != len(topics):
-            raise ValueError(
-                f"topics must differ, got metrics={self.metrics_topic!r}, spans={self.spans_topic!r}, "
-                f"jsonl={self.jsonl_topic!r} (RCA_METRICS_TOPIC, RCA_SPANS_TOPIC, RCA_JSONL_TOPIC)"
-            )
+            raise ValueError("topics must differ, got " + ", ".join(f"{k}={v!r}" for k, v in named.items() if v))
         if self.dlq_topic in topics or not self.dlq_topic:
             raise ValueError(f"RCA_DLQ_TOPIC {self.dlq_topic!r} must be set and differ from the input topics")
         return self
@@ -116,6 +131,10 @@ class IngestSettings(BaseModel):
             out[self.spans_topic] = ("spans", self.spans_encoding)
         if self.jsonl_topic:
             out[self.jsonl_topic] = ("jsonl", "jsonl")
+        if self.logs_topic:
+            out[self.logs_topic] = ("logs", self.logs_encoding)
+        if self.logs_jsonl_topic:
+            out[self.logs_jsonl_topic] = ("logs_jsonl", "jsonl")
         return out
 
     def with_overrides(self, **overrides: Any) -> IngestSettings:
@@ -147,7 +166,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the store (postgresql+psycopg://... to scale out); default SQLite in data_dir.",
     )
     retention_hours: float = Field(
-        72.0, gt=0, le=MAX_HOURS, description="Points and spans older than this are purged (at most 100 years)."
+        72.0,
+        gt=0,
+        le=MAX_HOURS,
+        description="Points, spans and log counts older than this are purged (at most 100 years).",
     )
 
     # HTTP service.

@@ -218,6 +218,7 @@ class ServiceInfo(BaseModel):
     service: str
     series: int
     last_seen: float | None
+    units: dict[str, str] = Field(default_factory=dict, description="metric -> unit as sent (UCUM: %, By, ms)")
 
 
 class ModelInfo(BaseModel):

@@ -12,6 +12,6 @@ OTLP_ENCODINGS = ("otlp_proto", "otlp_json")
 """Encodings of the OTLP topics (the Collector's Kafka exporter names)."""
 
 REPLAY_ENCODINGS = ("otlp_proto", "otlp_json", "jsonl")
-"""Encodings ``rca replay`` can publish; ``jsonl`` means the ``rca_metrics`` JSON-lines topic."""
+"""Encodings ``rca replay`` can publish; ``jsonl`` means the ``rca_metrics`` and ``rca_logs`` JSON-lines topics."""
 
 __all__ = ["OTLP_ENCODINGS", "REPLAY_ENCODINGS", "IngestSettings", "SettingsError", "Signal"]
