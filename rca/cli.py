@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperCommand
 
+from rca.cli_stream import ingest_command, replay_command
 from rca.errors import RCAError
 
 app = typer.Typer(
@@ -113,7 +114,10 @@ def eval_command(
         str | None, typer.Option(metavar="NAME", help="Evaluate a reduced variant of every case: red-only.")
     ] = None,
 ) -> None:
-    """Rank the root causes of every case with each method and score them (AC@k, Avg@5)."""
+    """Rank every case's root causes with each method and score them.
+
+    Scores: AC@1, AC@3, AC@5 and Avg@5 of the service, AC@1 and Avg@5 of the metric, seconds per case.
+    """
     from rca.data.variants import VARIANTS
     from rca.eval.runner import MethodSpec, evaluate
     from rca.methods import METHODS
@@ -165,175 +169,18 @@ def convert_command(
     destination: Annotated[Path, typer.Argument(metavar="DESTINATION", help="Where to write case directories.")],
     limit: Annotated[int | None, typer.Option(metavar="N", help="Convert only the first N cases.")] = None,
 ) -> None:
-    """Write any supported layout (RCAEval, RCD sock-shop, Nezha, case dirs) as case directories."""
+    """Write any supported dataset as case directories.
+
+    Layouts: RCAEval, RCD sock-shop, Nezha, and case directories themselves.
+    """
     from rca.data.datasets import convert
 
     written = convert(source, destination, limit=limit)
     console.print(f"wrote {len(written)} case(s) under {destination}")
 
 
-@app.command("replay")
-def replay_command(
-    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A case, a dataset directory, or a Nezha/RCD root.")],
-    bootstrap: Annotated[
-        str, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers (topics from RCA_*_TOPIC).")
-    ] = "127.0.0.1:9092",
-    speed: Annotated[
-        float, typer.Option(metavar="FACTOR", help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")
-    ] = 1.0,
-    encoding: Annotated[
-        str,
-        typer.Option(
-            metavar="ENCODING",
-            help="otlp_proto, otlp_json or jsonl (metrics and logs as rca_metrics / rca_logs lines).",
-        ),
-    ] = "otlp_proto",
-    now: Annotated[bool, typer.Option("--now", help="Shift timestamps to the present.")] = False,
-    case: Annotated[
-        list[str] | None, typer.Option("--case", metavar="NAME", help="Only this case (repeatable).")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N cases.")] = None,
-) -> None:
-    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges, spans and logs)."""
-    from rca.ingest.replay import replay
-    from rca.settings import Settings
-
-    settings = Settings().ingest.with_overrides(bootstrap=bootstrap)
-    with Progress(
-        TextColumn("[bold]replay"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-    ) as progress:
-        task = progress.add_task("", total=None)
-
-        def on_case(name: str, total: int) -> None:
-            progress.reset(task, total=total, description=name)
-
-        report = replay(
-            source,
-            bootstrap,
-            speed=speed,
-            encoding=encoding,
-            now=now,
-            settings=settings,
-            cases=case,
-            limit=limit,
-            on_case=on_case,
-            progress=lambda _name, done, _total: progress.update(task, completed=done),
-        )
-    console.print(
-        f"published {len(report.cases)} case(s): {report.messages} messages, {report.points} points, "
-        f"{report.spans} spans, {report.logs} log records to {bootstrap} in {report.seconds:.1f} s"
-    )
-
-
-@app.command("ingest")
-def ingest_command(
-    bootstrap: Annotated[
-        str | None, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers (RCA_KAFKA_BOOTSTRAP).")
-    ] = None,
-    group: Annotated[str | None, typer.Option(metavar="NAME", help="Consumer group (RCA_CONSUMER_GROUP).")] = None,
-    data_dir: Annotated[
-        Path | None, typer.Option(metavar="DIR", help="Data directory of the SQLite store (RCA_DATA_DIR).")
-    ] = None,
-    store_url: Annotated[
-        str | None, typer.Option(metavar="URL", help="Database URL, e.g. postgresql://... (RCA_STORE_URL).")
-    ] = None,
-    metrics_topic: Annotated[
-        str | None, typer.Option(metavar="TOPIC", help="OTLP metrics topic (RCA_METRICS_TOPIC).")
-    ] = None,
-    metrics_encoding: Annotated[
-        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_METRICS_ENCODING).")
-    ] = None,
-    spans_topic: Annotated[
-        str | None, typer.Option(metavar="TOPIC", help="OTLP spans topic (RCA_SPANS_TOPIC).")
-    ] = None,
-    spans_encoding: Annotated[
-        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_SPANS_ENCODING).")
-    ] = None,
-    jsonl_topic: Annotated[
-        str | None, typer.Option(metavar="TOPIC", help="JSON-lines metrics topic (RCA_JSONL_TOPIC).")
-    ] = None,
-    logs_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="OTLP logs topic (RCA_LOGS_TOPIC).")] = None,
-    logs_encoding: Annotated[
-        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_LOGS_ENCODING).")
-    ] = None,
-    logs_jsonl_topic: Annotated[
-        str | None, typer.Option(metavar="TOPIC", help="JSON-lines logs topic (RCA_LOGS_JSONL_TOPIC).")
-    ] = None,
-    dlq_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="Dead-letter topic (RCA_DLQ_TOPIC).")] = None,
-    offset_reset: Annotated[
-        str | None,
-        typer.Option(metavar="WHERE", help="Where a new group starts: earliest or latest (RCA_KAFKA_OFFSET_RESET)."),
-    ] = None,
-    batch: Annotated[
-        int | None, typer.Option(metavar="N", help="Messages per batch, one transaction and commit (RCA_INGEST_BATCH).")
-    ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option(metavar="PORT", help="Serve Prometheus metrics on this port.")
-    ] = None,
-    stats: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="Write running totals as JSON here after each commit.")
-    ] = None,
-    max_seconds: Annotated[float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds.")] = None,
-) -> None:
-    """Consume telemetry from Kafka into the store until interrupted (SIGINT/SIGTERM stop cleanly)."""
-    import logging
-    import signal
-    import time
-
-    from rca.ingest.consumer import IngestWorker
-    from rca.ingest.metrics import IngestStats
-    from rca.settings import Settings, SettingsError
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    store: dict[str, Any] = {"data_dir": data_dir, "store_url": store_url}
-    try:
-        settings = Settings(**{k: v for k, v in store.items() if v is not None}).ingest.with_overrides(
-            bootstrap=bootstrap,
-            group_id=group,
-            metrics_topic=metrics_topic,
-            metrics_encoding=metrics_encoding,
-            spans_topic=spans_topic,
-            spans_encoding=spans_encoding,
-            jsonl_topic=jsonl_topic,
-            logs_topic=logs_topic,
-            logs_encoding=logs_encoding,
-            logs_jsonl_topic=logs_jsonl_topic,
-            dlq_topic=dlq_topic,
-            auto_offset_reset=offset_reset,
-            max_batch_records=batch,
-        )
-    except SettingsError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    if metrics_port is not None:
-        from prometheus_client import start_http_server
-
-        start_http_server(metrics_port, addr="127.0.0.1")
-        console.print(f"Prometheus metrics on http://127.0.0.1:{metrics_port}/metrics")
-    last = [0.0]
-
-    def show(s: IngestStats) -> None:
-        if time.monotonic() - last[0] >= 5.0:
-            last[0] = time.monotonic()
-            console.print(
-                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.logs} log records, "
-                f"{s.dead_letters} dead letters, "
-                f"{s.commits} commits; partitions {', '.join(s.assigned) or '-'}"
-            )
-
-    worker = IngestWorker(settings, stats_path=stats, on_batch=show)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: worker.request_stop())
-    console.print(f"ingesting from {settings.bootstrap} into {worker.store!r} (group {settings.group_id})")
-    result = worker.run(max_seconds=max_seconds)
-    console.print(
-        f"stopped: {result.messages} messages, {result.points} points, {result.spans} spans, "
-        f"{result.logs} log records, {result.dead_letters} dead letters"
-    )
+app.command("replay")(replay_command)
+app.command("ingest")(ingest_command)
 
 
 @app.command("serve")
@@ -345,7 +192,10 @@ def serve_command(
     ] = None,
     ingest: Annotated[bool, typer.Option("--ingest", help="Also consume Kafka in this process.")] = False,
 ) -> None:
-    """Run the HTTP API (analyses, incidents, models) with the incident watcher and scheduled retraining."""
+    """Run the HTTP API with the incident watcher and retraining.
+
+    Analyses, incidents, models and jobs over HTTP; with --ingest this process also consumes Kafka.
+    """
     import ipaddress
     import logging
 
@@ -390,7 +240,10 @@ def train_command(
     ] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model current.")] = True,
 ) -> None:
-    """Fit the default method (RCA_DEFAULT_METHOD) on normal history and register the model in DIR/models."""
+    """Fit the default method on normal history and register it.
+
+    The method is RCA_DEFAULT_METHOD; the model goes to the registry in DIR/models.
+    """
     from rca.data.datasets import discover
     from rca.data.preprocess import preprocess
     from rca.registry.models import ModelRegistry
@@ -425,7 +278,10 @@ def train_command(
 def settings_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's configuration table.")] = False,
 ) -> None:
-    """Show the effective configuration (RCA_* environment, RCA_CONFIG TOML file, defaults)."""
+    """Show the effective configuration.
+
+    From the RCA_* environment, the TOML file named by RCA_CONFIG, and the defaults.
+    """
     from rca.settings import Settings, variables
 
     if markdown:
@@ -455,7 +311,10 @@ def demo_command(
     ),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo server and exit.")] = False,
 ) -> None:
-    """End to end: serve + ingest, replay a fault through Kafka, print the incident's top-5 causes."""
+    """The end-to-end demo: serve, replay a fault, show its causes.
+
+    Starts rca serve --ingest, replays the case, waits for the incident and prints its top-5 causes.
+    """
     from rca import demo
 
     if stop:
