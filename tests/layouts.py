@@ -217,7 +217,7 @@ def make_nezha(root: Path, *, online_boutique: bool = True) -> Path:
         (day / "metric" / "source_50.csv").write_text("frontend,checkoutservice\n0.5,0.5\n")
         (day / "metric" / "destination_50.csv").write_text("cartservice\n1\n")
     services = list(NEZHA_PODS) if online_boutique else ["checkoutservice", "cartservice"]
-    for minute in range(44, 48):  # HH_MM holds about the minute before HH:MM
+    for minute in range(44, 46):  # HH_MM holds about the minute before HH:MM
         rows = []
         for k in range(30):
             start = pd.Timestamp(f"{NEZHA_DAY} 08:{minute - 1}:10").value + k * 1_500_000_000

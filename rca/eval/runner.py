@@ -6,7 +6,7 @@ import statistics
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +50,17 @@ def _record(case_name: str, *, root_cause: str | None = None, error: str | None 
 
 
 def fit_data(case: Case, *, history: bool) -> Telemetry:
-    """What a learning method fits on: the case's fault-free history (``history=True``, where the case
-    has one; only the case's own series) or else its baseline; never a row at or after the anomaly."""
+    """What a learning method fits on: the case's baseline, and with ``history`` also its fault-free
+    history where it has one (the rows of both, on the case's own series; the history's values win
+    where both have a row). Never a row at or after the anomaly time.
+    """
+    baseline = case.normal()
     if history and case.history is not None:
-        columns = [c for c in case.frame.columns if c in case.history.frame.columns]
-        data = case.history.with_columns(columns)
+        columns = list(case.frame.columns)
+        frame = case.history.frame.combine_first(baseline.frame).reindex(columns=columns)
+        data = replace(baseline, frame=frame, series={c: case.telemetry.series[c] for c in columns})
     else:
-        data = case.normal()
+        data = baseline
     if len(data.frame) and float(data.frame.index.max()) >= case.inject_time:
         raise AssertionError(f"fit data of {case.name} reaches the anomaly time {case.inject_time:g}")
     return data

@@ -35,7 +35,7 @@ def test_history_is_what_learning_methods_fit_on(tmp_path: Path) -> None:
     run_plain, baro_plain = (r["cases"][0] for r in plain["results"])
     run_history, baro_history = (r["cases"][0] for r in history["results"])
     assert run_plain["fit_rows"] == 30, "without --history: the 30 baseline rows"
-    assert run_history["fit_rows"] == 40, "with --history: the 40 rows of history.csv"
+    assert run_history["fit_rows"] == 70, "with --history: the 40 rows of history.csv and the baseline"
     assert run_history["fit_seconds"] >= 0 and run_history["error"] is None
     assert baro_plain["fit_rows"] is None and baro_history["fit_rows"] is None, "baro learns nothing"
     assert history["history"] is True and "history" not in plain
@@ -45,9 +45,13 @@ def test_fit_data_never_reaches_the_anomaly(tmp_path: Path) -> None:
     make_casedir(tmp_path)
     case = read_case_dir(tmp_path / "c1")
     assert case.history is not None
-    assert list(fit_data(case, history=True).frame.columns) == list(case.frame.columns)
+    data = fit_data(case, history=True)
+    assert list(data.frame.columns) == list(case.frame.columns) and len(data.frame) == 40 + 30
+    assert data.frame.index.is_monotonic_increasing and data.frame.loc[case.normal().frame.index].equals(
+        case.normal().frame
+    )
     assert fit_data(case, history=False).frame.equals(case.normal().frame)
-    leaking = replace(case, history=case.telemetry)
+    leaking = replace(case, history=case.telemetry)  # a history that runs past the fault
     with pytest.raises(AssertionError, match="reaches the anomaly time"):
         fit_data(leaking, history=True)
 
