@@ -31,8 +31,8 @@ demo-stop: setup
 eval: setup
 	$(BIN)/rca eval $(SHARED)/data/sock-shop-rcd --method run --method baro --method nsigma --method random
 
-## The tests, with lint and type checks first.
-test: setup lint typecheck
+## The tests, with lint and type checks first (and the Collector of the interoperability test, built once).
+test: setup lint typecheck otelcol
 	$(BIN)/python -m pytest
 
 lint: setup
@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/ablation.py ../shared/data/sock-shop-rcd
 	$(BIN)/python bench/ablation.py ../shared/data/nezha-train-ticket
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/otlp_json.py
 	$(BIN)/python bench/api.py
 
 broker-start:

@@ -3,36 +3,33 @@
 One loop, one batch at a time:
 
 1. ``poll`` up to ``max_batch_records`` messages from the subscribed topics (auto-commit is off).
-2. Decode each message with its topic's decoder. A message that fails (bad protobuf, bad JSON,
-   wrong types, non-finite values, too large, empty) is a dead letter.
-3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
-   ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
-   for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
-4. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
+2. Decode each message with its topic's decoder (:data:`rca.ingest.decoders.DECODERS`). A message that
+   fails (bad protobuf, bad JSON, wrong types, non-finite values, too large, empty) is a dead letter.
+3. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
    log records in a second one (counts, made idempotent by the offset ledger of
    :mod:`rca.store.logs`). If the database rejects the batch's content (not a connection problem),
    the messages are written one by one and the ones it rejects become dead letters too.
+4. Send the dead letters to ``rca_dlq`` (:mod:`rca.ingest.deadletter`) and wait for the broker's
+   acknowledgement; ``rca_ingest_dead_letters_total`` rises.
 5. Only then commit the offsets of the batch.
 
 Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
-with exponential backoff (0.2 s doubling to 10 s: :mod:`rca.ingest.retry`); the worker does not
-exit. A failed commit keeps its
-offsets pending: the loop polls again (so the client can rejoin the group) and commits them with
-the next batch, or alone when no message comes. A crash at any point
-before step 5 means the batch is delivered again, and the upserts store it exactly once.
+with exponential backoff (0.2 s doubling to 10 s: :mod:`rca.ingest.retry`); the worker does not exit.
+A failed commit keeps its offsets pending: the loop polls again (so the client can rejoin the group)
+and commits them with the next batch, or alone when no message comes. A crash at any point before
+step 5 means the batch is delivered again, and the upserts store it exactly once.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from rca.ingest import metrics
 from rca.ingest.deadletter import DeadLetter, DeadLetterPublisher
-from rca.ingest.decoders import DECODERS, Decoder
+from rca.ingest.decoders import DECODERS, Decoder, decode
 from rca.ingest.metrics import IngestStats
 from rca.ingest.records import DecodeError, MetricPoint, SpanRecord
 from rca.ingest.retry import Stopped, backoff_delay, retry
@@ -220,11 +217,8 @@ class IngestWorker:
             self.store.close()
 
     def _write_stats(self) -> None:
-        if self.stats_path is None:
-            return
-        tmp = self.stats_path.with_suffix(self.stats_path.suffix + ".tmp")
-        tmp.write_text(json.dumps(asdict(self.stats)))
-        tmp.replace(self.stats_path)
+        if self.stats_path is not None:
+            self.stats.save(self.stats_path)
 
     # ----------------------------------------------------------- one batch
     def _step(self, consumer: KafkaConsumer) -> None:
@@ -254,22 +248,10 @@ class IngestWorker:
                 key = f"{tp.topic}:{tp.partition}"
                 self.stats.partitions[key] = self.stats.partitions.get(key, 0) + 1
                 per_topic[tp.topic] = per_topic.get(tp.topic, 0) + 1
-                value = record.value
                 try:
-                    if value is None or len(value) == 0:
-                        raise DecodeError("empty", "message without a value")
-                    if len(value) > self.settings.max_message_bytes:
-                        raise DecodeError(
-                            "too_large",
-                            f"message of {len(value)} bytes exceeds "
-                            f"max_message_bytes={self.settings.max_message_bytes}",
-                        )
-                    rows = decoder(value)
+                    rows = decode(decoder, record.value, self.settings.max_message_bytes)
                 except DecodeError as exc:
                     dead.append(DeadLetter(record, exc.reason, str(exc)))
-                    continue
-                except Exception as exc:  # noqa: BLE001 - one bad message must never stop the worker
-                    dead.append(DeadLetter(record, "error", f"decoder failed: {exc!r}"))
                     continue
                 if signal == "spans":
                     messages.append(_Message(record, [], rows))

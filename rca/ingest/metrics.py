@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from prometheus_client import Counter
 
@@ -41,3 +43,9 @@ class IngestStats:
     started_at: float = field(default_factory=time.time)
     last_commit_at: float | None = None
     state: str = "starting"
+
+    def save(self, path: Path) -> None:
+        """Write the totals as JSON to ``path`` atomically (a reader never sees half a file)."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        tmp.replace(path)

@@ -9,7 +9,6 @@ the loaders' definitions. Opening the database is :mod:`rca.store.engine`.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -235,19 +234,17 @@ class Store(TelemetryReads):
             ids = self._ensure_series(conn, keys, points)
             new_ids = {k: v for k, v in ids.items() if k not in self._series_ids}
             new_series = len(new_ids)
-            # De-duplicate (PostgreSQL's ON CONFLICT rejects a key twice in one statement).
-            rows: dict[tuple[int, float], float] = {}
-            lo: dict[int, float] = {}
-            hi: dict[int, float] = {}
+            # De-duplicate (PostgreSQL's ON CONFLICT rejects a key twice in one statement), then sort by
+            # key: one lock order for concurrent workers, one sweep through the primary key's B-tree.
+            deduplicated: dict[tuple[int, float], float] = {}
             for p in points:
-                rows[(ids[(p[0], p[1])], p[2])] = p[3]
-            for sid, ts in rows:
-                if ts > hi.get(sid, -math.inf):
-                    hi[sid] = ts
-                if ts < lo.get(sid, math.inf):
-                    lo[sid] = ts
+                deduplicated[(ids[(p[0], p[1])], p[2])] = p[3]
+            rows = [(sid, ts, v) for (sid, ts), v in sorted(deduplicated.items())]
             if rows:
                 self._upsert_points(conn, rows)
+                # Sorted by (series, ts): the last row of a series has its newest time, the first its oldest.
+                hi = {sid: ts for sid, ts, _ in rows}
+                lo = {sid: ts for sid, ts, _ in reversed(rows)}
                 self._touch_series(conn, lo, hi)
             span_rows = {(s[0], s[1]): s for s in spans}
             if span_rows:
@@ -256,22 +253,22 @@ class Store(TelemetryReads):
         self._series_ids.update(new_ids)
         return WriteResult(points=len(rows), spans=len(span_rows), new_series=new_series)
 
-    def _upsert_points(self, conn: Connection, rows: dict[tuple[int, float], float]) -> None:
+    def _upsert_points(self, conn: Connection, rows: list[tuple[int, float, float]]) -> None:
+        """Upsert ``(series_id, ts, value)`` rows, unique and sorted by key."""
         if self.dialect == "sqlite":
             sql = (
                 "INSERT INTO points (series_id, ts, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (series_id, ts) DO UPDATE SET value = excluded.value"
             )
-            conn.exec_driver_sql(sql, [(sid, ts, v) for (sid, ts), v in rows.items()])
+            conn.exec_driver_sql(sql, rows)
             return
         sql = (
             "INSERT INTO points (series_id, ts, value) "
             "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::float8[]) "
             "ON CONFLICT (series_id, ts) DO UPDATE SET value = EXCLUDED.value"
         )
-        items = sorted(rows.items())  # one lock order for concurrent workers
-        for chunk in _chunks(items, 50_000):
-            conn.exec_driver_sql(sql, ([k[0] for k, _ in chunk], [k[1] for k, _ in chunk], [v for _, v in chunk]))
+        for chunk in _chunks(rows, 50_000):
+            conn.exec_driver_sql(sql, tuple(list(column) for column in zip(*chunk, strict=True)))
 
     def _touch_series(self, conn: Connection, lo: dict[int, float], hi: dict[int, float]) -> None:
         params = [{"id": sid, "lo": lo[sid], "hi": hi[sid]} for sid in sorted(hi)]

@@ -1,13 +1,10 @@
 """Interoperability: the OpenTelemetry Python SDK -> a real OpenTelemetry Collector -> Kafka -> rca's store.
 
 The Collector is built from pinned Go modules by ``make otelcol`` (``ingest/otelcol.sh``; CI runs it
-before the tests) with the OTLP receiver and the contrib Kafka exporter. The SDK exports over OTLP/HTTP
-to it; the Collector writes each signal to its topic in one encoding; an :class:`IngestWorker` stores
-them. Every item the SDK exported is counted in the store, for both encodings, with the same series
-names: what a user's real pipeline does, end to end.
-
-Logs: rca does not ingest ``otlp_logs`` yet. When it does, add ``"logs"`` to :data:`SIGNALS` and an SDK
-``LoggerProvider`` below; the Collector's config already routes each listed signal to its topic.
+before the tests) with the OTLP receiver and the contrib Kafka exporter. The SDK exports metrics, spans
+and logs over OTLP/HTTP to it; the Collector writes each signal to its topic in one encoding; an
+:class:`IngestWorker` stores them. Every item the SDK exported is counted in the store, for both
+encodings, with the same series names: what a user's real pipeline does, end to end.
 """
 
 from __future__ import annotations
@@ -20,9 +17,13 @@ import pytest
 from ingest_helpers import wait_until
 from kafka.admin import KafkaAdminClient
 from opentelemetry import trace
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExportResult
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -38,14 +39,16 @@ from otelcol import Collector
 
 from rca.ingest.settings import IngestSettings
 from rca.store import Store
+from rca.store.logs import LogStore
 
 pytestmark = pytest.mark.kafka
 
-SIGNALS = ("metrics", "traces")
-"""Signals sent through the Collector (see the module docstring for logs)."""
+SIGNALS = ("metrics", "traces", "logs")
+"""Signals sent through the Collector."""
 
 ROUNDS = 3
 TRACES = 20
+LOGS = 30
 ATTRIBUTES = {"route": "/cart", "ratio": 1.0, "tags": ("a", "b")}
 """Point attributes whose string forms differed between the encodings before (a double, an array)."""
 
@@ -79,6 +82,20 @@ class CountingSpanExporter(OTLPSpanExporter):
         result = super().export(spans)
         if result is SpanExportResult.SUCCESS:
             self.delivered += len(spans)
+        return result
+
+
+class CountingLogExporter(OTLPLogExporter):
+    """The SDK's OTLP/HTTP log exporter, counting the records it delivered."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.delivered = 0
+
+    def export(self, batch: Any) -> LogRecordExportResult:
+        result = super().export(batch)
+        if result is LogRecordExportResult.SUCCESS:
+            self.delivered += len(batch)
         return result
 
 
@@ -147,27 +164,58 @@ def send_spans(endpoint: str) -> int:
     return delivered
 
 
+def send_logs(endpoint: str) -> int:
+    """``LOGS`` records of pod-1 of shop/carts, two templates at two levels; returns the records delivered."""
+    exporter = CountingLogExporter(endpoint=f"{endpoint}/v1/logs")
+    provider = LoggerProvider(resource=resource("carts", "pod-1"))
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    logger = provider.get_logger("rca.interop")
+    for i in range(LOGS):
+        if i % 3:
+            logger.emit(
+                body=f"served cart {i} in {i + 3} ms", severity_number=SeverityNumber.INFO, severity_text="INFO"
+            )
+        else:
+            logger.emit(
+                body=f"timeout calling db after {i} ms", severity_number=SeverityNumber.ERROR, severity_text="ERROR"
+            )
+    assert provider.force_flush(30_000)
+    provider.shutdown()
+    assert exporter.delivered == LOGS
+    return exporter.delivered
+
+
 @pytest.mark.parametrize("encoding", ["otlp_proto", "otlp_json"])
 def test_sdk_through_the_collector_into_the_store(
     encoding: str, settings: IngestSettings, start_worker, tmp_path: Path
 ) -> None:
-    settings = settings.with_overrides(metrics_encoding=encoding, spans_encoding=encoding)
-    topics = {"metrics": settings.metrics_topic, "traces": settings.spans_topic}
+    settings = settings.with_overrides(metrics_encoding=encoding, spans_encoding=encoding, logs_encoding=encoding)
+    topics = {"metrics": settings.metrics_topic, "traces": settings.spans_topic, "logs": settings.logs_topic}
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap)  # the worker subscribes to existing topics
     admin.create_topics(
         {t: {"num_partitions": 1, "replication_factor": 1} for t in topics.values()}, wait_for_metadata=True
     )
     admin.close()
     store = Store(data_dir=settings.data_dir)
+    logs = LogStore(store, bucket_seconds=settings.log_bucket_seconds)
     worker = start_worker(settings, store)
     with Collector(settings.bootstrap, {s: topics[s] for s in SIGNALS}, encoding, tmp_path) as collector:
         points = send_metrics(collector.otlp_http)
         spans = send_spans(collector.otlp_http)
-        want = {"points": points, "spans": spans}
+        records = send_logs(collector.otlp_http)
+        want = {"points": points, "spans": spans, "records": records}
+
+        def stored() -> dict[str, int]:
+            return {
+                "points": store.counts()["points"],
+                "spans": store.counts()["spans"],
+                "records": logs.counts()["records"],
+            }
+
         wait_until(
-            lambda: {k: store.counts()[k] for k in want} == want,
+            lambda: stored() == want,
             180,
-            f"{want} in the store (has {store.counts()}; Collector log:\n{collector.log()[-2000:]})",
+            f"{want} in the store (has {stored()}; Collector log:\n{collector.log()[-2000:]})",
         )
     assert worker.stop().dead_letters == 0
 
@@ -202,3 +250,6 @@ def test_sdk_through_the_collector_into_the_store(
     assert graph.to_dict("records") == [{"source": "shop/front", "target": "shop/carts", "count": TRACES}]
     services = {s["service"]: s for s in store.services()}
     assert services["shop/carts"]["units"]["cpu"] == "%"
+    counts = logs.read_counts()
+    assert set(counts["service"]) == {"shop/carts"} and int(counts["count"].sum()) == LOGS
+    assert {"error", "info"} <= set(counts["level"].str.lower()) and counts["template_key"].nunique() == 2

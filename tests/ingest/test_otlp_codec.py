@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, MetricsData
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
+from rca.ingest.decoders import decode
 from rca.ingest.encode import encode_metrics, encode_spans, id_bytes
 from rca.ingest.jsonl import decode_jsonl
 from rca.ingest.otlp import decode_metrics_proto, decode_spans_proto
@@ -157,3 +158,15 @@ def test_span_times_beyond_the_accepted_range_are_invalid(encoding: str) -> None
     with pytest.raises(DecodeError, match="between 1970 and 2200") as info:
         decode(encode_spans(late, encoding))
     assert info.value.reason == "invalid"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"), [(None, "empty"), (b"", "empty"), (b"x" * 101, "too_large"), (b"boom", "error")]
+)
+def test_every_failure_of_one_message_is_a_decode_error(value: bytes | None, reason: str) -> None:
+    def decoder(payload: bytes) -> list:
+        raise RuntimeError(f"a decoder bug on {payload!r}")
+
+    with pytest.raises(DecodeError) as info:
+        decode(decoder, value, max_bytes=100)
+    assert info.value.reason == reason
