@@ -44,23 +44,29 @@ class LogReads:
             (start, Unix seconds), ``count``, sorted by service, template key, level and bucket, as
             :func:`rca.data.logs.log_counts` sorts them.
         """
-        c, tpl = log_counts, log_templates
-        query = sa.select(tpl.c.service, tpl.c.template_key, tpl.c.level, c.c.bucket, c.c.count).join(
-            tpl, tpl.c.id == c.c.template_id
-        )
-        if start is not None:
-            query = query.where(c.c.bucket >= start)
-        if end is not None:
-            query = query.where(c.c.bucket < end)
-        with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=list(COUNT_COLUMNS))
-        frame["bucket"] = frame["bucket"].astype("float64")
-        frame["count"] = frame["count"].astype("int64")
+        frame = self._buckets(start, end)[list(COUNT_COLUMNS)]
         step = float(step_seconds or self.bucket_seconds)
         if step != self.bucket_seconds and not frame.empty:
             frame["bucket"] = (frame["bucket"] // step) * step
             frame = frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(count=("count", "sum"))
         return frame.sort_values(list(COUNT_COLUMNS[:4])).reset_index(drop=True)
+
+    def _buckets(self, start: float | None, end: float | None) -> pd.DataFrame:
+        """Stored buckets starting in ``[start, end)``: the count columns plus ``first_ts``, ``last_ts``."""
+        c, tpl = log_counts, log_templates
+        query = sa.select(
+            tpl.c.service, tpl.c.template_key, tpl.c.level, c.c.bucket, c.c.count, c.c.first_ts, c.c.last_ts
+        ).join(tpl, tpl.c.id == c.c.template_id)
+        if start is not None:
+            query = query.where(c.c.bucket >= start)
+        if end is not None:
+            query = query.where(c.c.bucket < end)
+        with self.store.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, "first_ts", "last_ts"])
+        frame["count"] = frame["count"].astype("int64")
+        for column in ("bucket", "first_ts", "last_ts"):
+            frame[column] = frame[column].astype("float64")
+        return frame
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
@@ -84,9 +90,10 @@ class LogReads:
         One row per counted record of the buckets starting in ``[start, end)``, so that
         :func:`rca.data.logs.log_counts` of the result at the stored bucket width (or a multiple)
         equals :meth:`read_counts`. Kept lines are rows of their own, at their time with their trace
-        and span ids; the other records of a bucket are rows at the bucket's start carrying the text
-        of a kept line of the same stream (the latest up to that bucket's end, else the first after)
-        and no ids. A stream without a kept line near the window carries its template key as text.
+        and span ids; the other records of a bucket are rows spread evenly from the bucket's first
+        record's time to its last's, carrying the text of a kept line of the same stream (the latest
+        up to that bucket's end, else the first after) and no ids. A stream without a kept line near
+        the window carries its template key as text.
 
         Returns
         -------
@@ -94,7 +101,7 @@ class LogReads:
             Columns ``time, service, level, message, trace_id, span_id`` sorted by time; ``None`` when
             no log was counted in the window.
         """
-        counts = self.read_counts(start, end, step_seconds=self.bucket_seconds)
+        counts = self._buckets(start, end)
         if counts.empty:
             return None
         near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
@@ -114,9 +121,16 @@ class LogReads:
         later = pd.merge_asof(rest, texts, on="at", by=stream, direction="forward")["message"]
         message = matched["message"].fillna(later).fillna(matched["template_key"])
         repeat = matched["count"].to_numpy(dtype="int64")
+        # Spread evenly from the bucket's first record to its last: a consumer that splits the bucket
+        # (at an anomaly time inside it) sees about the share of its records on each side, and the
+        # window's records start and end when the real ones did.
+        first = matched["first_ts"].fillna(matched["bucket"]).to_numpy(dtype=float)
+        last = matched["last_ts"].fillna(matched["bucket"] + self.bucket_seconds * (1 - 1e-9)).to_numpy(dtype=float)
+        nth = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
+        fraction = nth / np.maximum(np.repeat(repeat, repeat) - 1, 1)
         copies = pd.DataFrame(
             {
-                "time": np.repeat(matched["bucket"].to_numpy(dtype=float), repeat),
+                "time": np.repeat(first, repeat) + fraction * np.repeat(last - first, repeat),
                 "service": np.repeat(matched["service"].to_numpy(), repeat),
                 "level": np.repeat(matched["level"].to_numpy(), repeat),
                 "message": np.repeat(message.to_numpy(), repeat),

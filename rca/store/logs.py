@@ -138,7 +138,7 @@ class LogStore(LogReads):
         with self.store.transaction() as conn:
             fresh, duplicates, next_offsets = self._claim(conn, messages)
             records = [r for m in fresh for r in m.records]
-            counts: dict[tuple[str, str, str], dict[float, int]] = {}
+            counts: dict[tuple[str, str, str], dict[float, list[float]]] = {}  # [count, first, last]
             candidates: dict[tuple[tuple[str, str, str], float], list[LogRecord]] = {}
             width, limit = self.bucket_seconds, self.samples_per_hour
             for record in records:
@@ -146,8 +146,17 @@ class LogStore(LogReads):
                 per_bucket = counts.get(stream)
                 if per_bucket is None:
                     per_bucket = counts[stream] = {}
-                bucket = math.floor(record.ts / width) * width
-                per_bucket[bucket] = per_bucket.get(bucket, 0) + 1
+                ts = record.ts
+                bucket = math.floor(ts / width) * width
+                cell = per_bucket.get(bucket)
+                if cell is None:
+                    per_bucket[bucket] = [1, ts, ts]
+                else:
+                    cell[0] += 1
+                    if ts < cell[1]:
+                        cell[1] = ts
+                    elif ts > cell[2]:
+                        cell[2] = ts
                 slot = (stream, math.floor(record.ts / 3600.0) * 3600.0)
                 kept = candidates.get(slot)
                 if kept is None:
@@ -156,7 +165,8 @@ class LogStore(LogReads):
                     kept.append(record)
             ids, new_ids = self._ensure_templates(conn, counts)
             if counts:
-                self._add_counts(conn, [(ids[s], b, n) for s, per in counts.items() for b, n in per.items()])
+                rows = [(ids[s], b, int(n), lo, hi) for s, per in counts.items() for b, (n, lo, hi) in per.items()]
+                self._add_counts(conn, rows)
             samples, full = self._add_samples(conn, {(ids[s], hour): rows for (s, hour), rows in candidates.items()})
             if next_offsets:
                 conn.execute(
@@ -226,19 +236,23 @@ class LogStore(LogReads):
         ids.update(new)
         return ids, new
 
-    def _add_counts(self, conn: Connection, rows: list[tuple[int, float, int]]) -> None:
+    def _add_counts(self, conn: Connection, rows: list[tuple[int, float, int, float, float]]) -> None:
         rows.sort()  # one lock order for concurrent workers
         if self.store.dialect == "sqlite":
             conn.exec_driver_sql(
-                "INSERT INTO log_counts (template_id, bucket, count) VALUES (?, ?, ?) "
-                "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count",
+                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count, "
+                "first_ts = min(coalesce(log_counts.first_ts, excluded.first_ts), excluded.first_ts), "
+                "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts)",
                 rows,
             )
             return
         conn.exec_driver_sql(
-            "INSERT INTO log_counts (template_id, bucket, count) "
-            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[]) "
-            "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count",
+            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) "
+            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[]) "
+            "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count, "
+            "first_ts = LEAST(log_counts.first_ts, EXCLUDED.first_ts), "
+            "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts)",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 

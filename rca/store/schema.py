@@ -123,6 +123,9 @@ log_counts = sa.Table(
     sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("bucket", sa.Float(precision=53), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
+    # The first and last record's time: the records' extent within the bucket, for rebuilding them.
+    sa.Column("first_ts", sa.Float(precision=53), nullable=True),
+    sa.Column("last_ts", sa.Float(precision=53), nullable=True),
     sa.Index("ix_log_counts_bucket", "bucket"),
     sqlite_with_rowid=False,
 )
@@ -163,3 +166,6 @@ def upgrade(conn: sa.Connection) -> None:
     columns = {c["name"] for c in sa.inspect(conn).get_columns("series")}
     if "unit" not in columns:
         conn.exec_driver_sql("ALTER TABLE series ADD COLUMN unit VARCHAR(64) NOT NULL DEFAULT ''")
+    if "first_ts" not in {c["name"] for c in sa.inspect(conn).get_columns("log_counts")}:
+        conn.exec_driver_sql("ALTER TABLE log_counts ADD COLUMN first_ts DOUBLE PRECISION")
+        conn.exec_driver_sql("ALTER TABLE log_counts ADD COLUMN last_ts DOUBLE PRECISION")

@@ -133,6 +133,9 @@ def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
     assert window is not None and list(window.columns) == ["time", "service", "level", "message", "trace_id", "span_id"]
     pd.testing.assert_frame_equal(log_counts(window, 60.0), logs.read_counts(T0 + 3000, T0 + 4200), check_dtype=False)
     assert window["time"].is_monotonic_increasing
+    # Rebuilt records lie between the first and last real record of their bucket (the window's ends are real).
+    real = frame.loc[frame["time"].between(T0 + 3000, T0 + 4199.999), "time"]
+    assert (window["time"].min(), window["time"].max()) == (real.min(), real.max())
     with_ids = window.loc[window["trace_id"] != ""]
     hour = frame.loc[frame["time"].between(T0 + 3600, T0 + 4199)]
     streams = {(r.service, r.level, r.template_key) for r in records(hour)}
