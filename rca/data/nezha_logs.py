@@ -11,7 +11,6 @@ A case reads only the files of its own window (the whole set is hundreds of mega
 from __future__ import annotations
 
 import json
-import logging
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -20,9 +19,8 @@ import numpy as np
 import pandas as pd
 
 from rca.data.logs import check_logs, parse_log_line
+from rca.data.notes import note
 from rca.errors import DataError
-
-log = logging.getLogger("rca.data")
 
 LOG_SUFFIX = "_log.csv"
 _NEEDED = ("TimeUnixNano", "PodName", "Log")
@@ -62,7 +60,7 @@ def read_log_file(path: Path, service_of_pod: Callable[[str], str]) -> pd.DataFr
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="warn")
     skipped = [str(w.message).strip() for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
     if skipped:
-        log.warning("%s: skipped malformed row(s): %s", path, "; ".join(skipped))
+        note(path, f"skipped malformed row(s): {'; '.join(skipped)}")
     missing = [c for c in _NEEDED if c not in raw.columns]
     if missing:
         raise DataError(
