@@ -44,6 +44,14 @@ ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
 EVIDENCE_TEMPLATES = 5
 """Changed templates given as evidence per service."""
 
+LOG_CHANGE = "log_change"
+"""Metric name of the per-service log-change pseudo-series a ranking adds."""
+
+Z_UNIT = 3.0
+"""A log-change score in units of the series scores' normal range: a centred z of 3 (three standard
+errors beyond the service's own normal variation, the classic three-sigma edge) scores 1, which is
+:data:`rca.anomaly.signals.NORMAL_RANGE`."""
+
 
 @dataclass(frozen=True)
 class TemplateChange:
@@ -335,4 +343,13 @@ def log_change_scores(logs: pd.DataFrame, anomaly_time: float, **kwargs: Any) ->
     return {service: change.score for service, change in log_changes(logs, anomaly_time, **kwargs).items()}
 
 
-__all__ = ["LogChange", "LogNormal", "TemplateChange", "log_change_scores", "log_changes", "share_z"]
+__all__ = [
+    "LOG_CHANGE",
+    "Z_UNIT",
+    "LogChange",
+    "LogNormal",
+    "TemplateChange",
+    "log_change_scores",
+    "log_changes",
+    "share_z",
+]
