@@ -10,7 +10,9 @@ Variants (all other parameters at their defaults):
 - ``learned-graph`` / ``call-graph``: one graph source instead of both;
 - ``residuals``: forecast residuals added to the anomaly scores;
 - ``zscore-scoring``: BARO's robust z-score instead of the exceedance of the baseline's own range;
-- ``no-traces``: without the per-service call-delay scores from spans.
+- ``no-traces``: without the per-service call-delay scores from spans;
+- ``no logs`` / ``logs only``: without the log-change signal / ranked by it alone (``logs="off"`` /
+  ``"only"``); ``log-errors``: the log-only peer (rise of the error-line share).
 
 Reproduce (from the project root; about 15 minutes for sock-shop, 3 for Nezha, on 2 cores)::
 
@@ -45,6 +47,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "zscore scoring (no exceedance)": ("run", {"scoring": "zscore"}),
     "no traces (no call delays)": ("run", {"traces": False}),
     "no within-service prior (resource -> symptom)": ("run", {"service_prior": False}),
+    "no logs": ("run", {"logs": "off"}),
+    "logs only": ("run", {"logs": "only"}),
+    "log-errors (log-only peer)": ("log-errors", {}),
     "baro": ("baro", {}),
 }
 COLUMNS = ("AC@1", "AC@3", "AC@5", "Avg@5", "metric_AC@1", "seconds_median", "errors")

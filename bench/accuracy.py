@@ -66,6 +66,24 @@ def table(report: dict[str, Any], random_spread: tuple[float, float] | None) -> 
     return "\n".join(lines)
 
 
+def fault_table(report: dict[str, Any]) -> str:
+    """AC@1 and AC@3 per fault type (the label's), one row per method; empty for a single type."""
+    faults = sorted({str(r["fault"]) for res in report["results"] for r in res["cases"] if r.get("fault")})
+    if len(faults) < 2:
+        return ""
+    header = "| method | " + " | ".join(f"{f} AC@1 | {f} AC@3" for f in faults) + " |"
+    lines = [header, "|---" * (2 * len(faults) + 1) + "|"]
+    for result in report["results"]:
+        cells = []
+        for fault in faults:
+            ranks = [r["rank"] for r in result["cases"] if r.get("fault") == fault]
+            for k in (1, 3):
+                hits = sum(1 for r in ranks if r is not None and r <= k)
+                cells.append(f"{hits}/{len(ranks)}")
+        lines.append(f"| {result['method']} | " + " | ".join(cells) + " |")
+    return "Per fault type (cases ranked within the top k / cases):\n\n" + "\n".join(lines)
+
+
 def chart(reports: dict[str, dict[str, Any]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(reports), figsize=(6 * len(reports), 4), squeeze=False)
     for ax, (name, report) in zip(axes[0], reports.items(), strict=True):
@@ -118,7 +136,12 @@ def main() -> None:
             runs = evaluate(DATASETS[name], seeds)["results"]
             values = [r["summary"]["Avg@5"] for r in runs]
             spread = (statistics.mean(values), statistics.stdev(values))
-        sections.append(f"### {name}\n\n{table(report, spread)}\n\n({time.time() - started:.0f} s in all)")
+        per_fault = fault_table(report)
+        sections.append(
+            f"### {name}\n\n{table(report, spread)}\n\n"
+            + (f"{per_fault}\n\n" if per_fault else "")
+            + f"({time.time() - started:.0f} s in all)"
+        )
     chart(reports, ROOT / "docs" / "img" / "accuracy.png")
     methods_arg = " ".join(f"--method {m}" for m in methods)
     body = "\n\n".join(

@@ -74,6 +74,9 @@ class Telemetry:
         Spans with :data:`SPAN_COLUMNS`, or ``None``.
     graph
         Known caller -> callee service edges, or ``None``.
+    logs
+        Log records with :data:`rca.data.logs.LOG_COLUMNS` (``time, service, level, message`` and
+        optionally ``trace_id, span_id``), sorted by time, or ``None``.
     units
         ``column -> unit`` (UCUM as OTLP writes it: ``ms``, ``By``, ``%``, ``1``) where the source told it.
     """
@@ -82,6 +85,7 @@ class Telemetry:
     series: Mapping[str, tuple[str, str]]
     traces: pd.DataFrame | None = None
     graph: tuple[tuple[str, str], ...] | None = None
+    logs: pd.DataFrame | None = None
     units: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +96,7 @@ class Telemetry:
         traces: pd.DataFrame | None = None,
         graph: Iterable[tuple[str, str]] | None = None,
         units: Mapping[str, str] | None = None,
+        logs: pd.DataFrame | None = None,
     ) -> Telemetry:
         """Build telemetry, deriving the series mapping from column names where none is given."""
         mapping = {c: split_series_name(c) for c in frame.columns}
@@ -102,6 +107,7 @@ class Telemetry:
             series=mapping,
             traces=traces,
             graph=None if graph is None else tuple((str(a), str(b)) for a, b in graph),
+            logs=logs,
             units=dict(units or {}),
         )
 
@@ -116,27 +122,29 @@ class Telemetry:
 
     def between(self, start: float | None = None, end: float | None = None) -> Telemetry:
         """The part of the window with ``start <= time < end`` (spans by their start time)."""
-        index = self.frame.index
-        keep = np.ones(len(index), dtype=bool)
-        if start is not None:
-            keep &= index >= start
-        if end is not None:
-            keep &= index < end
+        keep = _within(self.frame.index.to_numpy(dtype=float), start, end)
         traces = self.traces
         if traces is not None:
-            t = traces["start_ns"].to_numpy() / 1e9
-            span_keep = np.ones(len(t), dtype=bool)
-            if start is not None:
-                span_keep &= t >= start
-            if end is not None:
-                span_keep &= t < end
-            traces = traces.loc[span_keep].reset_index(drop=True)
-        return replace(self, frame=self.frame.loc[keep], traces=traces)
+            spans_kept = _within(traces["start_ns"].to_numpy() / 1e9, start, end)
+            traces = traces.loc[spans_kept].reset_index(drop=True)
+        logs = self.logs
+        if logs is not None:
+            logs = logs.loc[_within(logs["time"].to_numpy(dtype=float), start, end)].reset_index(drop=True)
+        return replace(self, frame=self.frame.loc[keep], traces=traces, logs=logs)
 
     def with_columns(self, columns: Iterable[str]) -> Telemetry:
         """The same telemetry restricted to ``columns``."""
         cols = list(columns)
         return replace(self, frame=self.frame[cols], series={c: self.series[c] for c in cols})
+
+
+def _within(times: np.ndarray, start: float | None, end: float | None) -> np.ndarray:
+    keep = np.ones(len(times), dtype=bool)
+    if start is not None:
+        keep &= times >= start
+    if end is not None:
+        keep &= times < end
+    return keep
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
 """Read and write case directories (the project's own case format, and RCAEval's layout).
 
 A case directory holds ``data.csv`` and ``inject_time.txt``, and optionally ``root_cause.json``,
-``traces.csv``, ``graph.csv``, ``series.csv``, ``case.json`` and ``history.csv`` (see ``docs/data.md``);
-other files are skipped with one note. RCAEval's RE1 layout is the same minus ``root_cause.json``: its
-label comes from the parent folder's name, ``<service>_<fault>``.
+``traces.csv``, ``logs.csv``, ``graph.csv``, ``series.csv``, ``case.json`` and ``history.csv`` (see
+``docs/data.md``); other files are skipped with one note. RCAEval's RE1 layout is the same minus
+``root_cause.json``: its label comes from the parent folder's name, ``<service>_<fault>``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry, split_series_name, validate_frame
+from rca.data.logs import check_logs
 from rca.data.notes import note_skipped
 from rca.data.spans import check_spans
 from rca.errors import DataError
@@ -25,11 +26,12 @@ CASE_DATA = "data.csv"
 INJECT_TIME = "inject_time.txt"
 ROOT_CAUSE = "root_cause.json"
 TRACES = "traces.csv"
+LOGS = "logs.csv"
 GRAPH = "graph.csv"
 SERIES = "series.csv"
 CASE_JSON = "case.json"
 HISTORY = "history.csv"
-KNOWN_FILES = frozenset({CASE_DATA, INJECT_TIME, ROOT_CAUSE, TRACES, GRAPH, SERIES, CASE_JSON, HISTORY, "logs.csv"})
+KNOWN_FILES = frozenset({CASE_DATA, INJECT_TIME, ROOT_CAUSE, TRACES, GRAPH, SERIES, CASE_JSON, HISTORY, LOGS})
 """Every file a case directory may hold; anything else is skipped with one note."""
 
 
@@ -166,6 +168,12 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
         raw_spans = pd.read_csv(directory / TRACES, dtype=str, keep_default_na=False)
         traces = check_spans(raw_spans, path=str(directory / TRACES))
 
+    logs = None
+    if (directory / LOGS).exists():
+        _check_ragged(directory / LOGS)
+        raw_logs = pd.read_csv(directory / LOGS, dtype=str, keep_default_na=False)
+        logs = check_logs(raw_logs, path=str(directory / LOGS))
+
     graph = None
     if (directory / GRAPH).exists():
         table = read_table(directory / GRAPH, dtype=str)
@@ -196,7 +204,7 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
     note_skipped(directory, _unknown_files(directory), why="that are not part of a case directory")
     return Case(
         name=name or directory.name,
-        telemetry=Telemetry.from_frame(frame, series, traces, graph),
+        telemetry=Telemetry.from_frame(frame, series, traces, graph, logs=logs),
         inject_time=inject_time,
         root_cause=root_cause,
         symptom=symptom,
@@ -244,6 +252,8 @@ def write_case_dir(case: Case, directory: str | Path) -> Path:
         pd.DataFrame(rows).to_csv(directory / SERIES, index=False)
     if telemetry.traces is not None:
         telemetry.traces.to_csv(directory / TRACES, index=False)
+    if telemetry.logs is not None:
+        telemetry.logs.to_csv(directory / LOGS, index=False, float_format="%.6f")
     if telemetry.graph is not None:
         pd.DataFrame(list(telemetry.graph), columns=["source", "target"]).to_csv(directory / GRAPH, index=False)
     options: dict[str, Any] = dict(case.extra)

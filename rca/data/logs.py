@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from rca.errors import DataError
+
 LOG_COLUMNS = ("time", "service", "level", "message")
 """Required columns of a logs table; ``trace_id`` and ``span_id`` are optional."""
 
@@ -125,6 +127,37 @@ def parse_log_line(body: str, severity: str | None = None) -> LogLine:
         tokens.pop()  # beyond the key's tokens, or a fragment cut by the character bound
     key = _VARIABLE.sub(MASK, " ".join(tokens))
     return LogLine(level=normalise_level(level), template_key=key)
+
+
+def check_logs(logs: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame:
+    """Check that a logs table has :data:`LOG_COLUMNS` and numeric times; return a normalised copy.
+
+    Text columns become strings (missing -> ``""``), ``time`` float seconds; rows are sorted by time
+    (stably) and exact repeats of a record (time, service and message; recordings that overlap and
+    at-least-once delivery make them) are kept once.
+    """
+    missing = [c for c in LOG_COLUMNS if c not in logs.columns]
+    if missing:
+        raise DataError(
+            f"logs table lacks column(s) {', '.join(missing)}",
+            path=path,
+            hint=f"a logs table has columns {','.join(LOG_COLUMNS)}[,trace_id,span_id]",
+        )
+    times = pd.to_numeric(logs["time"], errors="coerce")
+    bad = ~np.isfinite(times.to_numpy(dtype=float))
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"time {logs['time'].iloc[row]!r} is not a number",
+            path=path,
+            where=f"column 'time', data row {row + 1}",
+            hint="log times are Unix seconds (float)",
+        )
+    columns = [*LOG_COLUMNS, *(c for c in ("trace_id", "span_id") if c in logs.columns)]
+    out = pd.DataFrame({c: logs[c].fillna("").astype(str).to_numpy() for c in columns[1:]})
+    out.insert(0, "time", times.to_numpy(dtype=float))
+    out = out.drop_duplicates(["time", "service", "message"])
+    return out.sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def log_counts(logs: pd.DataFrame, step_seconds: float) -> pd.DataFrame:

@@ -42,6 +42,7 @@ import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry
 from rca.data.casedir import read_table
+from rca.data.nezha_logs import case_logs
 from rca.data.notes import note_skipped
 from rca.data.spans import check_spans, span_series
 from rca.errors import DataError
@@ -308,13 +309,17 @@ def read_nezha_case(root: str | Path, fault: NezhaFault, faults: list[NezhaFault
         series = {**series, **trace_series}
 
     frame = frame.loc[:, frame.notna().any()]
+    logs = case_logs(
+        day_dir, root / "construct" / fault.day, fault.day, (t - BEFORE_SECONDS, end + STEP_SECONDS),
+        frame.index.to_numpy(), STEP_SECONDS, service_of_pod, [f.inject_time for f in same_day],
+    )  # fmt: skip
     history = fault_free_history(day, fault, same_day)
     metric = _CPU_FAULTS.get(fault.fault)
     label_metric = f"{fault.service}_{metric}" if metric and f"{fault.service}_{metric}" in frame.columns else None
     # The first anomalous row's timestamp is its minute's end; rows after `t` are anomalous.
     return Case(
         name=fault.name,
-        telemetry=Telemetry.from_frame(frame, series, traces, day.graph),
+        telemetry=Telemetry.from_frame(frame, series, traces, day.graph, logs=logs),
         inject_time=t,
         root_cause=RootCause(service=fault.service, metric=label_metric, fault=fault.fault),
         step_seconds=STEP_SECONDS,

@@ -32,7 +32,7 @@ import pandas as pd
 
 from rca.data.case import Case, Telemetry, validate_frame
 from rca.data.casedir import INJECT_TIME, check_inject_time, rcaeval_label, read_inject_time, read_table
-from rca.data.logs import parse_log_line
+from rca.data.logs import check_logs, parse_log_line
 from rca.data.notes import note, note_skipped
 from rca.data.spans import check_spans
 from rca.errors import DataError
@@ -184,6 +184,11 @@ def read_rcaeval_case(directory: str | Path, *, name: str | None = None) -> Case
     inject_time = read_inject_time(directory / INJECT_TIME)
     check_inject_time(frame, inject_time, path=directory / INJECT_TIME)
     traces = read_rcaeval_spans(directory / TRACES) if (directory / TRACES).is_file() else None
+    logs = (
+        check_logs(read_rcaeval_logs(directory / LOGS), path=str(directory / LOGS))
+        if (directory / LOGS).is_file()
+        else None
+    )
     used = {metric_file.name, INJECT_TIME, TRACES, LOGS}
     note_skipped(
         directory,
@@ -193,7 +198,7 @@ def read_rcaeval_case(directory: str | Path, *, name: str | None = None) -> Case
     step = np.diff(frame.index.to_numpy())
     return Case(
         name=name or f"{directory.parent.name}/{directory.name}",
-        telemetry=Telemetry.from_frame(frame, traces=traces),
+        telemetry=Telemetry.from_frame(frame, traces=traces, logs=logs),
         inject_time=inject_time,
         root_cause=rcaeval_label(directory, frame),
         step_seconds=float(np.median(step)) if len(step) else None,

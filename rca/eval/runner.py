@@ -33,11 +33,14 @@ class MethodSpec:
         return get_method(self.name, **self.params)
 
 
-def _record(case_name: str, *, root_cause: str | None = None, error: str | None = None) -> dict[str, Any]:
-    """A per-case record of the contract, before any result."""
+def _record(
+    case_name: str, *, root_cause: str | None = None, fault: str | None = None, error: str | None = None
+) -> dict[str, Any]:
+    """A per-case record of the contract, before any result (``fault``: the label's fault type)."""
     return {
         "case": case_name,
         "root_cause": root_cause,
+        "fault": fault,
         "rank": None,
         "metric_rank": None,
         "top5": [],
@@ -71,7 +74,9 @@ def run_case(method: RCAMethod, case: Case, *, history: bool = False) -> dict[st
     one case; score the result."""
     label = case.root_cause
     started = time.perf_counter()
-    record = _record(case.name, root_cause=None if label is None else label.service)
+    record = _record(
+        case.name, root_cause=None if label is None else label.service, fault=None if label is None else label.fault
+    )
     try:
         if method.learns:
             data = fit_data(case, history=history)

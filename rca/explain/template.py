@@ -35,6 +35,8 @@ from rca.explain.model import (
 from rca.rank.ranking import Candidate, Ranking
 
 _LISTED_SERVICES = 5
+_LISTED_TEMPLATES = 3
+_TEMPLATE_CHARS = 160
 
 
 def describe_move(numbers: SeriesNumbers) -> str:
@@ -50,6 +52,44 @@ def describe_move(numbers: SeriesNumbers) -> str:
         return f"reached {peak}{suffix}"
     verb = "rose" if numbers.peak >= numbers.baseline else "fell"
     return f"{verb} from {format_value(numbers.baseline, numbers.unit)} to {peak}{suffix}"
+
+
+def _quoted(template: str) -> str:
+    text = template if len(template) <= _TEMPLATE_CHARS else template[: _TEMPLATE_CHARS - 3] + "..."
+    return f"\u201c{text}\u201d"
+
+
+def describe_log_change(service: str, change: Mapping[str, object]) -> str:
+    """``ts-contacts-service started logging ERROR “…#37 … No contacts …” 6.6 times a minute, normally 0``.
+
+    ``change`` is the ``log_change`` evidence of a ranking (:meth:`rca.anomaly.logs.LogChange.evidence`);
+    its most changed templates are told, each as started, stopped, or from one rate to another.
+    """
+    templates = change.get("templates")
+    if not isinstance(templates, list):
+        return ""
+    parts = []
+    for template in templates[:_LISTED_TEMPLATES]:
+        before = finite(template.get("before_per_minute")) or 0.0
+        after = finite(template.get("after_per_minute")) or 0.0
+        level = str(template.get("level") or "")
+        what = f"{level + ' ' if level else ''}{_quoted(str(template.get('template', '')))}"
+        if before == 0:
+            parts.append(f"started logging {what} {format_number(after)} times a minute, normally 0")
+        elif after == 0:
+            parts.append(f"stopped logging {what}, normally {format_number(before)} times a minute")
+        else:
+            parts.append(f"logged {what} {format_number(after)} times a minute, normally {format_number(before)}")
+    return f"{service} {'; '.join(parts)}" if parts else ""
+
+
+def _log_change(ranking: Ranking, service: str) -> str:
+    """The log-change sentence of ``service``, from whichever of its candidates carries it."""
+    for candidate in ranking.candidates:
+        change = candidate.evidence.get("log_change")
+        if candidate.service == service and isinstance(change, Mapping):
+            return describe_log_change(service, change)
+    return ""
 
 
 def _when(numbers: SeriesNumbers, case: Case) -> str:
@@ -132,6 +172,9 @@ class TemplateExplainer:
                 f"{top.service} is the most likely root cause (ranked 1st{by}, score {format_number(top.score)}): "
                 f"{numbers.column} {describe_move(numbers)}{_when(numbers, case)}."
             )
+        logs = _log_change(ranking, top.service)
+        if logs:
+            text += f" In its logs, {logs}."
         path = _path(case, ranking, top, evidence)
         if path:
             text += f" Causal path: {' -> '.join(path)}."
@@ -194,6 +237,9 @@ class TemplateExplainer:
             score = finite(c.evidence.get("anomaly_score"))
             if score is not None:
                 text += f", robust z {format_number(score)}"
+        change = c.evidence.get("log_change")
+        if isinstance(change, Mapping) and describe_log_change(c.service, change):
+            text += f"; {describe_log_change(c.service, change)}"
         path = _path(case, ranking, c, evidence)
         if path:
             text += f", path {' -> '.join(path)}"

@@ -8,10 +8,11 @@ from rca.errors import UnknownMethodError
 from rca.methods.base import RCAMethod
 from rca.methods.baselines import BARO, EpsilonDiagnosis, NSigma, RandomRanking
 from rca.methods.granger_pagerank import GrangerPageRank
+from rca.methods.log_errors import LogErrors
 from rca.methods.run import RUN
 
 METHODS: dict[str, type[RCAMethod]] = {
-    cls.name: cls for cls in (BARO, NSigma, EpsilonDiagnosis, GrangerPageRank, RandomRanking, RUN)
+    cls.name: cls for cls in (BARO, NSigma, EpsilonDiagnosis, GrangerPageRank, LogErrors, RandomRanking, RUN)
 }
 
 

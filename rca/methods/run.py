@@ -38,6 +38,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from rca.anomaly.logs import LOG_CHANGE, Z_UNIT, LogChange, LogNormal
 from rca.anomaly.scores import Direction, Scoring, baseline_zscores, max_abs, onset_index, robust_scale, series_scores
 from rca.anomaly.signals import CALL_DELAY, cause_signal_series
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
@@ -50,8 +51,10 @@ from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
 Fusion = Literal["standout", "score"]
+Logs = Literal["on", "off", "only"]
 FORMAT_VERSION = 2
-"""Version of ``model.json`` (2: the neural Granger model saved by name, :mod:`rca.causal.neural_granger`)."""
+"""Version of ``model.json`` (2: the neural Granger model saved by name, :mod:`rca.causal.neural_granger`;
+an optional ``logs`` entry holds the normal log mix)."""
 EVIDENCE_PATHS = 10
 """Candidates, from the top, whose causal path to the symptom is given as evidence."""
 
@@ -66,6 +69,7 @@ class FittedModel:
     scale: np.ndarray
     calls: list[tuple[str, str, float]]
     granger: NeuralGranger | None = None
+    logs: LogNormal | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -94,6 +98,14 @@ class RUN(RCAMethod, NeuralGrangerParams):
         When the case has spans before and after the anomaly time, add one series per service,
         ``<service>_call_delay``: how much longer calls into it spend outside it (network and
         queueing, :func:`rca.anomaly.signals.call_delay_scores`; see :meth:`cause_signals`).
+    logs
+        ``"on"``: when the case has log records, add one series per service with lines before and
+        after the anomaly time, ``<service>_log_change``: how far its template mix and error share
+        depart from its normal (:mod:`rca.anomaly.logs`; the fitted normal when the history had logs,
+        else the case's own records before the anomaly time), in units of :data:`rca.anomaly.logs.Z_UNIT`;
+        it adds to its service's cause tier (``own_normal`` of :func:`rca.rank.fusion.standout_keys`)
+        and carries the changed templates as evidence. ``"off"``: no log signal (ablation);
+        ``"only"``: services ranked by the log signal alone (ablation).
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -136,6 +148,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     scoring: Scoring = "exceedance"
     persistence: int = 2
     traces: bool = True
+    logs: Logs = "on"
     residuals: bool = False
     compress: bool = True
     graph: GraphSource = "both"
@@ -174,6 +187,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
             scale=scale,
             calls=observed_calls(history),
         )
+        if self.logs != "off" and history.logs is not None and len(history.logs):
+            model.logs = LogNormal().fit(history.logs)
+            model.report["log_templates"] = model.logs.templates_.size
         needed = max(self.min_fit_rows, 3 * self.lags + 10)
         if len(frame) >= needed and columns:
             model.granger = NeuralGranger(**self.granger_params()).fit(self._standardise(model, values))
@@ -207,6 +223,14 @@ class RUN(RCAMethod, NeuralGrangerParams):
                 columns.append(column)
                 series[column] = (service, metric)
                 anomaly[column], onsets[column] = score, None
+        changes = self._log_changes(model, case)
+        for service, change in changes.items():
+            column = f"{service}_{LOG_CHANGE}"
+            if column not in series:
+                columns.append(column)
+                series[column] = (service, LOG_CHANGE)
+                anomaly[column], onsets[column] = change.score / Z_UNIT, None
+        logged = [f"{s}_{LOG_CHANGE}" for s in changes if series.get(f"{s}_{LOG_CHANGE}") == (s, LOG_CHANGE)]
         raw = np.array([anomaly[c] for c in columns], dtype=float)
         seeds = dict(zip(columns, (np.log1p(raw) if self.compress else raw).tolist(), strict=True))
 
@@ -216,14 +240,22 @@ class RUN(RCAMethod, NeuralGrangerParams):
             damping=self.damping, mix=self.mix,
         )  # fmt: skip
         final, pagerank = walk(seeds)
-        if self.fusion == "standout":
-            final = key_scores(standout_keys(anomaly, series, final, lambda scores: walk(scores)[0]))
+        if self.logs == "only":
+            final = {c: anomaly[c] if c in logged else 0.0 for c in columns}
+        elif self.fusion == "standout":
+
+            def spread(scores: Mapping[str, float]) -> Mapping[str, float]:
+                return walk(scores)[0]
+
+            final = key_scores(standout_keys(anomaly, series, final, spread, own_normal=logged))
 
         candidates = []
         for column in columns:
             evidence: dict[str, Any] = {"anomaly_score": anomaly[column], "onset_time": onsets[column]}
             if pagerank is not None:
                 evidence["pagerank"] = pagerank.get(column, 0.0)
+            if column in logged:
+                evidence[LOG_CHANGE] = changes[series[column][0]].evidence()
             candidates.append(Candidate(series[column][0], column, final[column], evidence))
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         ordered = _with_paths(sort_candidates(candidates), graph, symptom)
@@ -238,6 +270,16 @@ class RUN(RCAMethod, NeuralGrangerParams):
             **model.report,
         }
         return Ranking(tuple(ordered), edges, info)
+
+    def _log_changes(self, model: FittedModel, case: Case) -> dict[str, LogChange]:
+        """Per-service log change of ``case`` against the fitted normal, else the case's own baseline."""
+        logs = case.telemetry.logs
+        if self.logs == "off" or logs is None or logs.empty:
+            return {}
+        times = logs["time"].to_numpy(dtype=float)
+        if model.logs is not None and model.logs.services_:
+            return model.logs.changes(logs.loc[times >= case.inject_time])
+        return LogNormal().fit(logs.loc[times < case.inject_time]).changes(logs.loc[times >= case.inject_time])
 
     def _series_scores(
         self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray
@@ -320,6 +362,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             "calls": [list(c) for c in model.calls],
             "trained": model.trained,
             "report": model.report,
+            "logs": None if model.logs is None else model.logs.state(),
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=1))
         if model.granger is not None:
@@ -347,6 +390,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             scale=np.array(meta["scale"], dtype=float),
             calls=[(a, b, float(c)) for a, b, c in meta["calls"]],
             report=dict(meta["report"]),
+            logs=LogNormal.from_state(meta["logs"]) if meta.get("logs") else None,
         )
         if meta["trained"]:
             model.granger = NeuralGranger.load(

@@ -14,7 +14,7 @@ Two steps, each a plain function:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Literal
 
 import networkx as nx
@@ -77,6 +77,7 @@ def standout_keys(
     spread: Spread,
     *,
     normal: float = NORMAL_RANGE,
+    own_normal: Collection[str] = (),
 ) -> dict[str, StandoutKey]:
     """Sort keys that order services by where they stand out: causes, then symptoms, then ``within``.
 
@@ -101,13 +102,27 @@ def standout_keys(
         The score that orders the series of a service and the services tied on both tiers.
     spread
         How a tier's margins are spread through the causal graph before a service takes its best.
+    own_normal
+        Cause series already measured against their own service's normal variation (a log change,
+        :mod:`rca.anomaly.logs`): they form no peer family; their score beyond the normal range adds to
+        their service's cause tier. A service's logs are compared with its own past, not with other
+        services' logs, whose changes a fault's callers share.
     """
-    margins = standout_scores(anomaly, series, normal=normal)
-    symptom = {c: is_symptom_metric(series[c][1]) for c in margins}
+    peers = {c: v for c, v in anomaly.items() if c not in own_normal}
+    margins = standout_scores(peers, series, normal=normal)
+    symptom = {c: is_symptom_metric(series[c][1]) for c in anomaly}
     causes = service_best(spread({c: 0.0 if symptom[c] else m for c, m in margins.items()}), series)
+    for column in own_normal:
+        service = series[column][0]
+        causes[service] = causes.get(service, 0.0) + max(anomaly[column], 0.0)
     symptoms = service_best(spread({c: m if symptom[c] else 0.0 for c, m in margins.items()}), series)
     return {
-        c: (causes[series[c][0]], symptoms[series[c][0]], not symptom[c] and anomaly[c] > normal, within[c])
+        c: (
+            causes.get(series[c][0], 0.0),
+            symptoms.get(series[c][0], 0.0),
+            not symptom[c] and anomaly[c] > normal,
+            within[c],
+        )
         for c in within
     }
 

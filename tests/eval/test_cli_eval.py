@@ -41,7 +41,7 @@ def test_eval_writes_the_contract_json(sock_shop: Path, tmp_path: Path) -> None:
         assert key in summary
     assert summary["cases"] == 3 and summary["errors"] == 0
     first = baro["cases"][0]
-    assert first["case"] == "carts-cpu/1" and first["root_cause"] == "carts"
+    assert first["case"] == "carts-cpu/1" and first["root_cause"] == "carts" and first["fault"] == "cpu"
     assert isinstance(first["rank"], int) and isinstance(first["metric_rank"], int)
     assert len(first["top5"]) == 5 and first["error"] is None and first["seconds"] >= first["rank_seconds"] >= 0
 
