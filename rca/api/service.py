@@ -8,11 +8,11 @@ scheduler in their own threads.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from rca.analysis import AnalysisPool, AnalysisResult
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
-from rca.data.case import Case
+from rca.data.case import Case, is_symptom_metric, split_series_name
 from rca.data.casedir import check_inject_time
 from rca.data.preprocess import clean_history
 from rca.errors import DataError, RCAError
@@ -50,7 +50,16 @@ RETRAINS = Counter("rca_retrains_total", "Retraining jobs, by outcome.", ["statu
 RECENT_ANALYSES = 64
 """Analyses whose case stays in memory for explanations."""
 
-AUTO_SYMPTOM = re.compile(r"(latency|lat)_p?(90|99)$|error_rate$")
+
+
+@dataclass(frozen=True)
+class IncidentWindow:
+    """The window an incident's analysis reads: ``[start, end)`` with the fault from ``anomaly_time`` on."""
+
+    start: float
+    end: float
+    anomaly_time: float
+    symptom: str | None
 
 
 class Service:
@@ -86,7 +95,9 @@ class Service:
             close_after=settings.detector_close_after,
         )
         self._open_incident: str | None = None
+        self._pending: tuple[str, IncidentWindow] | None = None
         self._watch_from: float | None = None
+        self._prior_version: str | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, watch: bool = True, schedule: bool = True) -> None:
@@ -169,7 +180,7 @@ class Service:
         middle = float(index[len(index) // 2])
         if symptom is None:
             return middle
-        detector = IncidentDetector(threshold=self.settings.detector_threshold, open_after=1, min_baseline=5)
+        detector = IncidentDetector(threshold=self.settings.detector_threshold, open_after=1)
         for t, value in zip(index, frame[symptom].to_numpy(), strict=True):
             if np.isfinite(value) and detector.update(symptom, float(t), float(value)):
                 return float(t)
@@ -240,12 +251,15 @@ class Service:
         return explanation
 
     # ------------------------------------------------------------------ incidents
-    def symptoms(self, columns: list[str]) -> list[str]:
-        """The watched symptom series among ``columns``."""
+    def watched(self, columns: list[str]) -> list[str]:
+        """The series the incident detector watches among ``columns``: the configured symptoms, else all.
+
+        The ranking scores every series, and a fault shows first where it arises (a saturated CPU, a
+        leaking memory) and in the latency and errors users see (:func:`rca.data.case.is_symptom_metric`)
+        only when it spreads, if at all: the detector watches what the ranking scores.
+        """
         configured = self.settings.symptom_list
-        if configured:
-            return [c for c in columns if c in configured]
-        return [c for c in columns if AUTO_SYMPTOM.search(c)]
+        return [c for c in columns if c in configured] if configured else columns
 
     def _watch_loop(self) -> None:
         while not self._stop.wait(1.0):
@@ -255,46 +269,96 @@ class Service:
                 log.exception("incident watcher poll failed")
 
     def watch_once(self) -> list[IncidentEvent]:
-        """Feed the points stored since the last poll to the detector; act on its events."""
+        """Feed the points stored since the last poll to the detector; act on its events.
+
+        The first poll reads the whole retained store (the detector's normal history); later polls
+        read only what is newer than the last point seen (minus a few steps, for late points).
+        """
         newest = self.store.newest()
         if newest is not None:
             INGEST_LAG.set(max(time.time() - newest, 0.0))
         if newest is None:
             return []
+        self._refresh_prior()
         start = None if self._watch_from is None else self._watch_from - 5 * self.settings.span_bucket_seconds
         frame, _ = self.store.read_points(start, None)
-        columns = self.symptoms([str(c) for c in frame.columns])
+        columns = self.watched([str(c) for c in frame.columns])
         events: list[IncidentEvent] = []
         for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
             for column, value in zip(columns, row, strict=True):
                 if np.isfinite(value):
                     events += self.detector.update(column, float(t), float(value))
-        if not frame.empty:  # with or without symptoms among them: the next poll reads only what is newer
+        if not frame.empty:  # with or without watched series among them: the next poll reads only what is newer
             self._watch_from = float(frame.index[-1])
         for event in events:
             self._on_event(event)
+        self._analyse_due(newest)
         return events
+
+    def _refresh_prior(self) -> None:
+        """Give the detector the current model's normal statistics (median, IQR per series), once per version."""
+        try:
+            record = self.registry.current()
+        except RCAError:
+            return
+        if record is None or record.version == self._prior_version:
+            return
+        self._prior_version = record.version
+        model = getattr(self.registry.load(record.version), "model_", None)
+        columns, center, scale = (getattr(model, name, None) for name in ("columns", "center", "scale"))
+        if columns is not None and center is not None and scale is not None:
+            self.detector.prior = {str(c): (float(m), float(q)) for c, m, q in zip(columns, center, scale, strict=True)}
+
+    def incident_window(self, event: IncidentEvent) -> IncidentWindow:
+        """Where an incident's analysis looks: the fault inside the window, a clean baseline before it.
+
+        The anomaly time is ``incident_lead_seconds`` before the detected onset (a cause moves before
+        the series that crossed the threshold; the ranking counts the largest rises after the anomaly
+        time, so starting early loses nothing, while starting late would put the cause's rise in the
+        baseline). The baseline reaches ``baseline_seconds`` back, never into the previous incident.
+        The window ends ``incident_horizon_seconds`` after the onset, or when the incident closes.
+        """
+        anomaly_time = event.onset - self.settings.incident_lead_seconds
+        start = anomaly_time - self.settings.baseline_seconds
+        if self.detector.last_closed is not None:
+            start = max(start, self.detector.last_closed + self.settings.span_bucket_seconds / 2)
+        end = max(event.onset + self.settings.incident_horizon_seconds, event.time) + self.settings.span_bucket_seconds / 2
+        symptoms = [c for c in event.symptoms if is_symptom_metric(split_series_name(c)[1])]
+        symptom = max(symptoms, key=lambda c: event.symptoms[c]) if symptoms else None
+        return IncidentWindow(start, end, anomaly_time, symptom)
 
     def _on_event(self, event: IncidentEvent) -> None:
         summary = {"onset": event.onset, "symptoms": event.symptoms}
         if event.kind == "opened":
             incident = self.records.open_incident(event.time, summary)
             self._open_incident = incident["id"]
+            self._pending = (incident["id"], self.incident_window(event))
             INCIDENTS.inc()
             INCIDENTS_OPEN.inc()
-            symptom = max(event.symptoms, key=lambda s: event.symptoms[s])
-            start = event.onset - self.settings.baseline_seconds
-            end = event.time + 2 * self.settings.span_bucket_seconds
-            try:
-                case = self.window_case(start, end, anomaly_time=event.onset, symptom=symptom)
-                record, _ = self.submit(case, source="incident")
-                self.records.update_incident(incident["id"], analysis_id=record["id"])
-            except RCAError as exc:
-                self.records.update_incident(incident["id"], summary={**summary, "analysis_error": str(exc)})
         elif self._open_incident is not None:
+            if self._pending is not None and self._pending[0] == self._open_incident:
+                self._analyse(*self._pending, end=event.time + self.settings.span_bucket_seconds / 2)
             self.records.update_incident(self._open_incident, status="closed", closed_at=event.time, summary=summary)
             self._open_incident = None
             INCIDENTS_OPEN.dec()
+
+    def _analyse_due(self, newest: float) -> None:
+        """Analyse the open incident once the store holds its window's end."""
+        if self._pending is not None and newest >= self._pending[1].end:
+            self._analyse(*self._pending, end=self._pending[1].end)
+
+    def _analyse(self, incident_id: str, window: IncidentWindow, *, end: float) -> None:
+        self._pending = None
+        try:
+            case = self.window_case(
+                window.start, min(end, window.end), anomaly_time=window.anomaly_time, symptom=window.symptom
+            )
+            record, _ = self.submit(case, source="incident")
+            self.records.update_incident(incident_id, analysis_id=record["id"])
+        except RCAError as exc:
+            incident = self.records.get_incident(incident_id) or {}
+            summary = {**(incident.get("summary") or {}), "analysis_error": str(exc)}
+            self.records.update_incident(incident_id, summary=summary)
 
     # ------------------------------------------------------------------ models
     def retrain(self, job_id: str) -> None:
