@@ -22,10 +22,10 @@ from rca.data.preprocess import preprocess
 from rca.errors import RCAError
 from rca.methods import get_method
 from rca.rank.ranking import Candidate, Ranking
+from rca.registry.models import ModelRegistry, RegistryError
 
 SERIES_PER_SERVICE = 3
 """Series listed beneath each ranked service (its strongest evidence; the rest stay in the graph)."""
-from rca.registry.models import ModelRegistry, RegistryError
 
 
 @dataclass
@@ -115,10 +115,7 @@ class AnalysisResult:
                 others.append(edge)
         scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
         return {
-            "nodes": [
-                {"id": n, "score": scores.get(n), "root_cause_rank": rank_of.get(n)}
-                for n in keep
-            ],
+            "nodes": [{"id": n, "score": scores.get(n), "root_cause_rank": rank_of.get(n)} for n in keep],
             "edges": [{"source": s, "target": t, "weight": round(float(w), 6)} for s, t, w in on_paths + others],
             "total_edges": len(self.ranking.graph),
         }

@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         "", description="Series watched for incidents, comma-separated; empty = every series (as the ranking)."
     )
     detector_threshold: float = Field(
-        2.0, gt=0, description="A point is anomalous this many times beyond its series' widest normal swing."
+        20.0, gt=0, description="A point is anomalous this many times beyond its series' widest normal swing."
     )
     detector_open_after: int = Field(2, ge=1, description="Consecutive anomalous points that open an incident.")
     detector_close_after: int = Field(5, ge=1, description="Consecutive normal points that close it.")

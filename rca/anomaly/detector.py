@@ -91,11 +91,11 @@ class IncidentDetector:
         the history's own median and IQR, and the swing is measured against them.
     """
 
-    threshold: float = 2.0
+    threshold: float = 20.0
     open_after: int = 2
     close_after: int = 5
     history_points: int = 10_000
-    min_history: int = 5
+    min_history: int = 30
     resolution: float = 0.01
     prior: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     _series: dict[str, _SeriesState] = field(default_factory=dict, init=False, repr=False)

@@ -51,7 +51,6 @@ RECENT_ANALYSES = 64
 """Analyses whose case stays in memory for explanations."""
 
 
-
 @dataclass(frozen=True)
 class IncidentWindow:
     """The window an incident's analysis reads: ``[start, end)`` with the fault from ``anomaly_time`` on."""
@@ -318,11 +317,15 @@ class Service:
         baseline). The baseline reaches ``baseline_seconds`` back, never into the previous incident.
         The window ends ``incident_horizon_seconds`` after the onset, or when the incident closes.
         """
+        half_step = self.settings.span_bucket_seconds / 2
         anomaly_time = event.onset - self.settings.incident_lead_seconds
         start = anomaly_time - self.settings.baseline_seconds
         if self.detector.last_closed is not None:
-            start = max(start, self.detector.last_closed + self.settings.span_bucket_seconds / 2)
-        end = max(event.onset + self.settings.incident_horizon_seconds, event.time) + self.settings.span_bucket_seconds / 2
+            start = max(start, self.detector.last_closed + half_step)
+        end = (
+            max(event.onset + self.settings.incident_horizon_seconds, event.time)
+            + self.settings.span_bucket_seconds / 2
+        )
         symptoms = [c for c in event.symptoms if is_symptom_metric(split_series_name(c)[1])]
         symptom = max(symptoms, key=lambda c: event.symptoms[c]) if symptoms else None
         return IncidentWindow(start, end, anomaly_time, symptom)
