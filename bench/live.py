@@ -172,7 +172,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         onsets = [i["onset"] for i in incidents]
         false = sum(1 for t in onsets if t < fault - step / 2)
         hit = next((i for i in incidents if i["onset"] >= fault - step / 2), None)
-        detected_services = services_of(hit["analysis"]["ranking"]) if hit and hit["analysis"] else []
+        incident_analysis = (hit or {}).get("analysis") or {}
+        detected_services = services_of(incident_analysis.get("ranking") or [])
         # (b) the same window at the true fault time
         window = {
             "start": float(case.frame.index[0]) + offset,
@@ -194,7 +195,9 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             "false_incidents": false,
             "detected": hit is not None,
             "onset_error": None if hit is None else hit["onset"] - fault,
-            "incident_window": None if hit is None or not hit["analysis"] else hit["analysis"]["window"],
+            "incident_window": incident_analysis.get("window"),
+            "incident_status": incident_analysis.get("status"),
+            "incident_error": incident_analysis.get("error"),
             "incident_rank": rank_of(detected_services, truth),
             "incident_top5": detected_services[:5],
             "window_status": analysis.get("status"),

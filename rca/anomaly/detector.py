@@ -46,12 +46,15 @@ class IncidentEvent:
         When the series that opened the incident first went anomalous.
     symptoms
         The series involved, with the largest score (:meth:`IncidentDetector.score`) each reached.
+    previous_close
+        When the incident before this one closed (data after it is clean), ``None`` for the first.
     """
 
     kind: Literal["opened", "closed"]
     time: float
     onset: float
     symptoms: dict[str, float]
+    previous_close: float | None = None
 
 
 @dataclass
@@ -167,7 +170,7 @@ class IncidentDetector:
             if self._open is not None:
                 self._open.symptoms[series] = max(self._open.symptoms.get(series, 0.0), score)
             elif state.run_above >= self.open_after:
-                self._open = IncidentEvent("opened", time, state.first_above, {series: score})
+                self._open = IncidentEvent("opened", time, state.first_above, {series: score}, self.last_closed)
                 events.append(self._open)
             return events
         state.run_above = 0
@@ -177,7 +180,9 @@ class IncidentDetector:
             state.history.append(value)
             state.appended += 1
         elif self._recovered():
-            events.append(IncidentEvent("closed", time, self._open.onset, dict(self._open.symptoms)))
+            events.append(
+                IncidentEvent("closed", time, self._open.onset, dict(self._open.symptoms), self._open.previous_close)
+            )
             self._open = None
             self.last_closed = time
         return events

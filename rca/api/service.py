@@ -320,8 +320,8 @@ class Service:
         half_step = self.settings.span_bucket_seconds / 2
         anomaly_time = event.onset - self.settings.incident_lead_seconds
         start = anomaly_time - self.settings.baseline_seconds
-        if self.detector.last_closed is not None:
-            start = max(start, self.detector.last_closed + half_step)
+        if event.previous_close is not None:
+            start = max(start, event.previous_close + half_step)
         end = (
             max(event.onset + self.settings.incident_horizon_seconds, event.time)
             + self.settings.span_bucket_seconds / 2
