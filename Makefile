@@ -5,13 +5,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SHARED ?= ../shared
 
-.PHONY: setup demo demo-stop eval test lint typecheck bench broker-start broker-stop clean
+.PHONY: setup demo demo-stop eval test lint typecheck bench broker-start broker-stop otelcol clean
 
 $(STAMP): pyproject.toml
+	@echo "== setting up $(VENV): the first time takes about 6 minutes and 6.2 GB (PyPI's PyTorch wheel for Linux brings its CUDA libraries)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	touch $(STAMP)
+	@echo "== $(VENV) ready ($$(du -sh $(VENV) | cut -f1))"
 
 setup: $(STAMP)
 
@@ -50,6 +52,11 @@ bench: setup
 
 broker-start:
 	ingest/kafka.sh start
+
+## The OpenTelemetry Collector of the interoperability test, built once into .otelcol/ from pinned Go
+## modules (needs Go and the Go module proxy; about 5 minutes the first time, a no-op afterwards).
+otelcol:
+	ingest/otelcol.sh build
 
 broker-stop:
 	ingest/kafka.sh stop

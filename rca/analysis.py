@@ -17,12 +17,62 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from rca.data.case import Case
 from rca.data.preprocess import preprocess
 from rca.errors import RCAError
 from rca.methods import get_method
 from rca.rank.ranking import Candidate, Ranking
 from rca.registry.models import ModelRegistry, RegistryError
+from rca.runtime import without_triton
+
+
+class RankedCause(BaseModel):
+    """One root-cause candidate."""
+
+    rank: int
+    service: str
+    metric: str | None
+    score: float
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="anomaly_score, onset_time, path (cause -> symptom), ..."
+    )
+
+
+class GraphNode(BaseModel):
+    """A node of the causal graph (a series, or a service)."""
+
+    id: str
+    score: float | None = None
+    root_cause_rank: int | None = None
+
+
+class GraphEdge(BaseModel):
+    """A weighted cause -> effect edge."""
+
+    source: str
+    target: str
+    weight: float
+
+
+class Graph(BaseModel):
+    """The causal graph around the top candidates."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
+    total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
+    svg_url: str | None = None
+
+
+class AnalysisDocument(BaseModel):
+    """What a finished analysis stores: the ranking, the readable graph, where the time went."""
+
+    model_version: str | None = None
+    ranking: list[RankedCause]
+    graph: Graph
+    timings: dict[str, float] = Field(default_factory=dict)
+
 
 SERIES_PER_SERVICE = 3
 """Series listed beneath each ranked service (its strongest evidence; the rest stay in the graph)."""
@@ -69,20 +119,20 @@ class AnalysisResult:
                 out.append((ranks[candidate.service], candidate))
         return out
 
-    def ranking_json(self, k: int) -> list[dict[str, Any]]:
+    def ranked(self, k: int) -> list[RankedCause]:
         """The top ``k`` services with their strongest series beneath, as the API returns them."""
         return [
-            {
-                "rank": rank,
-                "service": candidate.service,
-                "metric": candidate.metric,
-                "score": candidate.score,
-                "evidence": dict(candidate.evidence),
-            }
+            RankedCause(
+                rank=rank,
+                service=candidate.service,
+                metric=candidate.metric,
+                score=candidate.score,
+                evidence=dict(candidate.evidence),
+            )
             for rank, candidate in self.top_services(k)
         ]
 
-    def graph_json(self, k: int, *, max_nodes: int = 40, max_edges: int = 60) -> dict[str, Any]:
+    def graph_view(self, k: int, *, max_nodes: int = 40, max_edges: int = 60) -> Graph:
         """The part of the causal graph a person can read: the top ``k`` candidates, their evidence paths,
         and the strongest edges around them (at most ``max_nodes`` nodes and ``max_edges`` edges; the
         edges of the evidence paths always stay)."""
@@ -114,11 +164,19 @@ class AnalysisResult:
             if edge[0] in chosen and edge[1] in chosen and (edge[0], edge[1]) not in path_edges:
                 others.append(edge)
         scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
-        return {
-            "nodes": [{"id": n, "score": scores.get(n), "root_cause_rank": rank_of.get(n)} for n in keep],
-            "edges": [{"source": s, "target": t, "weight": round(float(w), 6)} for s, t, w in on_paths + others],
-            "total_edges": len(self.ranking.graph),
-        }
+        return Graph(
+            nodes=[GraphNode(id=n, score=scores.get(n), root_cause_rank=rank_of.get(n)) for n in keep],
+            edges=[GraphEdge(source=s, target=t, weight=round(float(w), 6)) for s, t, w in on_paths + others],
+            total_edges=len(self.ranking.graph),
+        )
+
+    def document(self, k: int, *, svg_url: str | None = None) -> dict[str, Any]:
+        """The stored result of an analysis (the ``result`` part of :class:`rca.api.schemas.Analysis`)."""
+        graph = self.graph_view(k)
+        graph.svg_url = svg_url
+        return AnalysisDocument(
+            model_version=self.model_version, ranking=self.ranked(k), graph=graph, timings=self.timings
+        ).model_dump()
 
 
 class Analyzer:
@@ -174,7 +232,7 @@ class Analyzer:
             if self._loaded is None or self._loaded[0] != record.version:
                 self._loaded = (record.version, self.registry.load(record.version))
             model = self._loaded[1]
-        columns = set(getattr(getattr(model, "model_", None), "columns", []) or [])
+        columns = set(model.fitted_columns())
         if columns and not columns & set(case.frame.columns):
             return None
         return model, record.version
@@ -257,6 +315,7 @@ _worker: Analyzer | None = None
 
 def _start_worker(models_dir: Path | None) -> None:
     global _worker
+    without_triton()
     _worker = Analyzer(None if models_dir is None else ModelRegistry(models_dir))
 
 

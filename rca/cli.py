@@ -1,4 +1,4 @@
-"""The ``rca`` command line: a thin shell over the package."""
+"""The `rca` command line: a thin shell over the package."""
 
 from __future__ import annotations
 
@@ -11,11 +11,47 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand
 
 from rca.errors import RCAError
 
-app = typer.Typer(help="Root-cause analysis for microservices.", no_args_is_help=True, add_completion=False)
-console = Console(stderr=True)
+app = typer.Typer(
+    help="Root-cause analysis for microservices.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: option values named by their metavars, flags without a type
+)
+console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())  # redirected output: long lines (URLs) stay whole
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"rca {version('rca')}")
+        except PackageNotFoundError:
+            print("rca (not installed: run from a checkout)")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    _version_flag: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Root-cause analysis for microservices."""
+
+
+class _MethodsInHelp(TyperCommand):
+    """A command whose help ends with the method names (imported only when the help is shown)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from rca.methods import METHODS
+
+        self.help = f"{self.help}\n\nMethods: {', '.join(METHODS)}."
+        super().format_help(ctx, formatter)
 
 
 def _parse_param(text: str) -> tuple[str, str, Any]:
@@ -55,18 +91,35 @@ def results_table(report: dict[str, Any]) -> Table:
     return table
 
 
-@app.command("eval")
+@app.command("eval", cls=_MethodsInHelp)
 def eval_command(
-    dataset: Annotated[Path, typer.Argument(help="A case, a directory of cases, or a Nezha/RCD dataset root.")],
-    method: Annotated[list[str], typer.Option("--method", "-m", help="Method name; repeat for several.")],
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report here.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Evaluate only the first N cases.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for methods that draw random numbers.")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="METHOD.PARAM=VALUE")] = None,
+    dataset: Annotated[
+        Path, typer.Argument(metavar="DATASET", help="A case, a directory of cases, or a Nezha/RCD dataset root.")
+    ],
+    method: Annotated[
+        list[str], typer.Option("--method", "-m", metavar="METHOD", help="Method name (below); repeat for several.")
+    ],
+    json_out: Annotated[Path | None, typer.Option("--json", metavar="FILE", help="Write the full report here.")] = None,
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Evaluate only the first N cases.")] = None,
+    seed: Annotated[int | None, typer.Option(metavar="SEED", help="Seed for methods that draw random numbers.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="METHOD.PARAM=VALUE", help="A method parameter; repeat for several."),
+    ] = None,
+    history: Annotated[
+        bool, typer.Option("--history", help="Fit learning methods on each case's fault-free history, if it has one.")
+    ] = False,
+    variant: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Evaluate a reduced variant of every case: red-only.")
+    ] = None,
 ) -> None:
     """Rank the root causes of every case with each method and score them (AC@k, Avg@5)."""
+    from rca.data.variants import VARIANTS
     from rca.eval.runner import MethodSpec, evaluate
     from rca.methods import METHODS
+
+    if variant is not None and variant not in VARIANTS:
+        raise typer.BadParameter(f"unknown variant {variant!r}; choose from {', '.join(sorted(VARIANTS))}")
 
     specs = []
     overrides: dict[str, dict[str, Any]] = {}
@@ -94,6 +147,8 @@ def eval_command(
             dataset,
             specs,
             limit=limit,
+            history=history,
+            variant=variant,
             on_start=lambda total: progress.update(task, total=total),
             progress=lambda case, name: progress.update(task, advance=1, description=f"{name} {case}"),
         )
@@ -106,9 +161,9 @@ def eval_command(
 
 @app.command("convert")
 def convert_command(
-    source: Annotated[Path, typer.Argument(help="Any supported dataset or case.")],
-    destination: Annotated[Path, typer.Argument(help="Where to write case directories.")],
-    limit: Annotated[int | None, typer.Option(help="Convert only the first N cases.")] = None,
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="Any supported dataset or case.")],
+    destination: Annotated[Path, typer.Argument(metavar="DESTINATION", help="Where to write case directories.")],
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Convert only the first N cases.")] = None,
 ) -> None:
     """Write any supported layout (RCAEval, RCD sock-shop, Nezha, case dirs) as case directories."""
     from rca.data.datasets import convert
@@ -119,21 +174,31 @@ def convert_command(
 
 @app.command("replay")
 def replay_command(
-    source: Annotated[Path, typer.Argument(help="A case, a dataset directory, or a Nezha/RCD root.")],
-    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers, HOST:PORT.")] = "127.0.0.1:9092",
-    speed: Annotated[float, typer.Option(help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")] = 1.0,
-    encoding: Annotated[str, typer.Option(help="otlp_proto, otlp_json or jsonl (metrics as rca_metrics lines).")] = (
-        "otlp_proto"
-    ),
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A case, a dataset directory, or a Nezha/RCD root.")],
+    bootstrap: Annotated[
+        str, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers (topics from RCA_*_TOPIC).")
+    ] = "127.0.0.1:9092",
+    speed: Annotated[
+        float, typer.Option(metavar="FACTOR", help="Time factor: 1 real time, 10 ten times faster, 0 no pacing.")
+    ] = 1.0,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            metavar="ENCODING",
+            help="otlp_proto, otlp_json or jsonl (metrics and logs as rca_metrics / rca_logs lines).",
+        ),
+    ] = "otlp_proto",
     now: Annotated[bool, typer.Option("--now", help="Shift timestamps to the present.")] = False,
-    case: Annotated[list[str] | None, typer.Option("--case", help="Only this case (repeatable).")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N cases.")] = None,
+    case: Annotated[
+        list[str] | None, typer.Option("--case", metavar="NAME", help="Only this case (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(metavar="N", help="Only the first N cases.")] = None,
 ) -> None:
-    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges and spans)."""
+    """Publish recorded cases to Kafka as the OpenTelemetry Collector would (OTLP gauges, spans and logs)."""
     from rca.ingest.replay import replay
-    from rca.ingest.settings import IngestSettings
+    from rca.settings import Settings
 
-    settings = IngestSettings.from_settings(bootstrap=bootstrap)
+    settings = Settings().ingest.with_overrides(bootstrap=bootstrap)
     with Progress(
         TextColumn("[bold]replay"),
         BarColumn(),
@@ -161,49 +226,83 @@ def replay_command(
         )
     console.print(
         f"published {len(report.cases)} case(s): {report.messages} messages, {report.points} points, "
-        f"{report.spans} spans to {bootstrap} in {report.seconds:.1f} s"
+        f"{report.spans} spans, {report.logs} log records to {bootstrap} in {report.seconds:.1f} s"
     )
 
 
 @app.command("ingest")
 def ingest_command(
-    bootstrap: Annotated[str | None, typer.Option(help="Kafka bootstrap servers [RCA_KAFKA_BOOTSTRAP].")] = None,
-    group: Annotated[str | None, typer.Option(help="Consumer group [RCA_KAFKA_GROUP].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory of the SQLite store [RCA_DATA_DIR].")] = None,
-    store_url: Annotated[str | None, typer.Option(help="Database URL, e.g. postgresql://... [RCA_STORE_URL].")] = None,
-    metrics_topic: Annotated[str | None, typer.Option(help="OTLP metrics topic [otlp_metrics].")] = None,
-    metrics_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
-    spans_topic: Annotated[str | None, typer.Option(help="OTLP spans topic [otlp_spans].")] = None,
-    spans_encoding: Annotated[str | None, typer.Option(help="otlp_proto or otlp_json.")] = None,
-    jsonl_topic: Annotated[str | None, typer.Option(help="JSON-lines metrics topic [rca_metrics].")] = None,
-    dlq_topic: Annotated[str | None, typer.Option(help="Dead-letter topic [rca_dlq].")] = None,
-    offset_reset: Annotated[str | None, typer.Option(help="Where a new group starts: earliest or latest.")] = None,
-    batch: Annotated[int | None, typer.Option(help="Messages per batch (one transaction, one commit).")] = None,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
-    stats: Annotated[Path | None, typer.Option(help="Write running totals as JSON here after each commit.")] = None,
-    max_seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    bootstrap: Annotated[
+        str | None, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers (RCA_KAFKA_BOOTSTRAP).")
+    ] = None,
+    group: Annotated[str | None, typer.Option(metavar="NAME", help="Consumer group (RCA_CONSUMER_GROUP).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Data directory of the SQLite store (RCA_DATA_DIR).")
+    ] = None,
+    store_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="Database URL, e.g. postgresql://... (RCA_STORE_URL).")
+    ] = None,
+    metrics_topic: Annotated[
+        str | None, typer.Option(metavar="TOPIC", help="OTLP metrics topic (RCA_METRICS_TOPIC).")
+    ] = None,
+    metrics_encoding: Annotated[
+        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_METRICS_ENCODING).")
+    ] = None,
+    spans_topic: Annotated[
+        str | None, typer.Option(metavar="TOPIC", help="OTLP spans topic (RCA_SPANS_TOPIC).")
+    ] = None,
+    spans_encoding: Annotated[
+        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_SPANS_ENCODING).")
+    ] = None,
+    jsonl_topic: Annotated[
+        str | None, typer.Option(metavar="TOPIC", help="JSON-lines metrics topic (RCA_JSONL_TOPIC).")
+    ] = None,
+    logs_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="OTLP logs topic (RCA_LOGS_TOPIC).")] = None,
+    logs_encoding: Annotated[
+        str | None, typer.Option(metavar="ENCODING", help="otlp_proto or otlp_json (RCA_LOGS_ENCODING).")
+    ] = None,
+    logs_jsonl_topic: Annotated[
+        str | None, typer.Option(metavar="TOPIC", help="JSON-lines logs topic (RCA_LOGS_JSONL_TOPIC).")
+    ] = None,
+    dlq_topic: Annotated[str | None, typer.Option(metavar="TOPIC", help="Dead-letter topic (RCA_DLQ_TOPIC).")] = None,
+    offset_reset: Annotated[
+        str | None,
+        typer.Option(metavar="WHERE", help="Where a new group starts: earliest or latest (RCA_KAFKA_OFFSET_RESET)."),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(metavar="N", help="Messages per batch, one transaction and commit (RCA_INGEST_BATCH).")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(metavar="PORT", help="Serve Prometheus metrics on this port.")
+    ] = None,
+    stats: Annotated[
+        Path | None, typer.Option(metavar="FILE", help="Write running totals as JSON here after each commit.")
+    ] = None,
+    max_seconds: Annotated[float | None, typer.Option(metavar="SECONDS", help="Stop after this many seconds.")] = None,
 ) -> None:
     """Consume telemetry from Kafka into the store until interrupted (SIGINT/SIGTERM stop cleanly)."""
     import logging
     import signal
     import time
 
-    from rca.ingest.consumer import IngestStats, IngestWorker
-    from rca.ingest.settings import IngestSettings, SettingsError
+    from rca.ingest.consumer import IngestWorker
+    from rca.ingest.metrics import IngestStats
+    from rca.settings import Settings, SettingsError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    store: dict[str, Any] = {"data_dir": data_dir, "store_url": store_url}
     try:
-        settings = IngestSettings.from_settings(
-            None,
+        settings = Settings(**{k: v for k, v in store.items() if v is not None}).ingest.with_overrides(
             bootstrap=bootstrap,
             group_id=group,
-            data_dir=None if data_dir is None else str(data_dir),
-            store_url=store_url,
             metrics_topic=metrics_topic,
             metrics_encoding=metrics_encoding,
             spans_topic=spans_topic,
             spans_encoding=spans_encoding,
             jsonl_topic=jsonl_topic,
+            logs_topic=logs_topic,
+            logs_encoding=logs_encoding,
+            logs_jsonl_topic=logs_jsonl_topic,
             dlq_topic=dlq_topic,
             auto_offset_reset=offset_reset,
             max_batch_records=batch,
@@ -221,7 +320,8 @@ def ingest_command(
         if time.monotonic() - last[0] >= 5.0:
             last[0] = time.monotonic()
             console.print(
-                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.dead_letters} dead letters, "
+                f"ingest: {s.messages} messages, {s.points} points, {s.spans} spans, {s.logs} log records, "
+                f"{s.dead_letters} dead letters, "
                 f"{s.commits} commits; partitions {', '.join(s.assigned) or '-'}"
             )
 
@@ -232,25 +332,24 @@ def ingest_command(
     result = worker.run(max_seconds=max_seconds)
     console.print(
         f"stopped: {result.messages} messages, {result.points} points, {result.spans} spans, "
-        f"{result.dead_letters} dead letters"
+        f"{result.logs} log records, {result.dead_letters} dead letters"
     )
 
 
 @app.command("serve")
 def serve_command(
-    host: Annotated[str | None, typer.Option(help="Bind address [RCA_HOST, 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [RCA_PORT, 8080].")] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Store and models directory [RCA_DATA_DIR].")] = None,
+    host: Annotated[str | None, typer.Option(metavar="ADDRESS", help="Bind address (RCA_HOST, 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Port (RCA_PORT, 8080).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Store and models directory (RCA_DATA_DIR).")
+    ] = None,
     ingest: Annotated[bool, typer.Option("--ingest", help="Also consume Kafka in this process.")] = False,
 ) -> None:
     """Run the HTTP API (analyses, incidents, models) with the incident watcher and scheduled retraining."""
     import ipaddress
     import logging
-    import threading
 
-    import uvicorn
-
-    from rca.api.app import create_app
+    from rca.api.app import serve
     from rca.settings import Settings
 
     overrides: dict[str, Any] = {"host": host, "port": port, "data_dir": data_dir}
@@ -264,14 +363,11 @@ def serve_command(
             )
         console.print("[yellow]no API keys configured (RCA_API_KEYS): serving on loopback only, without auth[/yellow]")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if ingest:
-        from rca.ingest.consumer import IngestWorker
-        from rca.ingest.settings import IngestSettings
-
-        worker = IngestWorker(IngestSettings.from_settings(settings))
-        threading.Thread(target=worker.run, name="rca-ingest", daemon=True).start()
     console.print(f"rca API on http://{settings.host}:{settings.port} (docs at /docs)")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    failure = serve(settings, ingest=ingest)
+    if failure is not None:
+        console.print(f"[red]error:[/red] {failure}", highlight=False)
+        raise SystemExit(1)
 
 
 def _is_loopback(host: str, ipaddress: Any) -> bool:
@@ -284,13 +380,17 @@ def _is_loopback(host: str, ipaddress: Any) -> bool:
 @app.command("train")
 def train_command(
     dataset: Annotated[
-        Path | None, typer.Argument(help="Fit on the normal part of this case/dataset's first case; default the store.")
+        Path | None,
+        typer.Argument(
+            metavar="DATASET", help="Fit on the normal part of this case/dataset's first case; default the store."
+        ),
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Store and models directory [RCA_DATA_DIR].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(metavar="DIR", help="Store and models directory (RCA_DATA_DIR).")
+    ] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model current.")] = True,
 ) -> None:
-    """Fit the default method on normal history and register the model (``<data dir>/models``)."""
-    from rca.api.service import Service
+    """Fit the default method (RCA_DEFAULT_METHOD) on normal history and register the model in DIR/models."""
     from rca.data.datasets import discover
     from rca.data.preprocess import preprocess
     from rca.registry.models import ModelRegistry
@@ -300,10 +400,16 @@ def train_command(
     overrides: dict[str, Any] = {} if data_dir is None else {"data_dir": data_dir}
     settings = Settings(**overrides)
     if dataset is None:
-        service = Service(settings)
-        job = service.records.create_job("retrain")
-        service.retrain(job["id"])
-        console.print(service.records.get_job(job["id"]))
+        from rca.service.retrain import Retrainer
+        from rca.store import Store
+        from rca.store.records import Records
+
+        store = Store(settings.resolved_store_url, span_step_seconds=settings.span_bucket_seconds)
+        records = Records(store)
+        job = records.create_job("retrain")
+        Retrainer(settings, store, records, ModelRegistry(settings.models_dir)).run(job["id"])
+        console.print(records.get_job(job["id"]))
+        store.close()
         return
     history = preprocess(discover(dataset)[0].load()).normal()
     record, promoted = train_and_register(
@@ -320,34 +426,42 @@ def settings_command(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the README's configuration table.")] = False,
 ) -> None:
     """Show the effective configuration (RCA_* environment, RCA_CONFIG TOML file, defaults)."""
-    from rca.settings import Settings
+    from rca.settings import Settings, variables
 
     if markdown:
         print("| variable | default | meaning |\n|---|---|---|")
-        for name, field in Settings.model_fields.items():
-            default = "(unset)" if field.default is None else str(field.default)
-            print(f"| `RCA_{name.upper()}` | `{default}` | {field.description or ''} |")
+        for variable in variables():
+            default = "(unset)" if variable.default is None else str(variable.default)
+            print(f"| `{variable.name}` | `{default}` | {variable.description} |")
         return
-    current = Settings()
-    for name in Settings.model_fields:
-        value = getattr(current, name)
-        shown = "***" if value and ("key" in name) else value
-        print(f"RCA_{name.upper()}={'' if shown is None else shown}")
+    current: Any = Settings()
+    for variable in variables():
+        value = current
+        for part in variable.path:
+            value = getattr(value, part)
+        print(f"{variable.name}={'' if value is None else value}")  # secrets print as **********
 
 
 @app.command("demo")
 def demo_command(
-    dataset: Annotated[Path, typer.Option(help="The dataset a case is chosen from at random.")] = Path(
+    dataset: Annotated[Path, typer.Option(metavar="DIR", help="The dataset a case is chosen from at random.")] = Path(
         "../shared/data/sock-shop-rcd"
     ),
     case: Annotated[
-        str | None, typer.Option(help="Replay this case instead: a name in the dataset (carts-cpu/1) or a directory.")
+        str | None,
+        typer.Option(
+            metavar="CASE", help="Replay this case instead: a name in the dataset (carts-cpu/1) or a directory."
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the random choice (default: a new case each run).")] = None,
-    bootstrap: Annotated[str, typer.Option(help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
-    port: Annotated[int, typer.Option(help="Port of the demo API.")] = 8080,
-    speed: Annotated[float, typer.Option(help="Replay time factor.")] = 20.0,
-    data_dir: Annotated[Path, typer.Option(help="Fresh data directory of the demo server.")] = Path(".demo"),
+    seed: Annotated[
+        int | None, typer.Option(metavar="SEED", help="Seed of the random choice (default: a new case each run).")
+    ] = None,
+    bootstrap: Annotated[str, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port of the demo API.")] = 8080,
+    speed: Annotated[float, typer.Option(metavar="FACTOR", help="Replay time factor.")] = 20.0,
+    data_dir: Annotated[Path, typer.Option(metavar="DIR", help="Fresh data directory of the demo server.")] = Path(
+        ".demo"
+    ),
     stop: Annotated[bool, typer.Option("--stop", help="Stop the demo server and exit.")] = False,
 ) -> None:
     """End to end: serve + ingest, replay a fault through Kafka, print the incident's top-5 causes."""
@@ -362,8 +476,17 @@ def demo_command(
 
 def main() -> None:
     """Entry point: run the app, turning expected errors into a one-line message and exit code 2."""
+    from pydantic import ValidationError
+
+    from rca.runtime import without_triton
+    from rca.settings import describe_error
+
+    without_triton()
     try:
         app()
     except RCAError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        raise SystemExit(2) from None
+    except ValidationError as exc:  # only settings are validated outside the API
+        console.print(f"[red]error:[/red] {describe_error(exc)}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

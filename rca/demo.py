@@ -93,7 +93,7 @@ def run(
 ) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the incident with its analysis."""
     from rca.ingest.replay import replay
-    from rca.ingest.settings import IngestSettings
+    from rca.settings import Settings
 
     if not _reachable(bootstrap):
         raise DemoError(f"no Kafka broker at {bootstrap}: start one with `ingest/kafka.sh start` (or `make demo`)")
@@ -141,7 +141,7 @@ def run(
             bootstrap,
             speed=speed,
             now=True,
-            settings=IngestSettings.from_settings(
+            settings=Settings().ingest.with_overrides(
                 bootstrap=bootstrap,
                 metrics_topic=env["RCA_METRICS_TOPIC"],
                 spans_topic=env["RCA_SPANS_TOPIC"],

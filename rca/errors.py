@@ -46,6 +46,10 @@ class DataError(RCAError, ValueError):
         super().__init__(" ".join(parts))
 
 
+class NotFittedError(RCAError, RuntimeError):
+    """A learning method was asked to rank before it was fitted (call ``fit`` first)."""
+
+
 class UnknownMethodError(RCAError, KeyError):
     """A method name that is not in the registry."""
 

@@ -10,8 +10,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import networkx as nx
-import numpy as np
 import pandas as pd
+
+from rca.anomaly.scores import baseline_zscores
 
 
 def render_graph(
@@ -66,21 +67,18 @@ def render_series(
 ) -> bytes:
     """Plot ``columns`` around the anomaly time, each scaled by its own baseline (robust z), one line each.
 
-    Scaling by the pre-anomaly median and IQR puts series of different units on one axis: what is
-    shown is how far each moved from its normal, the quantity the ranking is built on.
+    Scaling by the pre-anomaly median and IQR (:func:`rca.anomaly.scores.baseline_zscores`) puts
+    series of different units on one axis: what is shown is how far each moved from its normal, the
+    quantity the ranking is built on.
     """
     figure, axis = plt.subplots(figsize=(10, 4.5))
     index = frame.index.to_numpy(dtype=float)
     before = index < anomaly_time
     relative = index - anomaly_time
-    for column in columns:
-        values = frame[column].to_numpy(dtype=float)
-        baseline = values[before]
-        baseline = baseline[np.isfinite(baseline)]
-        center = float(np.median(baseline)) if len(baseline) else 0.0
-        q75, q25 = np.percentile(baseline, [75, 25]) if len(baseline) else (1.0, 0.0)
-        spread = float(q75 - q25) or float(np.std(values[np.isfinite(values)])) or 1.0
-        axis.plot(relative, (values - center) / spread, label=column, linewidth=1.2)
+    values = frame[list(columns)].to_numpy(dtype=float)
+    z = baseline_zscores(values[before], values)
+    for j, column in enumerate(columns):
+        axis.plot(relative, z[:, j], label=column, linewidth=1.2)
     axis.axvline(0.0, color="#d62728", linestyle="--", linewidth=1.2, label="anomaly time")
     axis.set_xlabel("seconds from the anomaly time")
     axis.set_ylabel("deviation from baseline (robust z)")

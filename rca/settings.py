@@ -1,21 +1,157 @@
 """The one settings object: environment variables ``RCA_*``, optionally a TOML file.
 
 Precedence, highest first: constructor arguments, environment variables, the TOML file named by
-``RCA_CONFIG`` (keys as the field names, e.g. ``data_dir = "/var/lib/rca"``), the defaults below. The
-README's configuration table is generated from this class (``rca settings --markdown``).
+``RCA_CONFIG`` (keys as the variable names without ``RCA_`` in lower case, e.g. ``data_dir =
+"/var/lib/rca"``), the defaults below. Every value is range-checked when the settings are built,
+so a process stops at start-up with one line naming the variable (:func:`describe_error`) rather
+than failing later. The README's configuration table is generated from :func:`variables`
+(``rca settings --markdown``).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from rca.errors import RCAError
 
 Encoding = Literal["otlp_proto", "otlp_json"]
 Scope = Literal["read", "admin"]
+Signal = Literal["metrics", "spans", "jsonl", "logs", "logs_jsonl"]
+
+PREFIX = "RCA_"
+MAX_HOURS = 100 * 365 * 24
+"""The longest duration a setting may give (100 years): the store keeps times as 64-bit nanoseconds."""
+
+
+class SettingsError(RCAError, ValueError):
+    """A setting has a value that cannot work; the message names it and the fix."""
+
+
+class IngestSettings(BaseModel):
+    """Where to read telemetry from and how it is encoded.
+
+    Fields with an alias are settings of their own (``RCA_<ALIAS>``); the others are tuning knobs
+    of the worker, or (``store_url``, ``data_dir``, ``retention_seconds``, ``span_step_seconds``)
+    copied from the top-level settings by :class:`rca.settings.Settings`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    bootstrap: str = Field(
+        "127.0.0.1:9092", alias="kafka_bootstrap", description="Kafka bootstrap servers, host:port[,host:port]."
+    )
+    group_id: str = Field(
+        "rca-ingest",
+        alias="consumer_group",
+        description="Consumer group; ingest workers in one group split partitions.",
+    )
+    metrics_topic: str = Field("otlp_metrics", alias="metrics_topic", description="Topic of OTLP metrics.")
+    metrics_encoding: Encoding = Field("otlp_proto", alias="metrics_encoding", description="otlp_proto or otlp_json.")
+    spans_topic: str = Field("otlp_spans", alias="spans_topic", description="Topic of OTLP spans.")
+    spans_encoding: Encoding = Field("otlp_proto", alias="spans_encoding", description="otlp_proto or otlp_json.")
+    jsonl_topic: str = Field(
+        "rca_metrics",
+        alias="jsonl_topic",
+        description='Topic of JSON-lines points {"ts","service","metric","value"}; empty disables it.',
+    )
+    logs_topic: str = Field("otlp_logs", alias="logs_topic", description="Topic of OTLP logs; empty disables it.")
+    logs_encoding: Encoding = Field("otlp_proto", alias="logs_encoding", description="otlp_proto or otlp_json.")
+    logs_jsonl_topic: str = Field(
+        "rca_logs",
+        alias="logs_jsonl_topic",
+        description='Topic of JSON-lines log records {"ts","service","level","message"[,"trace_id","span_id"]}; '
+        "empty disables it.",
+    )
+    log_bucket_seconds: float = Field(
+        60.0, gt=0, le=86_400, alias="log_bucket_seconds", description="Time bucket log records are counted in."
+    )
+    dlq_topic: str = Field("rca_dlq", alias="dlq_topic", description="Dead-letter topic for malformed messages.")
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        alias="kafka_offset_reset",
+        description="Where a new consumer group starts (earliest: nothing published before is lost).",
+    )
+    max_batch_records: int = Field(
+        500,
+        gt=0,
+        le=100_000,
+        alias="ingest_batch",
+        description="Messages per ingest batch (one transaction, one commit).",
+    )
+    poll_timeout_ms: int = Field(500, gt=0, description="How long one poll waits for messages.")
+    max_message_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Larger messages go to the dead-letter topic.")
+    dlq_max_value_bytes: int = Field(
+        256 * 1024, gt=0, description="A dead letter keeps at most this much of the original value."
+    )
+    session_timeout_ms: int = Field(
+        10_000, gt=0, description="How soon a crashed worker's partitions move to the other workers."
+    )
+    retention_interval_seconds: float = Field(600.0, gt=0, description="How often a worker applies retention.")
+    client_id: str = Field("rca-ingest", description="Kafka client id prefix.")
+    extra_consumer_config: dict[str, Any] = Field(default_factory=dict, description="More KafkaConsumer options.")
+    store_url: str = Field("", description="Database URL; empty means SQLite at <data_dir>/rca.sqlite.")
+    data_dir: str = Field(".", description="Data directory of the embedded store.")
+    retention_seconds: float = Field(
+        72 * 3600.0, ge=0, description="Data this much older than the newest is purged; 0 keeps everything."
+    )
+    span_step_seconds: float = Field(60.0, gt=0, description="Bucket width of trace-derived series on read.")
+
+    @model_validator(mode="after")
+    def _check_topics(self) -> IngestSettings:
+        if not self.bootstrap.strip():
+            raise ValueError("the Kafka bootstrap is empty; give the broker as HOST:PORT (RCA_KAFKA_BOOTSTRAP)")
+        named = {
+            "RCA_METRICS_TOPIC": self.metrics_topic,
+            "RCA_SPANS_TOPIC": self.spans_topic,
+            "RCA_JSONL_TOPIC": self.jsonl_topic,
+            "RCA_LOGS_TOPIC": self.logs_topic,
+            "RCA_LOGS_JSONL_TOPIC": self.logs_jsonl_topic,
+        }
+        topics = [t for t in named.values() if t]
+        if len(set(topics)) != len(topics):
+            raise ValueError("topics must differ, got " + ", ".join(f"{k}={v!r}" for k, v in named.items() if v))
+        if self.dlq_topic in topics or not self.dlq_topic:
+            raise ValueError(f"RCA_DLQ_TOPIC {self.dlq_topic!r} must be set and differ from the input topics")
+        return self
+
+    def topics(self) -> dict[str, tuple[Signal, str]]:
+        """``topic -> (signal, encoding)`` for every enabled input topic."""
+        out: dict[str, tuple[Signal, str]] = {}
+        if self.metrics_topic:
+            out[self.metrics_topic] = ("metrics", self.metrics_encoding)
+        if self.spans_topic:
+            out[self.spans_topic] = ("spans", self.spans_encoding)
+        if self.jsonl_topic:
+            out[self.jsonl_topic] = ("jsonl", "jsonl")
+        if self.logs_topic:
+            out[self.logs_topic] = ("logs", self.logs_encoding)
+        if self.logs_jsonl_topic:
+            out[self.logs_jsonl_topic] = ("logs_jsonl", "jsonl")
+        return out
+
+    def with_overrides(self, **overrides: Any) -> IngestSettings:
+        """A copy with the given fields replaced (by field name); ``None`` values are ignored.
+
+        Raises
+        ------
+        SettingsError
+            When a value cannot work; the message names the field and what is wrong.
+        """
+        values = {**self.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}
+        try:
+            return IngestSettings.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "settings"
+            raise SettingsError(f"{where}: {_message(first)}") from None
 
 
 class Settings(BaseSettings):
@@ -29,65 +165,69 @@ class Settings(BaseSettings):
         None,
         description="SQLAlchemy URL of the store (postgresql+psycopg://... to scale out); default SQLite in data_dir.",
     )
-    retention_hours: float = Field(72.0, gt=0, description="Points and spans older than this are purged.")
+    retention_hours: float = Field(
+        72.0,
+        gt=0,
+        le=MAX_HOURS,
+        description="Points, spans and log counts older than this are purged (at most 100 years).",
+    )
 
     # HTTP service.
     host: str = Field("127.0.0.1", description="Address `rca serve` binds to (loopback only unless API keys are set).")
     port: int = Field(8080, ge=0, le=65535, description="Port `rca serve` listens on.")
-    api_keys: str = Field(
-        "", description='Bearer keys with scopes, "key1:read,key2:admin"; empty = no auth, loopback only.'
+    api_keys: SecretStr = Field(
+        SecretStr(""),
+        description='Bearer keys (8+ characters) with scopes, "key1:read,key2:admin"; empty = no auth, loopback only.',
     )
-    max_request_bytes: int = Field(20_000_000, gt=0, description="Largest accepted request body.")
+    max_request_bytes: int = Field(20_000_000, gt=0, le=2**31, description="Largest accepted request body.")
 
-    # Ingestion.
-    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port].")
-    consumer_group: str = Field(
-        "rca-ingest", description="Consumer group; ingest workers in one group split partitions."
+    # Ingestion (the RCA_* variables named by the section's aliases).
+    ingest: IngestSettings = Field(
+        default_factory=IngestSettings, description="Broker, topics, encodings, batching of the ingest workers."
     )
-    metrics_topic: str = Field("otlp_metrics", description="Topic of OTLP metrics.")
-    metrics_encoding: Encoding = Field("otlp_proto", description="otlp_proto or otlp_json.")
-    spans_topic: str = Field("otlp_spans", description="Topic of OTLP spans.")
-    spans_encoding: Encoding = Field("otlp_proto", description="otlp_proto or otlp_json.")
-    jsonl_topic: str = Field("rca_metrics", description='Topic of JSON-lines points {"ts","service","metric","value"}.')
-    dlq_topic: str = Field("rca_dlq", description="Dead-letter topic for malformed messages.")
-    kafka_offset_reset: Literal["earliest", "latest"] = Field(
-        "earliest", description="Where a new consumer group starts (earliest: nothing published before is lost)."
-    )
-    ingest_batch: int = Field(500, gt=0, description="Messages per ingest batch (one transaction, one offset commit).")
-    span_bucket_seconds: float = Field(60.0, gt=0, description="Time bucket of span-derived series.")
+    span_bucket_seconds: float = Field(60.0, gt=0, le=86_400, description="Time bucket of span-derived series.")
 
     # Incidents and analyses.
     symptoms: str = Field(
         "", description="Series watched for incidents, comma-separated; empty = every series (as the ranking)."
     )
     detector_threshold: float = Field(
-        20.0, gt=0, description="A point is anomalous this many times beyond its series' widest normal swing."
+        20.0, gt=0, le=1e6, description="A point is anomalous this many times beyond its series' widest normal swing."
     )
-    detector_open_after: int = Field(2, ge=1, description="Consecutive anomalous points that open an incident.")
-    detector_close_after: int = Field(5, ge=1, description="Consecutive normal points that close it.")
+    detector_open_after: int = Field(
+        2, ge=1, le=100_000, description="Consecutive anomalous points that open an incident."
+    )
+    detector_close_after: int = Field(5, ge=1, le=100_000, description="Consecutive normal points that close it.")
     incident_lead_seconds: float = Field(
-        0.0, ge=0, description="An incident's anomaly time is this long before its detected onset."
+        0.0, ge=0, le=1e7, description="An incident's anomaly time is this long before its detected onset."
     )
     incident_horizon_seconds: float = Field(
-        240.0, gt=0, description="An incident is analysed once data this long after its onset is in (or it closes)."
+        240.0,
+        gt=0,
+        le=1e7,
+        description="An incident is analysed once data this long after its onset is in (or it closes).",
     )
     default_method: str = Field("run", description="Method of analyses that name none.")
     default_k: int = Field(5, ge=1, le=100, description="Candidates returned by default.")
-    baseline_seconds: float = Field(600.0, gt=0, description="Baseline before the anomaly time for window analyses.")
-    sync_analysis_seconds: float = Field(5.0, ge=0, description="An analysis not done within this answers 202.")
+    baseline_seconds: float = Field(
+        600.0, gt=0, le=MAX_HOURS * 3600, description="Baseline before the anomaly time for window analyses."
+    )
+    sync_analysis_seconds: float = Field(
+        5.0, ge=0, le=3600, description="An analysis not done within this answers 202."
+    )
     analysis_processes: int = Field(
         2, ge=1, le=256, description="Worker processes that run analyses in parallel (about one per core)."
     )
 
     # Models.
     retrain_cron: str | None = Field("0 * * * *", description="Cron schedule of retraining; empty disables it.")
-    training_hours: float = Field(24.0, gt=0, description="History used by scheduled retraining.")
+    training_hours: float = Field(24.0, gt=0, le=MAX_HOURS, description="History used by scheduled retraining.")
 
     # Optional LLM explainer.
     llm_base_url: str | None = Field(None, description="OpenAI-compatible endpoint; unset = template explainer.")
     llm_model: str | None = Field(None, description="Model name sent to the endpoint.")
-    llm_api_key: str | None = Field(None, description="Bearer key for the endpoint.")
-    llm_timeout_s: float = Field(20.0, gt=0, description="Wall time of one LLM explanation.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the endpoint.")
+    llm_timeout_s: float = Field(20.0, gt=0, le=3600, description="Wall time of one LLM explanation.")
     llm_max_calls: int = Field(12, ge=2, description="Chat-completion requests per explanation (synthesis included).")
     llm_max_depth: int = Field(2, ge=1, description="Depth of the recursion over the causal subgraph.")
     llm_top_k: int = Field(3, ge=1, description="Top candidates whose subgraph the agents explore.")
@@ -102,9 +242,36 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _check_keys(cls, value: str) -> str:
-        parse_api_keys(value)
+    def _check_keys(cls, value: SecretStr) -> SecretStr:
+        parse_api_keys(value.get_secret_value())
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_ingest(cls, data: Any) -> Any:
+        """Variables and TOML keys of the ingest section are flat (``kafka_bootstrap``): nest them."""
+        if not isinstance(data, dict):
+            return data
+        aliases = [f.alias for f in IngestSettings.model_fields.values() if f.alias]
+        flat = {a: data[a] for a in aliases if a in data}
+        if not flat:
+            return data
+        given = data.get("ingest") or {}
+        section = given.model_dump() if isinstance(given, IngestSettings) else dict(given)
+        return {**{k: v for k, v in data.items() if k not in flat}, "ingest": {**section, **flat}}
+
+    @model_validator(mode="after")
+    def _share_store(self) -> Settings:
+        """The ingest workers write to the store these settings name, with its retention and span buckets."""
+        self.ingest = self.ingest.model_copy(
+            update={
+                "store_url": self.store_url or "",
+                "data_dir": str(self.data_dir),
+                "retention_seconds": self.retention_hours * 3600.0,
+                "span_step_seconds": self.span_bucket_seconds,
+            }
+        )
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -115,11 +282,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, _FlatSectionEnv(settings_cls)]
         config = os.environ.get("RCA_CONFIG")
         if config:
             if not Path(config).is_file():
-                raise ValueError(f"RCA_CONFIG={config} is not a file; point it at a TOML file or unset it")
+                raise SettingsError(f"RCA_CONFIG={config} is not a file; point it at a TOML file or unset it")
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
         return tuple(sources)
 
@@ -137,6 +304,11 @@ class Settings(BaseSettings):
         }
 
     @property
+    def llm_key(self) -> str | None:
+        """The LLM endpoint's key in clear (only for the request header)."""
+        return None if self.llm_api_key is None else self.llm_api_key.get_secret_value()
+
+    @property
     def models_dir(self) -> Path:
         """The model registry: ``<data_dir>/models``."""
         return self.data_dir / "models"
@@ -149,7 +321,7 @@ class Settings(BaseSettings):
     @property
     def key_scopes(self) -> dict[str, Scope]:
         """API key -> scope."""
-        return parse_api_keys(self.api_keys)
+        return parse_api_keys(self.api_keys.get_secret_value())
 
     @property
     def symptom_list(self) -> list[str]:
@@ -170,3 +342,60 @@ def parse_api_keys(text: str) -> dict[str, Scope]:
             raise ValueError("API keys must be at least 8 characters long")
         keys[key] = "admin" if scope == "admin" else "read"
     return keys
+
+
+class _FlatSectionEnv(PydanticBaseSettingsSource):
+    """The ingest section's variables, by their flat names (``RCA_KAFKA_BOOTSTRAP``, not ``RCA_INGEST__...``)."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the section at once
+
+    def __call__(self) -> dict[str, Any]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        aliases = [f.alias for f in IngestSettings.model_fields.values() if f.alias]
+        return {a: env[PREFIX + a.upper()] for a in aliases if PREFIX + a.upper() in env}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One setting as the environment names it."""
+
+    name: str
+    """The variable, ``RCA_<NAME>``."""
+    default: Any
+    description: str
+    path: tuple[str, ...]
+    """Where it lives in :class:`Settings` (``("ingest", "bootstrap")``)."""
+
+
+def variables() -> list[Variable]:
+    """Every setting, in declaration order, with its variable name (the ingest section's flattened)."""
+    out = []
+    for name, field in Settings.model_fields.items():
+        if name == "ingest":
+            out += [
+                Variable(PREFIX + (sub.alias or key).upper(), sub.default, sub.description or "", (name, key))
+                for key, sub in IngestSettings.model_fields.items()
+                if sub.alias
+            ]
+        else:
+            out.append(Variable(PREFIX + name.upper(), field.default, field.description or "", (name,)))
+    return out
+
+
+def _message(error: ErrorDetails) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def describe_error(exc: ValidationError) -> str:
+    """One line naming each bad variable, what is wrong and what to do."""
+    by_path: dict[tuple[str, ...], str] = {v.path: v.name for v in variables()}
+    by_alias: dict[tuple[str, ...], str] = {
+        (v.path[0], v.name.removeprefix(PREFIX).lower()): v.name for v in variables() if len(v.path) == 2
+    }
+    parts = []
+    for error in exc.errors()[:3]:
+        loc = tuple(str(p) for p in error["loc"])
+        name = by_path.get(loc[:2]) or by_alias.get(loc[:2]) or by_path.get(loc[:1]) or PREFIX + "_".join(loc).upper()
+        parts.append(f"{name}: {_message(error)}")
+    return "; ".join(parts) + " (set the variable, or the key in the RCA_CONFIG file, and start again)"

@@ -12,6 +12,8 @@ import numpy as np
 
 Center = Literal["median", "mean"]
 Scale = Literal["iqr", "std"]
+Direction = Literal["up", "both"]
+Scoring = Literal["exceedance", "zscore"]
 
 RELATIVE_RESOLUTION = 1e-9
 """Spreads below this share of a series' level are floating-point rounding, not variation: an
@@ -118,6 +120,44 @@ def exceedance(normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 
     rise = np.clip(ordered[k] if len(ordered) else np.zeros(z.shape[1]), 0.0, None)
     rise = np.where(np.isfinite(rise), rise, 0.0)
     return np.asarray(rise / np.maximum(np.nan_to_num(max_abs(own)), 1.0), dtype=float)
+
+
+def series_scores(
+    normal: np.ndarray,
+    anomalous: np.ndarray,
+    *,
+    direction: Direction = "up",
+    scoring: Scoring = "exceedance",
+    persistence: int = 2,
+) -> np.ndarray:
+    """One anomaly score per series (column): how far it moved after the anomaly time.
+
+    ``direction="up"`` with ``scoring="exceedance"``: :func:`exceedance`; ``"up"`` with
+    ``"zscore"``: BARO's largest robust z-score (increases only, at least 0);
+    ``direction="both"``: the largest ``|z|``. Always finite (0 where a series has no value).
+    """
+    if direction == "up" and scoring == "exceedance":
+        return exceedance(normal, anomalous, persistence=persistence)
+    z = baseline_zscores(normal, anomalous)
+    if direction == "up":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.asarray(np.nan_to_num(np.nanmax(z, axis=0), nan=0.0).clip(min=0.0), dtype=float)
+    return np.asarray(np.nan_to_num(max_abs(z)), dtype=float)
+
+
+def robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and spread of each column: the IQR, else the standard deviation, else 1.
+
+    What standardises a whole history for learning (where :func:`baseline_zscores` scores a
+    window against its own baseline); never 0 or NaN, so dividing by it is always defined.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        center, q75, q25 = nan_percentiles(values, [50, 75, 25])
+        std = np.nanstd(values, axis=0)
+    scale = np.where(q75 - q25 > 0, q75 - q25, np.where(std > 0, std, 1.0))
+    return np.nan_to_num(center), np.nan_to_num(scale, nan=1.0)
 
 
 def shift_score(normal: np.ndarray, anomalous: np.ndarray) -> float:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rca.analysis import Graph, RankedCause
 
 Status = Literal["pending", "running", "done", "failed"]
 MAX_NANOSECONDS = 2**63 - 1
@@ -45,13 +48,41 @@ class InlineCase(BaseModel):
 
     time: list[float] = Field(min_length=3, max_length=100_000, description="Unix seconds, ascending.")
     series: dict[str, list[float | None]] = Field(
-        min_length=1, max_length=5_000, description="`<service>_<metric>` -> one value per timestamp (null = missing)."
+        min_length=1,
+        max_length=5_000,
+        description=(
+            "`<service>_<metric>` -> one value per timestamp. null is a missing value, and so is NaN (which "
+            "Python's json module writes); Infinity is refused (422 naming the series and position)."
+        ),
     )
-    inject_time: float = Field(description="The anomaly start, Unix seconds; rows before it are the baseline.")
+    inject_time: float = Field(
+        allow_inf_nan=False, description="The anomaly start, Unix seconds; rows before it are the baseline."
+    )
     traces: list[SpanIn] | None = Field(None, max_length=500_000)
     graph: list[tuple[str, str]] | None = Field(None, description="Known caller -> callee service edges.")
     root_cause: RootCauseIn | None = None
     symptom: str | None = Field(None, description="The series an alert fired on.")
+
+    @field_validator("time")
+    @classmethod
+    def _finite_times(cls, time: list[float]) -> list[float]:
+        bad = np.flatnonzero(~np.isfinite(np.asarray(time, dtype=float)))
+        if bad.size:
+            raise ValueError(f"time[{bad[0]}] is {time[bad[0]]}; times must be finite Unix seconds")
+        return time
+
+    @field_validator("series")
+    @classmethod
+    def _no_infinity(cls, series: dict[str, list[float | None]]) -> dict[str, list[float | None]]:
+        for name, values in series.items():
+            bad = np.flatnonzero(np.isinf(np.asarray(values, dtype=float)))  # None and NaN are missing values
+            if bad.size:
+                raise ValueError(
+                    f"series {name!r} holds {'Infinity' if values[bad[0]] > 0 else '-Infinity'} at position "
+                    f"{bad[0]} (of {len(values)}): "
+                    "send a finite number, or null for a missing value"
+                )
+        return series
 
 
 class AnalysisRequest(BaseModel):
@@ -89,43 +120,6 @@ class AnalysisRequest(BaseModel):
         return self
 
 
-class RankedCause(BaseModel):
-    """One root-cause candidate."""
-
-    rank: int
-    service: str
-    metric: str | None
-    score: float
-    evidence: dict[str, Any] = Field(
-        default_factory=dict, description="anomaly_score, onset_time, path (cause -> symptom), ..."
-    )
-
-
-class GraphNode(BaseModel):
-    """A node of the causal graph (a series, or a service)."""
-
-    id: str
-    score: float | None = None
-    root_cause_rank: int | None = None
-
-
-class GraphEdge(BaseModel):
-    """A weighted cause -> effect edge."""
-
-    source: str
-    target: str
-    weight: float
-
-
-class Graph(BaseModel):
-    """The causal graph around the top candidates."""
-
-    nodes: list[GraphNode]
-    edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
-    total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
-    svg_url: str | None = None
-
-
 class Analysis(BaseModel):
     """An analysis and, once done, its result."""
 
@@ -142,6 +136,32 @@ class Analysis(BaseModel):
     graph: Graph | None = None
     timings: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], *, graph: bool = True) -> Analysis:
+        """The analysis of a stored record (:class:`rca.store.records.Records`); ``graph=False`` leaves it out."""
+        request = record.get("request") or {}
+        result = record.get("result") or {}
+        return cls(
+            id=record["id"],
+            status=record["status"],
+            created_at=record["created_at"],
+            updated_at=record.get("updated_at"),
+            method=request.get("method", ""),
+            k=request.get("k", 0),
+            source=request.get("source", "inline"),
+            window=request.get("window", {}),
+            model_version=result.get("model_version"),
+            ranking=result.get("ranking"),
+            graph=result.get("graph") if graph else None,
+            timings=result.get("timings", {}),
+            error=record.get("error"),
+        )
+
+    @property
+    def finished(self) -> bool:
+        """Whether the analysis is done or failed (it never changes again)."""
+        return self.status in ("done", "failed")
 
 
 class Page(BaseModel):
@@ -172,6 +192,21 @@ class Incident(BaseModel):
     analysis_id: str | None = None
     analysis: Analysis | None = None
 
+    @classmethod
+    def from_row(cls, row: dict[str, Any], analysis: Analysis | None = None) -> Incident:
+        """The incident of a stored row, with its analysis when given."""
+        summary = row.get("summary") or {}
+        return cls(
+            id=row["id"],
+            status=row["status"],
+            opened_at=row["opened_at"],
+            closed_at=row.get("closed_at"),
+            onset=summary.get("onset", row["opened_at"]),
+            symptoms=summary.get("symptoms", {}),
+            analysis_id=row.get("analysis_id"),
+            analysis=analysis,
+        )
+
 
 class IncidentPage(Page):
     """A page of incidents, newest first."""
@@ -185,6 +220,7 @@ class ServiceInfo(BaseModel):
     service: str
     series: int
     last_seen: float | None
+    units: dict[str, str] = Field(default_factory=dict, description="metric -> unit as sent (UCUM: %, By, ms)")
 
 
 class ModelInfo(BaseModel):

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import networkx as nx
 import numpy as np
 
-from rca.data.case import is_symptom_metric
+from rca.data.case import Telemetry, is_symptom_metric
+from rca.data.spans import call_graph
 
 
 def granger_digraph(matrix: np.ndarray, columns: Sequence[str], *, threshold: float = 0.1) -> nx.DiGraph:
@@ -48,6 +49,16 @@ def columns_by_service(series: Mapping[str, tuple[str, str]]) -> dict[str, list[
     for column, (service, _) in series.items():
         by_service.setdefault(service, []).append(column)
     return by_service
+
+
+def observed_calls(telemetry: Telemetry) -> list[tuple[str, str, float]]:
+    """Caller -> callee service calls with counts, from spans, else from the known call graph (count 1)."""
+    if telemetry.traces is not None and len(telemetry.traces):
+        edges = call_graph(telemetry.traces)
+        return [(str(a), str(b), float(c)) for a, b, c in edges[["source", "target", "count"]].itertuples(index=False)]
+    if telemetry.graph:
+        return [(a, b, 1.0) for a, b in telemetry.graph]
+    return []
 
 
 def call_digraph(
@@ -112,6 +123,41 @@ def merge(*graphs: nx.DiGraph) -> nx.DiGraph:
             else:
                 merged.add_edge(a, b, weight=float(w))
     return merged
+
+
+def causal_graph(
+    columns: Sequence[str],
+    series: Mapping[str, tuple[str, str]],
+    *,
+    learned: nx.DiGraph | None = None,
+    calls: Iterable[tuple[str, str, float]] | None = None,
+    prior: bool = True,
+) -> nx.DiGraph:
+    """The graph over ``columns``: ``learned`` edges, call-graph edges and the within-service prior, merged.
+
+    Parameters
+    ----------
+    columns
+        The nodes (series) of the graph; learned edges of other series are left out.
+    series
+        Column -> (service, metric) of every column.
+    learned
+        Learned cause -> effect edges (e.g. :func:`granger_digraph`), or ``None``.
+    calls
+        Observed caller -> callee calls with counts (:func:`call_digraph`), or ``None`` for no call edges.
+    prior
+        Add the resource -> symptom edges within each service (:func:`resource_symptom_digraph`).
+    """
+    parts = []
+    if learned is not None:
+        parts.append(learned if set(learned) <= set(columns) else learned.subgraph(columns))
+    if calls is not None:
+        parts.append(call_digraph(calls, series))
+    if prior:
+        parts.append(resource_symptom_digraph(series))
+    graph = merge(*parts) if parts else nx.DiGraph()
+    graph.add_nodes_from(columns)
+    return graph
 
 
 def evidence_paths(graph: nx.DiGraph, causes: Iterable[str], symptom: str) -> dict[str, list[str]]:

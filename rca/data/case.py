@@ -8,6 +8,7 @@ mapping (``series.csv``) says otherwise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,7 +28,7 @@ SYMPTOM_WORDS = ("lat", "latency", "duration", "error", "err", "success", "statu
 
 def is_symptom_metric(metric: str) -> bool:
     """Whether a metric name reads as a user-facing symptom (latency, errors, success rate)."""
-    parts = metric.lower().replace("-", "_").split("_")
+    parts = re.split(r"[_\-:]", metric.lower())
     return any(word in parts for word in SYMPTOM_WORDS)
 
 
@@ -73,12 +74,15 @@ class Telemetry:
         Spans with :data:`SPAN_COLUMNS`, or ``None``.
     graph
         Known caller -> callee service edges, or ``None``.
+    units
+        ``column -> unit`` (UCUM as OTLP writes it: ``ms``, ``By``, ``%``, ``1``) where the source told it.
     """
 
     frame: pd.DataFrame
     series: Mapping[str, tuple[str, str]]
     traces: pd.DataFrame | None = None
     graph: tuple[tuple[str, str], ...] | None = None
+    units: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_frame(
@@ -87,6 +91,7 @@ class Telemetry:
         series: Mapping[str, tuple[str, str]] | None = None,
         traces: pd.DataFrame | None = None,
         graph: Iterable[tuple[str, str]] | None = None,
+        units: Mapping[str, str] | None = None,
     ) -> Telemetry:
         """Build telemetry, deriving the series mapping from column names where none is given."""
         mapping = {c: split_series_name(c) for c in frame.columns}
@@ -97,6 +102,7 @@ class Telemetry:
             series=mapping,
             traces=traces,
             graph=None if graph is None else tuple((str(a), str(b)) for a, b in graph),
+            units=dict(units or {}),
         )
 
     def service_of(self, column: str) -> str:
@@ -153,6 +159,9 @@ class Case:
         The sampling step, when known.
     extra
         Free-form metadata kept from the source (``case.json`` keys this class does not model).
+    history
+        Fault-free telemetry from before the case window, for fitting learning methods (what a running
+        service would have been trained on), where the dataset has it; it ends before ``inject_time``.
     """
 
     name: str
@@ -162,6 +171,7 @@ class Case:
     symptom: str | None = None
     step_seconds: float | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    history: Telemetry | None = None
 
     @property
     def frame(self) -> pd.DataFrame:

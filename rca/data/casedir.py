@@ -1,9 +1,9 @@
 """Read and write case directories (the project's own case format, and RCAEval's layout).
 
 A case directory holds ``data.csv`` and ``inject_time.txt``, and optionally ``root_cause.json``,
-``traces.csv``, ``graph.csv``, ``series.csv`` and ``case.json`` (see ``docs/data.md``). RCAEval's
-layout is the same minus ``root_cause.json``: its label comes from the parent folder's name,
-``<service>_<fault>``.
+``traces.csv``, ``graph.csv``, ``series.csv``, ``case.json`` and ``history.csv`` (see ``docs/data.md``);
+other files are skipped with one note. RCAEval's RE1 layout is the same minus ``root_cause.json``: its
+label comes from the parent folder's name, ``<service>_<fault>``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry, split_series_name, validate_frame
+from rca.data.notes import note_skipped
 from rca.data.spans import check_spans
 from rca.errors import DataError
 
@@ -27,6 +28,9 @@ TRACES = "traces.csv"
 GRAPH = "graph.csv"
 SERIES = "series.csv"
 CASE_JSON = "case.json"
+HISTORY = "history.csv"
+KNOWN_FILES = frozenset({CASE_DATA, INJECT_TIME, ROOT_CAUSE, TRACES, GRAPH, SERIES, CASE_JSON, HISTORY, "logs.csv"})
+"""Every file a case directory may hold; anything else is skipped with one note."""
 
 
 def _check_ragged(path: Path) -> list[str]:
@@ -50,6 +54,17 @@ def _check_ragged(path: Path) -> list[str]:
     return header
 
 
+def read_table(path: Path, **options: Any) -> pd.DataFrame:
+    """Any CSV table (``pandas.read_csv`` options), with empty or unreadable files as a DataError."""
+    try:
+        table: pd.DataFrame = pd.read_csv(path, **options)
+        return table
+    except pd.errors.EmptyDataError:
+        raise DataError("the file is empty", path=path, hint="write the header line and the rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"unreadable CSV ({str(exc).strip()})", path=path) from None
+
+
 def read_frame_csv(path: Path, *, time_column: str = "time") -> pd.DataFrame:
     """Read a ``time`` + series CSV into a validated frame."""
     header = _check_ragged(path)
@@ -64,7 +79,8 @@ def read_frame_csv(path: Path, *, time_column: str = "time") -> pd.DataFrame:
     return validate_frame(raw, path=path)
 
 
-def _read_inject_time(path: Path) -> float:
+def read_inject_time(path: Path) -> float:
+    """The one number of an ``inject_time.txt`` (Unix seconds)."""
     if not path.exists():
         raise DataError("missing", path=path, hint="write the fault start (Unix seconds) into inject_time.txt")
     text = path.read_text().strip()
@@ -101,7 +117,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return value
 
 
-def _rcaeval_label(directory: Path, frame: pd.DataFrame) -> RootCause | None:
+def rcaeval_label(directory: Path, frame: pd.DataFrame) -> RootCause | None:
     """RCAEval's ``<service>_<fault>/<run>/`` folder name as a label."""
     service, sep, fault = directory.parent.name.partition("_")
     if not sep:
@@ -127,12 +143,12 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
     """
     directory = Path(directory)
     frame = read_frame_csv(directory / CASE_DATA)
-    inject_time = _read_inject_time(directory / INJECT_TIME)
+    inject_time = read_inject_time(directory / INJECT_TIME)
     check_inject_time(frame, inject_time, path=directory / INJECT_TIME)
 
     series: dict[str, tuple[str, str]] = {}
     if (directory / SERIES).exists():
-        table = pd.read_csv(directory / SERIES, dtype=str)
+        table = read_table(directory / SERIES, dtype=str)
         missing = {"column", "service", "metric"} - set(table.columns)
         if missing:
             raise DataError(
@@ -152,7 +168,7 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
 
     graph = None
     if (directory / GRAPH).exists():
-        table = pd.read_csv(directory / GRAPH, dtype=str)
+        table = read_table(directory / GRAPH, dtype=str)
         if not {"source", "target"} <= set(table.columns):
             raise DataError(
                 "lacks columns source,target", path=directory / GRAPH, hint="one caller,callee row per edge"
@@ -175,8 +191,9 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
             service=str(label["service"]), metric=label.get("metric"), fault=label.get("fault")
         )
     else:
-        root_cause = _rcaeval_label(directory, frame)
+        root_cause = rcaeval_label(directory, frame)
 
+    note_skipped(directory, _unknown_files(directory), why="that are not part of a case directory")
     return Case(
         name=name or directory.name,
         telemetry=Telemetry.from_frame(frame, series, traces, graph),
@@ -185,7 +202,24 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
         symptom=symptom,
         step_seconds=None if step is None else float(step),
         extra=options,
+        history=read_history(directory / HISTORY, inject_time, series) if (directory / HISTORY).exists() else None,
     )
+
+
+def _unknown_files(directory: Path) -> list[str]:
+    return [p.name for p in directory.iterdir() if p.is_file() and p.name not in KNOWN_FILES]
+
+
+def read_history(path: Path, inject_time: float, series: dict[str, tuple[str, str]]) -> Telemetry:
+    """``history.csv``: fault-free rows (same columns as ``data.csv``), all before the inject time."""
+    frame = read_frame_csv(path)
+    if len(frame) and float(frame.index[-1]) >= inject_time:
+        raise DataError(
+            f"history runs to {float(frame.index[-1]):g}, at or after the inject time {inject_time:g}",
+            path=path,
+            hint="history.csv holds fault-free rows from before the fault only",
+        )
+    return Telemetry.from_frame(frame, series)
 
 
 def write_case_dir(case: Case, directory: str | Path) -> Path:
@@ -219,4 +253,8 @@ def write_case_dir(case: Case, directory: str | Path) -> Path:
         options["step_seconds"] = case.step_seconds
     if options:
         (directory / CASE_JSON).write_text(json.dumps(options, indent=1, default=str) + "\n")
+    if case.history is not None:
+        history = case.history.frame.copy()
+        history.index = history.index.rename("time")
+        history.to_csv(directory / HISTORY, float_format="%.10g")
     return directory

@@ -9,6 +9,7 @@ from pathlib import Path
 from rca.data.case import Case
 from rca.data.casedir import CASE_DATA, read_case_dir, write_case_dir
 from rca.data.nezha import is_nezha_root, list_faults, read_nezha_case
+from rca.data.rcaeval import METRIC_FILES, is_rcaeval_case, read_rcaeval_case
 from rca.data.rcd import is_rcd_case, read_rcd_case
 from rca.errors import DataError
 
@@ -22,7 +23,7 @@ class CaseRef:
     name
         The case name (stable across runs; used in reports).
     layout
-        ``"casedir"``, ``"rcd"`` or ``"nezha"``.
+        ``"casedir"`` (also RCAEval RE1), ``"rcaeval"`` (RE2/RE3), ``"rcd"`` or ``"nezha"``.
     load
         Reads the case.
     """
@@ -40,8 +41,8 @@ def _relative_name(path: Path, root: Path) -> str:
 def discover(path: str | Path) -> list[CaseRef]:
     """List the cases under ``path`` in a stable order.
 
-    ``path`` may be a single case (a case directory or an RCD case folder), a directory of cases in
-    any nesting (case directories, RCAEval's layout, RCD sock-shop), or a Nezha dataset root.
+    ``path`` may be a single case (a case directory, an RCAEval or an RCD case folder), a directory of
+    cases in any nesting (case directories, RCAEval RE1/RE2/RE3, RCD sock-shop), or a Nezha dataset root.
 
     Raises
     ------
@@ -64,20 +65,27 @@ def discover(path: str | Path) -> list[CaseRef]:
     if is_rcd_case(root):
         name = f"{root.parent.name}/{root.name}"
         return [CaseRef(name, "rcd", lambda: read_rcd_case(root, name=name))]
+    if is_rcaeval_case(root):
+        name = f"{root.parent.name}/{root.name}"
+        return [CaseRef(name, "rcaeval", lambda: read_rcaeval_case(root, name=name))]
 
     refs: list[CaseRef] = []
-    for directory in sorted({p.parent for p in root.rglob(CASE_DATA)} | {p.parent for p in root.rglob("normal.csv")}):
+    markers = (CASE_DATA, "normal.csv", *METRIC_FILES)
+    for directory in sorted({p.parent for marker in markers for p in root.rglob(marker)}):
         name = _relative_name(directory, root)
         if (directory / CASE_DATA).is_file():
             refs.append(CaseRef(name, "casedir", lambda d=directory, n=name: read_case_dir(d, name=n)))  # type: ignore[misc]
         elif is_rcd_case(directory):
             refs.append(CaseRef(name, "rcd", lambda d=directory, n=name: read_rcd_case(d, name=n)))  # type: ignore[misc]
+        elif is_rcaeval_case(directory):
+            refs.append(CaseRef(name, "rcaeval", lambda d=directory, n=name: read_rcaeval_case(d, name=n)))  # type: ignore[misc]
     if not refs:
         raise DataError(
             "holds no case",
             path=root,
-            hint="a case is a folder with data.csv and inject_time.txt (or RCD's normal.csv and anomalous.csv, "
-            "or a Nezha day folder with <day>-fault_list.json)",
+            hint="a case is a folder with data.csv and inject_time.txt (or RCAEval's metrics.csv or "
+            "simple_metrics.csv and inject_time.txt, or RCD's normal.csv and anomalous.csv, or a Nezha day "
+            "folder with <day>-fault_list.json)",
         )
     return refs
 

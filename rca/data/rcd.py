@@ -16,6 +16,7 @@ import pandas as pd
 
 from rca.data.case import Case, RootCause, Telemetry
 from rca.data.casedir import read_frame_csv
+from rca.data.notes import note_skipped
 from rca.errors import DataError
 
 NORMAL = "normal.csv"
@@ -46,6 +47,8 @@ def read_rcd_case(directory: str | Path, *, name: str | None = None) -> Case:
     normal.index = pd.Index(inject_time - step * np.arange(len(normal), 0, -1), name="time")
     frame = pd.concat([normal, anomalous])
 
+    others = (p.name for p in directory.iterdir() if p.is_file() and p.name not in {NORMAL, ANOMALOUS})
+    note_skipped(directory, others, why="that are not part of an RCD case")
     service, _, fault = directory.parent.name.rpartition("-")
     metric = f"{service}_{fault}"
     label = RootCause(service=service, metric=metric if metric in frame.columns else None, fault=fault)

@@ -12,8 +12,21 @@ import pandas as pd
 from rca.data.case import SPAN_COLUMNS
 from rca.errors import DataError
 
-SPAN_METRICS = ("request_rate", "error_rate", "latency_p50", "latency_p90", "latency_p99")
-"""Per-service series derived from spans; ``error_rate`` only where spans carry a status code."""
+SPAN_METRIC_PREFIX = "spans:"
+"""Span-derived metric names start with this; ingestion refuses metrics named so
+(:data:`rca.ingest.records.RESERVED_METRIC_PREFIX`), so no user metric (a histogram called ``latency``
+gives ``latency_p50``) can take a span-derived series' name."""
+
+SPAN_METRICS = tuple(
+    SPAN_METRIC_PREFIX + m for m in ("request_rate", "error_rate", "latency_p50", "latency_p90", "latency_p99")
+)
+"""Per-service series derived from spans; ``spans:error_rate`` only where spans carry a status code."""
+
+SPAN_UNITS = {
+    metric: "ms" if "latency" in metric else "1" if metric.endswith("error_rate") else "{request}/s"
+    for metric in SPAN_METRICS
+}
+"""Units of the span-derived metrics, in UCUM as OTLP writes units (``1`` is a ratio)."""
 
 STATUS_ERROR = 2
 """OTLP ``Status.StatusCode.STATUS_CODE_ERROR``."""
@@ -84,7 +97,7 @@ def span_series(spans: pd.DataFrame, step_seconds: float) -> tuple[pd.DataFrame,
     Returns
     -------
     frame, series
-        A frame indexed by bucket end with columns ``<service>_<metric>``, and the mapping of each
+        A frame indexed by bucket end with columns ``<service>_spans:<metric>``, and the mapping of each
         column to ``(service, metric)``.
     """
     if spans.empty:
@@ -98,13 +111,13 @@ def span_series(spans: pd.DataFrame, step_seconds: float) -> tuple[pd.DataFrame,
         table["error"] = (entries["status_code"].to_numpy() == STATUS_ERROR).astype(float)
     grouped = table.groupby(["time", "service"], sort=True)
     parts = {
-        "request_rate": grouped["duration_ms"].size() / step_seconds,
-        "latency_p50": grouped["duration_ms"].quantile(0.5),
-        "latency_p90": grouped["duration_ms"].quantile(0.9),
-        "latency_p99": grouped["duration_ms"].quantile(0.99),
+        "spans:request_rate": grouped["duration_ms"].size() / step_seconds,
+        "spans:latency_p50": grouped["duration_ms"].quantile(0.5),
+        "spans:latency_p90": grouped["duration_ms"].quantile(0.9),
+        "spans:latency_p99": grouped["duration_ms"].quantile(0.99),
     }
     if has_status:
-        parts["error_rate"] = grouped["error"].mean()
+        parts["spans:error_rate"] = grouped["error"].mean()
     columns: dict[str, pd.Series] = {}
     series: dict[str, tuple[str, str]] = {}
     for metric in SPAN_METRICS:

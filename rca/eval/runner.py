@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rca.data.case import Case
+from rca.data.case import Case, Telemetry
 from rca.data.datasets import discover
 from rca.data.preprocess import preprocess
+from rca.data.variants import VARIANTS
 from rca.eval.metrics import accuracy_at_k, average_at_k, metric_rank, service_rank
 from rca.methods import get_method
 from rca.methods.base import RCAMethod
@@ -42,18 +43,37 @@ def _record(case_name: str, *, root_cause: str | None = None, error: str | None 
         "top5": [],
         "seconds": None,
         "rank_seconds": None,
+        "fit_rows": None,
+        "fit_seconds": None,
         "error": error,
     }
 
 
-def run_case(method: RCAMethod, case: Case) -> dict[str, Any]:
-    """Fit (on the case's baseline, for learning methods) and rank one case; score the result."""
+def fit_data(case: Case, *, history: bool) -> Telemetry:
+    """What a learning method fits on: the case's fault-free history (``history=True``, where the case
+    has one; only the case's own series) or else its baseline; never a row at or after the anomaly."""
+    if history and case.history is not None:
+        columns = [c for c in case.frame.columns if c in case.history.frame.columns]
+        data = case.history.with_columns(columns)
+    else:
+        data = case.normal()
+    if len(data.frame) and float(data.frame.index.max()) >= case.inject_time:
+        raise AssertionError(f"fit data of {case.name} reaches the anomaly time {case.inject_time:g}")
+    return data
+
+
+def run_case(method: RCAMethod, case: Case, *, history: bool = False) -> dict[str, Any]:
+    """Fit (for learning methods: on the case's baseline, or its history with ``history``) and rank
+    one case; score the result."""
     label = case.root_cause
     started = time.perf_counter()
     record = _record(case.name, root_cause=None if label is None else label.service)
     try:
         if method.learns:
-            method.fit(case.normal())
+            data = fit_data(case, history=history)
+            method.fit(data)
+            record["fit_rows"] = len(data.frame)
+            record["fit_seconds"] = round(time.perf_counter() - started, 4)
         ranked = time.perf_counter()
         ranking = method.rank(case)
         record["rank_seconds"] = round(time.perf_counter() - ranked, 4)
@@ -87,6 +107,8 @@ def summarise(records: Sequence[dict[str, Any]], *, metric_labelled: Sequence[bo
     summary["seconds_median"] = statistics.median(seconds) if seconds else None
     summary["seconds_total"] = round(sum(seconds), 3)
     summary["rank_seconds_median"] = statistics.median(rank_seconds) if rank_seconds else None
+    fit_seconds = [r["fit_seconds"] for r in records if r.get("fit_seconds") is not None]
+    summary["fit_seconds_median"] = statistics.median(fit_seconds) if fit_seconds else None
     summary["errors"] = sum(1 for r in records if r["error"])
     return summary
 
@@ -98,18 +120,23 @@ def evaluate(
     limit: int | None = None,
     progress: ProgressCallback | None = None,
     on_start: Callable[[int], None] | None = None,
+    history: bool = False,
+    variant: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``methods`` on every case of ``dataset``.
 
     Every method sees the same preprocessed case (:func:`rca.data.preprocess.preprocess`). A case
     that fails to load counts as an error for every method; a method that raises on a case counts
-    as a miss and is reported in ``errors``; neither is dropped.
+    as a miss and is reported in ``errors``; neither is dropped. With ``history``, learning methods
+    fit on each case's fault-free history where it has one (:func:`fit_data`); ``variant`` names a
+    transform of :data:`rca.data.variants.VARIANTS` applied to every case before preprocessing.
 
     Returns
     -------
     dict
         ``{"dataset": ..., "results": [{"method", "params", "summary", "cases"}, ...]}``.
     """
+    transform = VARIANTS[variant] if variant is not None else None
     refs = discover(dataset)
     if limit is not None:
         refs = refs[:limit]
@@ -120,7 +147,8 @@ def evaluate(
     metric_labelled: list[bool] = []
     for ref in refs:
         try:
-            case = preprocess(ref.load())
+            loaded = ref.load()
+            case = preprocess(transform(loaded) if transform is not None else loaded)
         except Exception as exc:  # noqa: BLE001 - reported per case
             metric_labelled.append(False)
             for records, spec in zip(per_method, methods, strict=True):
@@ -131,7 +159,7 @@ def evaluate(
         metric_labelled.append(case.root_cause is not None and case.root_cause.metric is not None)
         for records, spec, index in zip(per_method, methods, range(len(methods)), strict=True):
             method = instances[index] if not instances[index].learns else spec.build()
-            records.append(run_case(method, case))
+            records.append(run_case(method, case, history=history))
             if progress:
                 progress(ref.name, spec.name)
     results = []
@@ -144,4 +172,7 @@ def evaluate(
                 "cases": records,
             }
         )
-    return {"dataset": str(dataset), "results": results}
+    report: dict[str, Any] = {"dataset": str(dataset), "results": results}
+    if history or variant:  # additive fields: how the cases were read
+        report["history"], report["variant"] = history, variant
+    return report

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import networkx as nx
 import numpy as np
 import pandas as pd
 
 from rca.anomaly.scores import baseline_zscores, onset_index
+from rca.causal.graph import evidence_paths
 from rca.data.case import Case, is_symptom_metric
 from rca.explain.model import SeriesNumbers
 from rca.rank.ranking import Candidate, Ranking
@@ -34,7 +35,14 @@ _EXACT_UNITS = {
     "latency_p99": "ms",
     "request_rate": "req/s",
     "error_rate": "ratio",
+    "spans:latency_p50": "ms",
+    "spans:latency_p90": "ms",
+    "spans:latency_p99": "ms",
+    "spans:request_rate": "req/s",
+    "spans:error_rate": "ratio",
 }
+_UCUM_UNITS = {"By": "bytes", "1": "ratio", "{request}/s": "req/s"}
+"""Units as OTLP sends them (UCUM) where this module writes them otherwise."""
 _SUFFIX_UNITS = (("_bytes", "bytes"), ("_seconds", "s"), ("_ms", "ms"))
 
 _WINDOW_ROWS = 60
@@ -45,12 +53,12 @@ def unit_of(metric: str, units: Mapping[str, str] | None = None) -> str | None:
     """The unit of a metric, where its name tells it.
 
     ``units`` (metric or column name -> unit) overrides the built-in rules: ``cpu`` is percent of a
-    core, ``mem`` and ``*_bytes`` are bytes, the span-derived ``latency_p*`` are milliseconds,
-    ``request_rate`` is requests per second, ``error_rate`` a ratio, ``*_seconds`` and ``*_ms`` what
-    they say.
+    core, ``mem`` and ``*_bytes`` are bytes, ``latency_p*`` (as the span-derived ``spans:latency_p*``)
+    are milliseconds, ``request_rate`` is requests per second, ``error_rate`` a ratio, ``*_seconds`` and
+    ``*_ms`` what they say. Units in UCUM (as OTLP sends them) read ``By`` as bytes and ``1`` as a ratio.
     """
     if units and metric in units:
-        return units[metric]
+        return _UCUM_UNITS.get(units[metric], units[metric])
     if metric in _EXACT_UNITS:
         return _EXACT_UNITS[metric]
     for suffix, unit in _SUFFIX_UNITS:
@@ -126,26 +134,18 @@ def candidate_key(candidate: Candidate) -> str:
 
 
 def causal_path(ranking: Ranking, source: str, targets: Sequence[str]) -> list[str]:
-    """The shortest cause -> effect path in ``ranking.graph`` from ``source`` to the first reachable target.
+    """The strongest cause -> effect path in ``ranking.graph`` from ``source`` to the first reachable target.
 
-    Ties are broken by node name, so the path is deterministic. Returns ``[]`` when none is reachable.
+    Targets are tried in order; strongest as in :func:`rca.causal.graph.evidence_paths`. Returns ``[]``
+    when none is reachable.
     """
-    effects: dict[str, list[str]] = {}
-    for cause, effect, _ in ranking.graph:
-        effects.setdefault(cause, []).append(effect)
-    previous: dict[str, str | None] = {source: None}
-    queue = deque([source])
-    while queue:
-        node = queue.popleft()
-        if node in targets and node != source:
-            path = [node]
-            while (before := previous[path[-1]]) is not None:
-                path.append(before)
-            return path[::-1]
-        for nxt in sorted(effects.get(node, [])):
-            if nxt not in previous:
-                previous[nxt] = node
-                queue.append(nxt)
+    graph = nx.DiGraph()
+    graph.add_weighted_edges_from(ranking.graph)
+    for target in targets:
+        if target != source:
+            path = evidence_paths(graph, [source], target)[source]
+            if path:
+                return path
     return []
 
 
@@ -174,7 +174,12 @@ class CaseEvidence:
     def build(
         cls, case: Case, *, units: Mapping[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD
     ) -> CaseEvidence:
-        """Score every series of ``case`` against its pre-anomaly baseline."""
+        """Score every series of ``case`` against its pre-anomaly baseline.
+
+        Units come from ``units``, else the case's telemetry (the units its series were sent with), else
+        the series' names.
+        """
+        units = {**case.telemetry.units, **(units or {})}
         normal = case.normal().frame
         anomalous = case.anomalous().frame
         columns = [str(c) for c in case.frame.columns]

@@ -20,26 +20,23 @@ from typing import Any
 import httpx
 
 from rca.data.case import Case
-from rca.explain.evidence import CaseEvidence, candidate_key, finite, span_stats
-from rca.explain.mentions import MentionChecker
-from rca.explain.model import (
-    Explanation,
-    FallbackReason,
-    NodeReport,
-    SeriesNumbers,
-    Timings,
-    ToolCallRecord,
+from rca.explain.evidence import candidate_key
+from rca.explain.llm_client import ChatEndpoint, Fallback, Run, parse_object, text_field
+from rca.explain.llm_tools import (
+    MAX_LISTED_COLUMNS,
+    MAX_LISTED_SERVICES,
+    MAX_TOOL_CALLS_PER_TURN,
+    TOOLS,
+    compact,
+    tool_message,
 )
+from rca.explain.mentions import MentionChecker
+from rca.explain.model import Explanation, NodeReport, Timings
 from rca.explain.template import TemplateExplainer
 from rca.rank.ranking import Ranking
 
-_MAX_TOOL_CALLS_PER_TURN = 4
 _MAX_FINDING_CHARS = 500
 _MAX_NARRATIVE_CHARS = 1500
-_MAX_LISTED_COLUMNS = 40
-_MAX_LISTED_SERVICES = 80
-_SPAN_LIMIT = 5
-_MAX_SPAN_LIMIT = 20
 
 _RULES = (
     "You are one step of a root-cause analysis for a microservice system. A statistical engine has already "
@@ -64,49 +61,6 @@ _SYNTHESIS_TASK = (
     "say so only in 'disagreement' (else null)."
 )
 
-TOOLS: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "read_series",
-            "description": "Statistics of one series (baseline median, peak, robust z, onset) and a downsampled "
-            "window of [unix_seconds, value] points around a time.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "column": {"type": "string", "description": "the series column, e.g. carts_cpu"},
-                    "around": {"type": "number", "description": "Unix seconds; default: the anomaly time"},
-                },
-                "required": ["column"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "read_spans",
-            "description": "Span statistics of one service before and after the anomaly time: count, p50/p90 "
-            "latency in ms, error share, top operations, callers and callees.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "service": {"type": "string"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_SPAN_LIMIT},
-                },
-                "required": ["service"],
-            },
-        },
-    },
-]
-"""The OpenAI ``tools`` the node agents get (``read_spans`` only when the case has spans)."""
-
-
-class _Fallback(Exception):
-    def __init__(self, reason: FallbackReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason: FallbackReason = reason
-        self.detail = detail
-
 
 @dataclass
 class _Node:
@@ -119,69 +73,6 @@ class _Node:
     def walk(self) -> list[_Node]:
         """All nodes below and including this one, children first."""
         return [n for child in self.children for n in child.walk()] + [self]
-
-
-@dataclass
-class _Run:
-    """The state of one explanation: budget, transcript, and the case's evidence."""
-
-    evidence: CaseEvidence
-    checker: MentionChecker
-    deadline: float
-    calls: int = 0
-    tokens: int = 0
-    reported_tokens: bool = False
-    llm_s: float = 0.0
-    tool_calls: list[ToolCallRecord] = field(default_factory=list)
-    reports: list[NodeReport] = field(default_factory=list)
-
-
-def _compact(numbers: SeriesNumbers | None) -> dict[str, Any] | None:
-    """The numbers as JSON for a prompt: values to four significant digits, times exact."""
-    if numbers is None:
-        return None
-    data = numbers.model_dump(exclude_none=True)
-    return {k: float(f"{v:.4g}") if isinstance(v, float) and not k.endswith("_time") else v for k, v in data.items()}
-
-
-def _parse_object(content: object) -> dict[str, Any]:
-    """The JSON object in a reply, tolerating a markdown fence or text around it."""
-    if not isinstance(content, str) or not content.strip():
-        raise _Fallback("malformed_output", "the reply has no text content")
-    text = content.strip()
-    fenced = re.search(r"```(?:json)?\s*(.*?)```", text, re.DOTALL)
-    if fenced:
-        text = fenced.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        raise _Fallback("malformed_output", f"no JSON object in the reply: {content[:120]!r}")
-    try:
-        value = json.loads(text[start : end + 1])
-    except json.JSONDecodeError as exc:
-        raise _Fallback("malformed_output", f"invalid JSON in the reply: {exc}") from None
-    if not isinstance(value, dict):
-        raise _Fallback("malformed_output", "the reply's JSON is not an object")
-    return value
-
-
-def _decode_call(call: object) -> tuple[str, str, dict[str, Any] | None]:
-    """``(id, function name, arguments)`` of an OpenAI tool call; arguments ``None`` when unreadable."""
-    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
-        return "", "", None
-    function = call["function"]
-    raw = function.get("arguments")
-    try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:
-        parsed = None
-    return str(call.get("id", "")), str(function.get("name", "")), parsed if isinstance(parsed, dict) else None
-
-
-def _text_field(data: Mapping[str, Any], key: str, limit: int) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise _Fallback("malformed_output", f"the reply lacks a non-empty string {key!r}")
-    return value.strip()[:limit]
 
 
 class LLMExplainer:
@@ -246,27 +137,22 @@ class LLMExplainer:
         self.max_tool_result_chars = max_tool_result_chars
         self.max_total_tokens = max_total_tokens
         self.template = template or TemplateExplainer()
+        self.endpoint = ChatEndpoint(self.base_url, model, api_key, max_calls, timeout_s, max_tokens, max_total_tokens)
 
     def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
         """Explain ``ranking`` of ``case``; the candidate list narrates its top ``k`` candidates."""
         start = time.perf_counter()
         evidence = self.template.evidence(case)
         base = self.template.render(evidence, ranking, k)
-        run = _Run(evidence=evidence, checker=self._checker(case, ranking), deadline=time.monotonic() + self.timeout_s)
+        run = Run(evidence=evidence, checker=self._checker(case, ranking), deadline=time.monotonic() + self.timeout_s)
         try:
             if not ranking.candidates:
-                raise _Fallback("no_candidates", "the ranking has no candidates")
-            with httpx.Client(headers=self._headers()) as client:
+                raise Fallback("no_candidates", "the ranking has no candidates")
+            with httpx.Client(headers=self.endpoint.headers()) as client:
                 narrative = self._recurse(client, run, case, ranking, base)
-        except _Fallback as stop:
+        except Fallback as stop:
             return self._finish(base, run, start, fallback=stop)
         return self._finish(base, run, start, narrative=narrative)
-
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        return headers
 
     @staticmethod
     def _checker(case: Case, ranking: Ranking) -> MentionChecker:
@@ -281,11 +167,11 @@ class LLMExplainer:
     def _finish(
         self,
         base: Explanation,
-        run: _Run,
+        run: Run,
         start: float,
         *,
         narrative: Mapping[str, str | None] | None = None,
-        fallback: _Fallback | None = None,
+        fallback: Fallback | None = None,
     ) -> Explanation:
         update: dict[str, Any] = {
             "llm_model": self.model,
@@ -367,7 +253,7 @@ class LLMExplainer:
                     node.children.remove(worst)
 
     def _recurse(
-        self, client: httpx.Client, run: _Run, case: Case, ranking: Ranking, base: Explanation
+        self, client: httpx.Client, run: Run, case: Case, ranking: Ranking, base: Explanation
     ) -> dict[str, str | None]:
         root = self._tree(case, ranking, base)
         nodes = root.walk()
@@ -379,7 +265,7 @@ class LLMExplainer:
         return self._synthesis(client, run, ranking, base, reports[root.key])
 
     def _agent(
-        self, client: httpx.Client, run: _Run, case: Case, node: _Node, children: list[NodeReport], turns: int
+        self, client: httpx.Client, run: Run, case: Case, node: _Node, children: list[NodeReport], turns: int
     ) -> NodeReport:
         numbers = run.evidence.numbers.get(node.key)
         columns = [c for c, (s, _) in case.telemetry.series.items() if s == node.service]
@@ -391,8 +277,8 @@ class LLMExplainer:
             "depth": node.depth,
             "rank": node.rank,
             "anomaly_time": case.inject_time,
-            "evidence": _compact(numbers),
-            "service_columns": columns[:_MAX_LISTED_COLUMNS],
+            "evidence": compact(numbers),
+            "service_columns": columns[:MAX_LISTED_COLUMNS],
             "children": [r.model_dump() for r in children],
             "answer_with": {
                 "node": node.key,
@@ -410,28 +296,33 @@ class LLMExplainer:
             last = turn == turns - 1
             if last and turn > 0:
                 messages.append({"role": "user", "content": "No more tool calls: answer now with the JSON report."})
-            message = self._chat(client, run, messages, tools=None if last else tools)
+            message = self.endpoint.chat(client, run, messages, tools=None if last else tools)
             calls = message.get("tool_calls") or []
             if not calls:
                 return self._report(run, node, message.get("content"))
             if last:
-                raise _Fallback("budget_exhausted", f"the agent for {node.key} still wanted tools after {turns} calls")
+                raise Fallback("budget_exhausted", f"the agent for {node.key} still wanted tools after {turns} calls")
             messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
             for i, call in enumerate(calls):
-                messages.append(self._tool_message(run, case, node, call, skip=i >= _MAX_TOOL_CALLS_PER_TURN))
-        raise _Fallback("budget_exhausted", f"no call left for the agent of {node.key}")
+                skip = i >= MAX_TOOL_CALLS_PER_TURN
+                messages.append(
+                    tool_message(
+                        run, case, node.key, node.service, call, skip=skip, max_chars=self.max_tool_result_chars
+                    )
+                )
+        raise Fallback("budget_exhausted", f"no call left for the agent of {node.key}")
 
-    def _report(self, run: _Run, node: _Node, content: object) -> NodeReport:
-        data = _parse_object(content)
+    def _report(self, run: Run, node: _Node, content: object) -> NodeReport:
+        data = parse_object(content)
         abnormal = data.get("is_abnormal")
         if not isinstance(abnormal, bool):
-            raise _Fallback("malformed_output", f"the report of {node.key} lacks a boolean 'is_abnormal'")
-        finding = _text_field(data, "finding", _MAX_FINDING_CHARS)
+            raise Fallback("malformed_output", f"the report of {node.key} lacks a boolean 'is_abnormal'")
+        finding = text_field(data, "finding", _MAX_FINDING_CHARS)
         cause = data.get("likely_cause")
         if cause is not None and not isinstance(cause, str):
-            raise _Fallback("malformed_output", f"the report of {node.key} has a non-string 'likely_cause'")
+            raise Fallback("malformed_output", f"the report of {node.key} has a non-string 'likely_cause'")
         if isinstance(cause, str) and cause.strip() and not run.checker.is_service(cause):
-            raise _Fallback("unknown_service", f"the agent of {node.key} blamed {cause!r}, which is not in the data")
+            raise Fallback("unknown_service", f"the agent of {node.key} blamed {cause!r}, which is not in the data")
         self._check_mentions(run, finding, f"the report of {node.key}")
         report = NodeReport(
             node=node.key,
@@ -445,7 +336,7 @@ class LLMExplainer:
         return report
 
     def _synthesis(
-        self, client: httpx.Client, run: _Run, ranking: Ranking, base: Explanation, root: NodeReport
+        self, client: httpx.Client, run: Run, ranking: Ranking, base: Explanation, root: NodeReport
     ) -> dict[str, str | None]:
         payload = {
             "task": "synthesis",
@@ -461,7 +352,7 @@ class LLMExplainer:
             },
             "root_report": root.model_dump(),
             "reports": [r.model_dump() for r in run.reports],
-            "services": sorted(run.checker.services)[:_MAX_LISTED_SERVICES],
+            "services": sorted(run.checker.services)[:MAX_LISTED_SERVICES],
             "answer_with": {
                 "summary": "three sentences: root cause, first symptom, impact",
                 "root_cause": "text",
@@ -474,13 +365,13 @@ class LLMExplainer:
             {"role": "system", "content": _RULES},
             {"role": "user", "content": json.dumps(payload)},
         ]
-        message = self._chat(client, run, messages, tools=None)
+        message = self.endpoint.chat(client, run, messages, tools=None)
         if message.get("tool_calls"):
-            raise _Fallback("malformed_output", "the synthesis answered with tool calls instead of the narrative")
-        data = _parse_object(message.get("content"))
+            raise Fallback("malformed_output", "the synthesis answered with tool calls instead of the narrative")
+        data = parse_object(message.get("content"))
         limit = _MAX_NARRATIVE_CHARS
         narrative: dict[str, str | None] = {
-            key: _text_field(data, key, limit) for key in ("summary", "root_cause", "first_symptom", "impact")
+            key: text_field(data, key, limit) for key in ("summary", "root_cause", "first_symptom", "impact")
         }
         note = data.get("disagreement")
         narrative["disagreement"] = note.strip()[:limit] if isinstance(note, str) and note.strip() else None
@@ -490,124 +381,11 @@ class LLMExplainer:
         top = ranking.candidates[0].service
         root_text = narrative["root_cause"] or ""
         if not re.search(rf"(?<![\w-]){re.escape(top.lower())}(?![\w-])", root_text.lower()):
-            raise _Fallback("ranking_contradicted", f"the root-cause narrative does not name the top candidate {top!r}")
+            raise Fallback("ranking_contradicted", f"the root-cause narrative does not name the top candidate {top!r}")
         return narrative
 
     @staticmethod
-    def _check_mentions(run: _Run, text: str, where: str) -> None:
+    def _check_mentions(run: Run, text: str, where: str) -> None:
         unknown = run.checker.unknown(text)
         if unknown:
-            raise _Fallback("unknown_service", f"{where} names {', '.join(unknown)}, not in the data")
-
-    # -- tools -----------------------------------------------------------------------------------------
-
-    def _tool_message(self, run: _Run, case: Case, node: _Node, call: object, *, skip: bool) -> dict[str, Any]:
-        call_id, name, arguments = _decode_call(call)
-        result: dict[str, Any]
-        if skip:
-            result = {"error": f"skipped: at most {_MAX_TOOL_CALLS_PER_TURN} tool calls per turn"}
-        elif arguments is None:
-            result = {"error": "not a function call with a JSON object as 'arguments'"}
-        else:
-            try:
-                result = self._run_tool(run, case, node, name, arguments)
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                result = {"error": f"{name} failed: {type(exc).__name__}: {exc}"}
-        content = self._bounded(json.dumps(result))
-        run.tool_calls.append(
-            ToolCallRecord(
-                node=node.key,
-                name=name,
-                arguments=arguments or {},
-                ok="error" not in result,
-                result_chars=len(content),
-            )
-        )
-        return {"role": "tool", "tool_call_id": call_id, "content": content}
-
-    def _run_tool(self, run: _Run, case: Case, node: _Node, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        if name == "read_series":
-            return self._read_series(run, node, arguments)
-        if name == "read_spans":
-            return self._read_spans(case, arguments)
-        return {"error": f"unknown tool {name!r}; the tools are read_series and read_spans"}
-
-    def _read_series(self, run: _Run, node: _Node, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        column = arguments.get("column")
-        numbers = run.evidence.numbers.get(column) if isinstance(column, str) else None
-        if numbers is None:
-            same = [c for c, n in run.evidence.numbers.items() if n.service == node.service]
-            return {"error": f"unknown column {column!r}; columns of {node.service}: {same[:_MAX_LISTED_COLUMNS]}"}
-        around = finite(arguments.get("around"))
-        return {
-            **(_compact(numbers) or {}),
-            "anomaly_time": run.evidence.case.inject_time,
-            "window": run.evidence.window(numbers.column, around),
-        }
-
-    def _read_spans(self, case: Case, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        spans = case.telemetry.traces
-        if spans is None:
-            return {"error": "this case has no spans"}
-        service = arguments.get("service")
-        if not isinstance(service, str) or not (spans["service"] == service).any():
-            known = sorted({str(s) for s in spans["service"].unique()})
-            return {"error": f"no spans for service {service!r}; services with spans: {known[:_MAX_LISTED_SERVICES]}"}
-        limit = arguments.get("limit", _SPAN_LIMIT)
-        limit = min(max(limit, 1), _MAX_SPAN_LIMIT) if isinstance(limit, int) else _SPAN_LIMIT
-        return span_stats(spans, service, case.inject_time, limit)
-
-    # -- HTTP ------------------------------------------------------------------------------------------
-
-    def _bounded(self, text: str) -> str:
-        if len(text) <= self.max_tool_result_chars:
-            return text
-        return text[: self.max_tool_result_chars - 14] + " …[truncated]"
-
-    def _chat(
-        self, client: httpx.Client, run: _Run, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None
-    ) -> dict[str, Any]:
-        """One chat-completion request within the budget; returns the reply's ``message``."""
-        if run.calls >= self.max_calls:
-            raise _Fallback("budget_exhausted", f"all {self.max_calls} calls spent")
-        left = run.deadline - time.monotonic()
-        if left <= 0:
-            raise _Fallback("timeout", f"the {self.timeout_s:g} s limit was reached")
-        body: dict[str, Any] = {
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": self.max_tokens,
-            "temperature": 0,
-        }
-        if tools:
-            body |= {"tools": tools, "tool_choice": "auto"}
-        url = f"{self.base_url}/chat/completions"
-        run.calls += 1
-        sent = time.perf_counter()
-        try:
-            response = client.post(url, json=body, timeout=httpx.Timeout(left))
-        except httpx.TimeoutException:
-            raise _Fallback("timeout", f"no answer from {url} within the {self.timeout_s:g} s limit") from None
-        except httpx.HTTPError as exc:
-            raise _Fallback("http_error", f"{type(exc).__name__} from {url}: {exc}") from None
-        finally:
-            run.llm_s += time.perf_counter() - sent
-        if response.status_code != 200:
-            raise _Fallback("http_error", f"HTTP {response.status_code} from {url}: {response.text[:200]}")
-        if time.monotonic() > run.deadline:
-            raise _Fallback("timeout", f"the {self.timeout_s:g} s limit was reached")
-        try:
-            reply = response.json()
-            message = reply["choices"][0]["message"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise _Fallback("malformed_output", f"not a chat completion: {response.text[:120]!r}") from None
-        if not isinstance(message, dict):
-            raise _Fallback("malformed_output", "the completion's message is not an object")
-        usage = reply.get("usage")
-        total = usage.get("total_tokens") if isinstance(usage, dict) else None
-        if isinstance(total, int):
-            run.tokens += total
-            run.reported_tokens = True
-            if run.tokens > self.max_total_tokens:
-                raise _Fallback("budget_exhausted", f"{run.tokens} tokens used, over the {self.max_total_tokens} limit")
-        return message
+            raise Fallback("unknown_service", f"{where} names {', '.join(unknown)}, not in the data")

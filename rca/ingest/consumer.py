@@ -8,13 +8,15 @@ One loop, one batch at a time:
 3. Send the dead letters to ``rca_dlq`` (value = the original bytes, headers ``rca.dlq.reason``,
    ``rca.dlq.error``, ``rca.source.topic``, ``rca.source.partition``, ``rca.source.offset``) and wait
    for the broker's acknowledgement; ``rca_ingest_dead_letters_total`` rises.
-4. Write all points and spans of the batch in one store transaction (idempotent upserts). If the
-   database rejects the batch's content (not a connection problem), the messages are written one
-   by one and the ones it rejects become dead letters too.
+4. Write all points and spans of the batch in one store transaction (idempotent upserts), and its
+   log records in a second one (counts, made idempotent by the offset ledger of
+   :mod:`rca.store.logs`). If the database rejects the batch's content (not a connection problem),
+   the messages are written one by one and the ones it rejects become dead letters too.
 5. Only then commit the offsets of the batch.
 
 Failures of the broker or the store (connection refused, timeouts, a broker restart) are retried
-with exponential backoff (0.2 s doubling to 10 s); the worker does not exit. A failed commit keeps its
+with exponential backoff (0.2 s doubling to 10 s: :mod:`rca.ingest.retry`); the worker does not
+exit. A failed commit keeps its
 offsets pending: the loop polls again (so the client can rejoin the group) and commits them with
 the next batch, or alone when no message comes. A crash at any point
 before step 5 means the batch is delivered again, and the upserts store it exactly once.
@@ -22,6 +24,7 @@ before step 5 means the batch is delivered again, and the upserts store it exact
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -34,53 +37,33 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from rca.ingest import metrics
-from rca.ingest.otlp import DECODERS, DecodeError, Decoder
+from rca.ingest.deadletter import DeadLetter, DeadLetterPublisher
+from rca.ingest.decoders import DECODERS, Decoder
+from rca.ingest.metrics import IngestStats
+from rca.ingest.records import DecodeError, MetricPoint, SpanRecord
+from rca.ingest.retry import Stopped, backoff_delay, retry
 from rca.ingest.settings import IngestSettings
-from rca.store.store import Span, Store
+from rca.store.logs import LogMessage, LogRecord, LogStore
+from rca.store.store import Store
 
 log = logging.getLogger("rca.ingest")
 
 
 @dataclass
-class IngestStats:
-    """Running totals of one worker (also written as JSON to ``stats_path`` after each commit)."""
-
-    worker: str = ""
-    messages: int = 0
-    points: int = 0
-    spans: int = 0
-    dead_letters: int = 0
-    batches: int = 0
-    commits: int = 0
-    retries: int = 0
-    assigned: list[str] = field(default_factory=list)
-    partitions: dict[str, int] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
-    last_commit_at: float | None = None
-    state: str = "starting"
-
-
-@dataclass
 class _Message:
     record: Any
-    points: list[tuple[str, str, float, float]]
-    spans: list[Span]
+    points: list[MetricPoint]
+    spans: list[SpanRecord]
+    logs: list[LogRecord] = field(default_factory=list)
 
 
-class _Backoff:
-    def __init__(self, stop: threading.Event, initial: float = 0.2, maximum: float = 10.0) -> None:
-        self.stop, self.delay, self.initial, self.maximum = stop, initial, initial, maximum
-
-    def wait(self) -> bool:
-        """Sleep the current delay (interruptible), double it; False when a stop was requested."""
-        stopped = self.stop.wait(self.delay)
-        self.delay = min(self.delay * 2, self.maximum)
-        return not stopped
+_REJECTED = (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError)
+"""The database refusing a batch's content: retrying cannot help, the messages are tried one by one."""
 
 
 class IngestWorker:
@@ -115,13 +98,14 @@ class IngestWorker:
         self.stats_path = Path(stats_path) if stats_path is not None else None
         self.on_batch = on_batch
         self.stats = IngestStats(worker=f"{socket.gethostname()}:{os.getpid()}:{id(self) & 0xFFFF:x}")
+        self.logs = LogStore(self.store, bucket_seconds=settings.log_bucket_seconds)
         self._topics = settings.topics()
         self._decoders: dict[str, tuple[str, Decoder]] = {
             topic: (signal, DECODERS[(signal, encoding)]) for topic, (signal, encoding) in self._topics.items()
         }
         self._stop = threading.Event()
         self._consumer: KafkaConsumer | None = None
-        self._producer: KafkaProducer | None = None
+        self._dead_letters = DeadLetterPublisher(settings)
         self._pending: dict[TopicPartition, int] = {}
         self._last_retention = 0.0
         self._commit_failures = 0
@@ -183,21 +167,37 @@ class IngestWorker:
             "bootstrap_timeout_ms": 10_000,
             **dict(s.extra_consumer_config),
         }
-        backoff = _Backoff(self._stop)
-        while not self._stop.is_set():
-            try:
-                consumer = KafkaConsumer(**config)
-                consumer.subscribe(list(self._topics))
-                self._consumer = consumer
-                log.info("subscribed to %s as group %r on %s", ", ".join(self._topics), s.group_id, s.bootstrap)
-                return consumer
-            except KafkaError as exc:
-                self._retry("connect", f"cannot reach Kafka at {s.bootstrap} ({exc!r}); retrying")
-                if not backoff.wait():
-                    break
-        return None
 
-    def _retry(self, operation: str, message: str) -> None:
+        def connect() -> KafkaConsumer:
+            consumer = KafkaConsumer(**config)
+            consumer.subscribe(list(self._topics))
+            return consumer
+
+        try:
+            self._consumer = self._retrying("connect", connect, KafkaError, f"cannot reach Kafka at {s.bootstrap}")
+        except Stopped:
+            return None
+        log.info("subscribed to %s as group %r on %s", ", ".join(self._topics), s.group_id, s.bootstrap)
+        return self._consumer
+
+    def _retrying(
+        self,
+        operation: str,
+        call: Callable[[], Any],
+        errors: type[BaseException] | tuple[type[BaseException], ...],
+        what: str,
+        unless: tuple[type[BaseException], ...] = (),
+    ) -> Any:
+        """:func:`~rca.ingest.retry.retry` with this worker's stop event, counting and logging each failure."""
+        return retry(
+            call,
+            errors=errors,
+            stop=self._stop,
+            on_error=lambda exc: self._count_retry(operation, f"{what} ({exc!r}); retrying"),
+            unless=unless,
+        )
+
+    def _count_retry(self, operation: str, message: str) -> None:
         metrics.RETRIES.labels(operation).inc()
         self.stats.retries += 1
         self.stats.state = f"retrying {operation}"
@@ -212,12 +212,10 @@ class IngestWorker:
             except Exception as exc:  # noqa: BLE001 - closing must not mask the real outcome
                 log.warning("closing the consumer: %r", exc)
             self._consumer = None
-        if self._producer is not None:
-            try:
-                self._producer.close(timeout=5)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("closing the dead-letter producer: %r", exc)
-            self._producer = None
+        try:
+            self._dead_letters.close()
+        except Exception as exc:  # noqa: BLE001
+            log.warning("closing the dead-letter producer: %r", exc)
         if self._owns_store:
             self.store.close()
 
@@ -233,7 +231,7 @@ class IngestWorker:
         try:
             batch = consumer.poll(timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_batch_records)
         except KafkaError as exc:
-            self._retry("poll", f"poll failed ({exc!r}); retrying")
+            self._count_retry("poll", f"poll failed ({exc!r}); retrying")
             self._stop.wait(1.0)
             return
         assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in consumer.assignment())
@@ -247,7 +245,7 @@ class IngestWorker:
             self._maybe_retention()
             return
         messages: list[_Message] = []
-        dead: list[tuple[Any, str, str]] = []
+        dead: list[DeadLetter] = []
         per_topic: dict[str, int] = {}
         for tp, records in batch.items():
             signal, decoder = self._decoders[tp.topic]
@@ -268,13 +266,15 @@ class IngestWorker:
                         )
                     rows = decoder(value)
                 except DecodeError as exc:
-                    dead.append((record, exc.reason, str(exc)))
+                    dead.append(DeadLetter(record, exc.reason, str(exc)))
                     continue
                 except Exception as exc:  # noqa: BLE001 - one bad message must never stop the worker
-                    dead.append((record, "error", f"decoder failed: {exc!r}"))
+                    dead.append(DeadLetter(record, "error", f"decoder failed: {exc!r}"))
                     continue
                 if signal == "spans":
                     messages.append(_Message(record, [], rows))
+                elif signal in ("logs", "logs_jsonl"):
+                    messages.append(_Message(record, [], [], rows))
                 else:
                     messages.append(_Message(record, rows, []))
         for topic, count in per_topic.items():
@@ -288,42 +288,46 @@ class IngestWorker:
         self._commit(consumer)
         self._maybe_retention()
 
-    def _store_batch(self, messages: list[_Message], dead: list[tuple[Any, str, str]]) -> bool:
+    def _store_batch(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
         """Write the batch durably (retrying transient failures); False when stopped first."""
+        if not any(m.points or m.spans or m.logs for m in messages):
+            return True
+        try:
+            self._retrying("store", lambda: self._write(messages), sa.exc.SQLAlchemyError,
+                           "store write failed", _REJECTED)  # fmt: skip
+        except _REJECTED as exc:
+            log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
+            return self._store_one_by_one(messages, dead)
+        except Stopped:
+            return False
+        return True
+
+    def _store_one_by_one(self, messages: list[_Message], dead: list[DeadLetter]) -> bool:
+        for message in messages:
+            try:
+                self._retrying("store", functools.partial(self._write, [message]),
+                               sa.exc.SQLAlchemyError, "store write failed", _REJECTED)  # fmt: skip
+            except _REJECTED as exc:
+                dead.append(DeadLetter(message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
+                continue
+            except Stopped:
+                return False
+        return True
+
+    def _write(self, messages: list[_Message]) -> None:
+        """Points and spans in one transaction, then log records in another (each one idempotent)."""
         points = [p for m in messages for p in m.points]
         spans = [s for m in messages for s in m.spans]
-        if not points and not spans:
-            return True
-        backoff = _Backoff(self._stop)
-        while True:
-            try:
-                self.store.write(points, spans)
-                self._count(messages)
-                return True
-            except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
-                log.warning("the store rejected a batch (%s); writing its messages one by one", exc.orig)
-                return self._store_one_by_one(messages, dead)
-            except sa.exc.SQLAlchemyError as exc:
-                self._retry("store", f"store write failed ({exc!r}); retrying")
-                if not backoff.wait():
-                    return False
-
-    def _store_one_by_one(self, messages: list[_Message], dead: list[tuple[Any, str, str]]) -> bool:
-        for message in messages:
-            backoff = _Backoff(self._stop)
-            while True:
-                try:
-                    self.store.write(message.points, message.spans)
-                    self._count([message])
-                    break
-                except (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError) as exc:
-                    dead.append((message.record, "store_rejected", f"the store rejected the message: {exc.orig}"))
-                    break
-                except sa.exc.SQLAlchemyError as exc:
-                    self._retry("store", f"store write failed ({exc!r}); retrying")
-                    if not backoff.wait():
-                        return False
-        return True
+        if points or spans:
+            self.store.write(points, spans)
+        logs = [LogMessage(m.record.topic, m.record.partition, m.record.offset, m.logs) for m in messages if m.logs]
+        if logs:
+            result = self.logs.write(logs)
+            for topic, count in result.by_topic.items():
+                metrics.LOG_RECORDS.labels(topic).inc(count)
+            self.stats.logs += result.records
+            self.stats.log_duplicates += result.duplicates
+        self._count(messages)
 
     def _count(self, messages: list[_Message]) -> None:
         for m in messages:
@@ -335,60 +339,27 @@ class IngestWorker:
                 metrics.SPANS.labels(topic).inc(len(m.spans))
                 self.stats.spans += len(m.spans)
 
-    def _get_producer(self) -> KafkaProducer:
-        if self._producer is None:
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.settings.bootstrap.split(","),
-                client_id=f"{self.settings.client_id}-dlq-{os.getpid()}",
-                acks="all",
-                max_request_size=max(1024 * 1024, self.settings.dlq_max_value_bytes + 64 * 1024),
-                bootstrap_timeout_ms=10_000,
+    def _dead_letter(self, dead: list[DeadLetter]) -> bool:
+        """Publish the dead letters and wait for the acks (retrying); False when stopped first."""
+        try:
+            self._retrying("dead_letter", lambda: self._dead_letters.publish(dead), KafkaError,
+                           f"publishing {len(dead)} dead letter(s) failed")  # fmt: skip
+        except Stopped:
+            return False
+        for letter in dead:
+            record = letter.record
+            metrics.DEAD_LETTERS.labels(record.topic, letter.reason).inc()
+            log.warning(
+                "dead letter %s:%d@%d -> %s (%s): %s",
+                record.topic,
+                record.partition,
+                record.offset,
+                self.settings.dlq_topic,
+                letter.reason,
+                letter.error,
             )
-        return self._producer
-
-    def _dead_letter(self, dead: list[tuple[Any, str, str]]) -> bool:
-        """Publish the dead letters and wait for the acks; False when stopped first."""
-        limit = self.settings.dlq_max_value_bytes
-        backoff = _Backoff(self._stop)
-        while True:
-            try:
-                producer = self._get_producer()
-                futures = []
-                for record, reason, error in dead:
-                    value = record.value or b""
-                    headers = [
-                        ("rca.dlq.reason", reason.encode()),
-                        ("rca.dlq.error", error.encode("utf-8", "replace")[:2000]),
-                        ("rca.source.topic", record.topic.encode()),
-                        ("rca.source.partition", str(record.partition).encode()),
-                        ("rca.source.offset", str(record.offset).encode()),
-                        ("rca.source.encoding", self._topics[record.topic][1].encode()),
-                    ]
-                    if len(value) > limit:
-                        headers.append(("rca.dlq.truncated", str(len(value)).encode()))
-                        value = value[:limit]
-                    futures.append(producer.send(self.settings.dlq_topic, value=value, key=record.key, headers=headers))
-                producer.flush(timeout=30)
-                for future in futures:
-                    future.get(timeout=30)
-            except KafkaError as exc:
-                self._retry("dead_letter", f"publishing {len(dead)} dead letter(s) failed ({exc!r}); retrying")
-                if not backoff.wait():
-                    return False
-                continue
-            for record, reason, error in dead:
-                metrics.DEAD_LETTERS.labels(record.topic, reason).inc()
-                log.warning(
-                    "dead letter %s:%d@%d -> %s (%s): %s",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    self.settings.dlq_topic,
-                    reason,
-                    error,
-                )
-            self.stats.dead_letters += len(dead)
-            return True
+        self.stats.dead_letters += len(dead)
+        return True
 
     def _commit(self, consumer: KafkaConsumer) -> None:
         """Commit the offsets of everything stored so far, for the partitions this worker still owns.
@@ -418,7 +389,7 @@ class IngestWorker:
                     self._commit_failures,
                 )
             if not isinstance(exc, CommitFailedError | RebalanceInProgressError):
-                self._stop.wait(min(0.2 * 2 ** min(self._commit_failures, 6), 10.0))
+                self._stop.wait(backoff_delay(self._commit_failures + 1))
             return
         self._commit_failures = 0
         for tp, meta in offsets.items():
@@ -442,5 +413,5 @@ class IngestWorker:
         except sa.exc.SQLAlchemyError as exc:
             log.warning("retention failed (%r); will try again later", exc)
             return
-        if deleted["points"] or deleted["spans"]:
-            log.info("retention removed %d points and %d spans", deleted["points"], deleted["spans"])
+        if any(deleted.values()):
+            log.info("retention removed %s", ", ".join(f"{n} {what}" for what, n in deleted.items()))

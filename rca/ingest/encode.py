@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
@@ -120,7 +121,7 @@ def _hex_ids(obj: Any) -> Any:
     return obj
 
 
-def to_otlp_json(message: MetricsData | TracesData) -> bytes:
+def to_otlp_json(message: Message) -> bytes:
     """OTLP/JSON bytes of a protobuf message (hex ids, string int64, integer enums)."""
     as_dict = json_format.MessageToDict(message, use_integers_for_enums=True)
     return json.dumps(_hex_ids(as_dict), separators=(",", ":")).encode()

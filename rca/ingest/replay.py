@@ -31,6 +31,7 @@ from rca.data.spans import span_series
 from rca.errors import RCAError
 from rca.ingest.encode import encode_metrics, encode_spans
 from rca.ingest.settings import REPLAY_ENCODINGS, IngestSettings
+from rca.settings import Settings
 
 SPANS_PER_MESSAGE = 512
 """Spans per message (the Collector batch processor's default ``send_batch_size`` is 8192; 512 keeps
@@ -221,7 +222,7 @@ def replay(
     now
         Shift timestamps to the present (see the module docstring).
     settings
-        Topic names; default :meth:`IngestSettings.from_settings`.
+        Topic names; default the ingest section of :class:`rca.settings.Settings`.
     cases
         Only the cases with these names (as ``rca eval`` reports them).
     limit
@@ -240,7 +241,7 @@ def replay(
         raise ReplayError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
     if encoding not in REPLAY_ENCODINGS:
         raise ReplayError(f"unknown encoding {encoding!r}; choose one of {', '.join(REPLAY_ENCODINGS)}")
-    settings = settings or IngestSettings.from_settings(bootstrap=bootstrap)
+    settings = settings or Settings().ingest.with_overrides(bootstrap=bootstrap)
     refs = discover(source)
     if cases:
         wanted = set(cases)

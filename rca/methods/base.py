@@ -7,7 +7,10 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
 from rca.data.case import Case, Telemetry
+from rca.errors import NotFittedError
 from rca.rank.ranking import Ranking
+
+__all__ = ["NotFittedError", "RCAMethod"]
 
 
 class RCAMethod(ABC):
@@ -15,8 +18,9 @@ class RCAMethod(ABC):
 
     Parameters go to the constructor. :meth:`fit` learns from normal history (what scheduled
     retraining runs; a no-op for methods that learn nothing); :meth:`rank` ranks the candidates of
-    one case (what an incident runs). Subclasses are dataclasses, so :meth:`get_params` lists their
-    parameters.
+    one case (what an incident runs; a learning method that was not fitted raises
+    :class:`~rca.errors.NotFittedError`, it never fits on its own). Subclasses are dataclasses, so
+    :meth:`get_params` lists their parameters.
     """
 
     name: ClassVar[str]
@@ -30,6 +34,14 @@ class RCAMethod(ABC):
     @abstractmethod
     def rank(self, case: Case) -> Ranking:
         """Rank the root-cause candidates of ``case``."""
+
+    def fit_report(self) -> dict[str, Any]:
+        """What :meth:`fit` measured (e.g. held-out forecast errors); ``{}`` when it learned nothing."""
+        return {}
+
+    def fitted_columns(self) -> tuple[str, ...]:
+        """The series the fitted state was learned from; ``()`` when it applies to any series."""
+        return ()
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters and their values."""

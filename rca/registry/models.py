@@ -160,7 +160,7 @@ class ModelRegistry:
                 fingerprint=fingerprint(history),
                 series=history.frame.shape[1],
                 validation=dict(validation or {}),
-                params=_jsonable(params or {}),
+                params=jsonable(params or {}),
             )
             staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.root))
             try:
@@ -193,5 +193,6 @@ class ModelRegistry:
         return loader(self.root / record.version / "model")
 
 
-def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
+def jsonable(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters whose values JSON can hold (a model record and `GET /v1/methods` list them)."""
     return {k: v for k, v in params.items() if isinstance(v, str | int | float | bool | type(None) | list | dict)}

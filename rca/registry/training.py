@@ -34,7 +34,7 @@ def train_and_register(
         The new model's record, and whether it became the current model.
     """
     fitted = get_method(method).fit(history)
-    report: dict[str, Any] = dict(getattr(getattr(fitted, "model_", None), "report", {}) or {})
+    report: dict[str, Any] = fitted.fit_report()
     record = registry.register(fitted, history, validation=report, params=fitted.get_params())  # type: ignore[arg-type]
     current = registry.current()
     promoted = promote == "always" or (

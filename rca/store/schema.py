@@ -3,7 +3,8 @@
 Telemetry:
 
 * ``series``: one row per series (``name`` = the frame column ``<service>_<metric>``), with its
-  service, metric and the first and last timestamps seen.
+  service, metric, unit (as sent, UCUM such as ``ms``, ``By``, ``%``; ``""`` when none came) and the
+  first and last timestamps seen.
 * ``points``: ``(series_id, ts) -> value``; the primary key makes writes idempotent (at-least-once
   delivery from Kafka plus upserts gives exactly one point per series and timestamp).
 * ``spans``: raw spans keyed by ``(trace_id, span_id)``. Trace-derived series (request rate, error
@@ -11,6 +12,9 @@ Telemetry:
   :mod:`rca.data.spans`, the same functions the dataset loaders use, so a replayed case and the case
   read from disk give the same numbers. A span's parent may arrive in another message, batch or
   partition; deriving on read sees both.
+* ``log_templates``, ``log_counts``, ``log_samples``, ``log_offsets``: log records counted per
+  service, template and time bucket, a few raw lines of each, and the offset ledger that makes the
+  counts idempotent (:mod:`rca.store.logs`).
 
 Service state, written by the API:
 ``analyses``, ``incidents`` and ``jobs`` hold an id, timestamps, a status and JSON documents, so the
@@ -22,7 +26,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``series.unit`` (:func:`upgrade` adds it to a store of version 1)."""
 
 metadata = sa.MetaData()
 
@@ -33,6 +38,7 @@ series = sa.Table(
     sa.Column("name", sa.String(600), nullable=False, unique=True),
     sa.Column("service", sa.String(300), nullable=False),
     sa.Column("metric", sa.String(300), nullable=False),
+    sa.Column("unit", sa.String(64), nullable=False, server_default=""),
     sa.Column("first_seen", sa.Float(precision=53), nullable=True),
     sa.Column("last_seen", sa.Float(precision=53), nullable=True),
     sa.Index("ix_series_service", "service"),
@@ -100,9 +106,60 @@ jobs = sa.Table(
     sa.Column("detail", sa.JSON, nullable=True),
 )
 
+log_templates = sa.Table(
+    "log_templates",
+    metadata,
+    sa.Column("id", sa.Integer, sa.Identity(), primary_key=True),
+    sa.Column("key_hash", sa.String(32), nullable=False, unique=True),
+    sa.Column("service", sa.String(300), nullable=False),
+    sa.Column("template_key", sa.Text, nullable=False),
+    sa.Column("level", sa.String(32), nullable=False),
+    sa.Index("ix_log_templates_service", "service"),
+)
+
+log_counts = sa.Table(
+    "log_counts",
+    metadata,
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("bucket", sa.Float(precision=53), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_log_counts_bucket", "bucket"),
+    sqlite_with_rowid=False,
+)
+
+log_samples = sa.Table(
+    "log_samples",
+    metadata,
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("hour", sa.Float(precision=53), primary_key=True),
+    sa.Column("seq", sa.SmallInteger, primary_key=True),
+    sa.Column("ts", sa.Float(precision=53), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.String(64), nullable=False),
+    sa.Column("span_id", sa.String(64), nullable=False),
+    sa.Index("ix_log_samples_ts", "ts"),
+    sqlite_with_rowid=False,
+)
+
+log_offsets = sa.Table(
+    "log_offsets",
+    metadata,
+    sa.Column("topic", sa.String(300), primary_key=True),
+    sa.Column("partition", sa.Integer, primary_key=True),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+)
+
+
 meta = sa.Table(
     "meta",
     metadata,
     sa.Column("key", sa.String(100), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+def upgrade(conn: sa.Connection) -> None:
+    """Bring tables of an older version up to :data:`SCHEMA_VERSION` (idempotent, in ``conn``'s transaction)."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("series")}
+    if "unit" not in columns:
+        conn.exec_driver_sql("ALTER TABLE series ADD COLUMN unit VARCHAR(64) NOT NULL DEFAULT ''")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import httpx
 import uvicorn
 
 from rca.api.app import create_app
 from rca.api.client import wait_until_healthy
-from rca.api.service import Service
+from rca.service import Service
 from rca.settings import Settings
 
 
@@ -39,3 +42,20 @@ def live_server(settings: Settings, *, service: Service | None = None, workers: 
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def finished_analysis(base: str, response: httpx.Response, headers: dict[str, str], timeout: float = 600) -> Any:
+    """The analysis that ``POST /v1/analyses`` answered, once done or failed.
+
+    A 201 carries the finished analysis; a 202 (the analysis outlived ``sync_analysis_seconds``, as on
+    a loaded machine) is polled at its ``Location`` until it finishes.
+    """
+    assert response.status_code in (201, 202), response.text
+    body = response.json()
+    assert (response.status_code == 201) == (body["status"] in ("done", "failed")), body
+    deadline = time.monotonic() + timeout
+    while body["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, f"analysis {body['id']} still {body['status']} after {timeout} s"
+        time.sleep(0.2)
+        body = httpx.get(f"{base}{response.headers['location']}", headers=headers).json()
+    return body

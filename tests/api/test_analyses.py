@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 from conftest import ADMIN_KEY, READ_KEY
+from server import finished_analysis
 
-from rca.api.app import PAGE_MAX_AGE_SECONDS
+from rca.api.deps import PAGE_MAX_AGE_SECONDS
 from rca.settings import Settings
 from rca.store import Store
 from rca.store.records import Records
@@ -25,8 +26,7 @@ def post(base_url: str, body: dict[str, Any], headers: dict[str, str] = READ) ->
 
 def test_inline_analysis_finds_the_root_cause(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
     response = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 5})
-    assert response.status_code == 201, response.text
-    body = response.json()
+    body = finished_analysis(base_url, response, READ)
     assert response.headers["location"] == f"/v1/analyses/{body['id']}"
     assert body["status"] == "done" and body["method"] == "baro" and body["k"] == 5
     ranking = body["ranking"]
@@ -48,14 +48,14 @@ def test_inline_analysis_finds_the_root_cause(base_url: str, sock_shop_payload: 
 
 def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
     for _ in range(3):
-        assert post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 2}).status_code == 201
+        finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 2}), READ)
     first = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
     assert first["limit"] == 2 and len(first["items"]) == 2 and first["total"] >= 3
     second = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2, "offset": 2}, headers=READ).json()
     assert {i["id"] for i in first["items"]}.isdisjoint({i["id"] for i in second["items"]})
     created = [i["created_at"] for i in first["items"] + second["items"]]
     assert created == sorted(created, reverse=True)
-    newest = post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 3}).json()
+    newest = finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "baro", "k": 3}), READ)
     page = httpx.get(f"{base_url}/v1/analyses", params={"limit": 2}, headers=READ).json()
     assert page["items"][0]["id"] == newest["id"] and page["items"][0]["status"] == "done"
     assert page["items"][0]["ranking"] == newest["ranking"] and page["items"][0]["graph"] is None
@@ -84,7 +84,21 @@ def test_python_json_with_nan_is_accepted(base_url: str, sock_shop_payload: dict
     response = httpx.post(
         f"{base_url}/v1/analyses", content=content, headers={**READ, "content-type": "application/json"}, timeout=60
     )
-    assert response.status_code == 201, response.text
+    assert finished_analysis(base_url, response, READ)["status"] == "done"
+
+
+def test_infinity_is_refused_naming_the_series_and_position(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
+    column = sorted(sock_shop_payload["series"])[3]
+    values = list(sock_shop_payload["series"][column])
+    values[7] = float("-inf")
+    body = {"case": {**sock_shop_payload, "series": {**sock_shop_payload["series"], column: values}}}
+    content = json.dumps(body).encode()  # Python writes -Infinity, which is not JSON either
+    response = httpx.post(
+        f"{base_url}/v1/analyses", content=content, headers={**READ, "content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert f"series '{column}' holds -Infinity at position 7" in detail and "null for a missing value" in detail
 
 
 def test_auth(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
@@ -117,9 +131,14 @@ def test_bad_input_is_a_clear_4xx(base_url: str, sock_shop_payload: dict[str, An
         assert problem["status"] == status and text in problem["detail"], problem
         assert "Traceback" not in response.text
     raw = httpx.post(
-        f"{base_url}/v1/analyses", content=b"{not json", headers={**READ, "content-type": "application/json"}
+        f"{base_url}/v1/analyses",
+        content=b'{"k": 2,\n "case": nope}',
+        headers={**READ, "content-type": "application/json"},
     )
-    assert raw.status_code == 422
+    assert raw.status_code == 422 and raw.json()["errors"][0]["field"] == "body", raw.text
+    assert raw.json()["detail"].startswith(
+        "body: malformed JSON at character 18 (line 2, column 10): Expecting value"
+    ), raw.text
     missing = httpx.get(f"{base_url}/v1/analyses/does-not-exist", headers=READ)
     assert missing.status_code == 404 and "GET /v1/analyses" in missing.json()["detail"]
 
@@ -141,7 +160,7 @@ def test_request_size_limit(settings: Any, base_url: str) -> None:
 
 
 def test_explanation_of_a_finished_analysis(base_url: str, sock_shop_payload: dict[str, Any]) -> None:
-    analysis = post(base_url, {"case": sock_shop_payload, "method": "baro"}).json()
+    analysis = finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "baro"}), READ)
     response = httpx.post(f"{base_url}/v1/analyses/{analysis['id']}/explanation", headers=READ, timeout=60)
     assert response.status_code == 200, response.text
     explanation = response.json()

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 from server import free_port
+
+from rca.demo import PID_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kafka_broker import KafkaBroker
@@ -54,8 +57,14 @@ def test_demo_on_a_random_case_detects_the_incident_and_ranks_the_root_cause_fir
             assert f"Root cause: {truth}" in result.stdout
             incidents = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()
             assert incidents["total"] == 1, "one fault, one incident: no storm of duplicates"
-            assert incidents["items"][0]["analysis_id"]
+            incident = incidents["items"][0]
+            assert incident["analysis_id"]
+            log = (data_dir / "serve.log").read_text()
+            assert f"incident opened id={incident['id']}" in log, log[-3000:]
+            assert f"analysis done id={incident['analysis_id']} source=incident" in log, log[-3000:]
         finally:
+            pid_file = data_dir / PID_FILE
+            pid = int(pid_file.read_text()) if pid_file.exists() else None
             stopped = subprocess.run(
                 [*RCA, "demo", "--stop", "--data-dir", str(data_dir)],
                 capture_output=True,
@@ -64,3 +73,17 @@ def test_demo_on_a_random_case_detects_the_incident_and_ranks_the_root_cause_fir
                 check=False,
             )
     assert "stopped the demo server" in stopped.stdout + stopped.stderr
+    deadline = time.monotonic() + 120
+    while pid is not None and running(pid) and time.monotonic() < deadline:  # the log is complete once it exits
+        time.sleep(0.2)
+    assert pid is None or not running(pid), "the demo server did not stop"
+    assert "nanobind" not in (data_dir / "serve.log").read_text(), "no leak report at exit"
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` is alive (a zombie counts as stopped)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\nState:\tZ" not in status.read_text()
+    except OSError:
+        return False

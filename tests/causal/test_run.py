@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from rca.causal.contrastive import hierarchical_infonce
 from rca.causal.forecaster import masked_mse
 from rca.causal.graph import granger_digraph
 from rca.data.case import Case, Telemetry
+from rca.errors import DataError, NotFittedError
+from rca.eval.metrics import service_rank
 from rca.methods import get_method
 from rca.methods.run import RUN
 
@@ -29,8 +32,8 @@ def var_model(var_data: pd.DataFrame) -> RUN:
 
 def test_var_edges_recovered(var_model: RUN) -> None:
     model = var_model.model_
-    assert model is not None and model.forecaster is not None
-    graph = granger_digraph(model.forecaster.granger_matrix(), list(range(6)), threshold=var_model.edge_threshold)
+    assert model is not None and model.granger is not None
+    graph = granger_digraph(model.granger.granger_matrix(), list(range(6)), threshold=var_model.edge_threshold)
     found = set(graph.edges())
     precision = len(found & VAR_EDGES) / max(1, len(found))
     recall = len(found & VAR_EDGES) / len(VAR_EDGES)
@@ -39,13 +42,13 @@ def test_var_edges_recovered(var_model: RUN) -> None:
 
 
 def test_forecaster_beats_naive(var_model: RUN) -> None:
-    report = var_model.model_.report if var_model.model_ else {}
+    report = var_model.fit_report()
     assert report["validation_mse"] < 0.8 * report["naive_mse"]
 
 
 def test_granger_matrix_has_no_self_loops(var_model: RUN) -> None:
-    assert var_model.model_ is not None and var_model.model_.forecaster is not None
-    assert np.all(np.diag(var_model.model_.forecaster.granger_matrix()) == 0)
+    assert var_model.model_ is not None and var_model.model_.granger is not None
+    assert np.all(np.diag(var_model.model_.granger.granger_matrix()) == 0)
 
 
 def test_chain_fault_ranked_at_source(chain: Case) -> None:
@@ -67,7 +70,7 @@ def test_save_load_same_ranking(chain: Case, tmp_path: Path) -> None:
     method = RUN(residuals=True, **FAST).fit(chain.normal())
     before = method.rank(chain)
     method.save(tmp_path / "model")
-    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "weights.pt"]
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == ["model.json", "neural_granger.json", "weights.pt"]
     after = RUN.load(tmp_path / "model").rank(chain)
     assert [(c.metric, c.score) for c in before.candidates] == [(c.metric, c.score) for c in after.candidates]
 
@@ -78,19 +81,16 @@ def test_fit_ignores_post_anomaly_data(chain: Case) -> None:
     tampered = replace(chain, telemetry=Telemetry.from_frame(frame))
     a = RUN(**FAST).fit(chain.normal()).model_
     b = RUN(**FAST).fit(tampered.normal()).model_
-    assert a is not None and b is not None and a.forecaster is not None and b.forecaster is not None
-    assert np.array_equal(a.forecaster.granger_matrix(), b.forecaster.granger_matrix())
+    assert a is not None and b is not None and a.granger is not None and b.granger is not None
+    assert np.array_equal(a.granger.granger_matrix(), b.granger.granger_matrix())
     assert a.report["validation_mse"] == b.report["validation_mse"]
 
 
-def test_rank_without_fit_fits_on_baseline_only(chain: Case) -> None:
+def test_rank_without_fit_is_refused(chain: Case) -> None:
     method = RUN(**FAST)
-    method.rank(chain)
-    assert method.model_ is not None
-    assert method.model_.report["fit_seconds"] >= 0
-    fitted = RUN(**FAST).fit(chain.normal()).model_
-    assert fitted is not None and method.model_.forecaster is not None and fitted.forecaster is not None
-    assert np.array_equal(method.model_.forecaster.granger_matrix(), fitted.forecaster.granger_matrix())
+    with pytest.raises(NotFittedError, match="call fit"):
+        method.rank(chain)
+    assert method.model_ is None, "rank never fits on its own"
 
 
 def test_short_history_skips_training_but_ranks(chain: Case) -> None:
@@ -102,9 +102,62 @@ def test_short_history_skips_training_but_ranks(chain: Case) -> None:
 
 
 def test_ablations_run(chain: Case) -> None:
-    for params in ({"pagerank": False}, {"personalization": "uniform"}, {"pretraining": False}, {"graph": "call"}):
-        ranking = RUN(**FAST, **params).fit(chain.normal()).rank(chain)  # type: ignore[arg-type]
-        assert len(ranking.candidates) == 4
+    full = RUN(**FAST).fit(chain.normal()).rank(chain)
+    plain = RUN(**FAST, pagerank=False).fit(chain.normal()).rank(chain)
+    assert "pagerank" in full.candidates[0].evidence and "pagerank" not in plain.candidates[0].evidence
+    assert plain.candidates[0].metric == "a_m", "the anomaly scores alone still find the source"
+    uniform = RUN(**FAST, personalization="uniform").fit(chain.normal()).rank(chain)
+    assert [c.evidence["pagerank"] for c in uniform.candidates] != [c.evidence["pagerank"] for c in full.candidates]
+    unpretrained = RUN(**FAST, pretraining=False).fit(chain.normal())
+    assert (
+        "pretrain_loss" not in unpretrained.fit_report()
+        and "pretrain_loss" in RUN(**FAST).fit(chain.normal()).fit_report()
+    )
+    assert unpretrained.rank(chain).candidates[0].metric == "a_m"
+    calls_only = RUN(**FAST, graph="call").fit(chain.normal()).rank(chain)
+    assert full.graph and calls_only.graph == (), "no call graph in the case, and learned edges are off"
+    for ranking in (full, plain, uniform, calls_only):
+        assert sorted(c.metric for c in ranking.candidates) == ["a_m", "b_m", "c_m", "d_m"]
+
+
+def _twin_services(calls: list[tuple[str, str]]) -> Case:
+    """Services web and db whose CPU series are identical (both jump at the fault), plus a quiet one."""
+    rng = np.random.default_rng(5)
+    cpu = rng.normal(10.0, 1.0, 120)
+    cpu[90:] += 12.0
+    frame = pd.DataFrame(
+        {"web_cpu": cpu, "db_cpu": cpu.copy(), "cache_cpu": rng.normal(10.0, 1.0, 120)},
+        index=np.arange(120, dtype=float),
+    )
+    return Case("twins", Telemetry.from_frame(frame, graph=calls), inject_time=90.0)
+
+
+@pytest.mark.parametrize(("calls", "cause"), [([("web", "db")], "db"), ([("db", "web")], "web")])
+def test_the_call_graph_decides_between_equally_anomalous_services(calls: list[tuple[str, str]], cause: str) -> None:
+    case = _twin_services(calls)
+    ranking = RUN(graph="call", min_fit_rows=10**6).fit(case.normal()).rank(case)
+    assert service_rank(ranking, cause) == 1, "the callee is where the caller's anomaly comes from"
+    without = RUN(graph="call", pagerank=False, min_fit_rows=10**6).fit(case.normal()).rank(case)
+    assert service_rank(without, cause) == 2, "without the walk the twins tie, and a tie is no answer"
+
+
+def test_fit_and_rank_leave_torch_state_alone(chain: Case) -> None:
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    rng = torch.random.get_rng_state()
+    method = RUN(**FAST, threads=threads + 1, residuals=True, seed=7).fit(chain.normal())
+    method.rank(chain)
+    assert torch.get_num_threads() == threads
+    assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert torch.equal(torch.random.get_rng_state(), rng)
+
+
+def test_models_of_the_old_format_are_refused_with_a_clear_error(chain: Case, tmp_path: Path) -> None:
+    directory = RUN(**FAST).fit(chain.normal()).save(tmp_path / "model")
+    meta = json.loads((directory / "model.json").read_text())
+    (directory / "model.json").write_text(json.dumps({**meta, "format": 1}))
+    with pytest.raises(DataError, match=r"format 1.*retrain"):
+        RUN.load(directory)
 
 
 def test_registered() -> None:

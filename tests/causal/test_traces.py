@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from rca.anomaly.signals import call_delay_scores
 from rca.data.case import Case, RootCause, Telemetry
 from rca.data.spans import call_delays
-from rca.methods.run import RUN, call_delay_scores
+from rca.methods.run import RUN
 
 MS = 1_000_000
 
@@ -57,7 +58,7 @@ def test_slow_leaf_ranked_above_its_callers() -> None:
     index = np.arange(0.0, 600.0, 60.0)
     frame = pd.DataFrame({f"{s}_cpu": rng.normal(10, 1, len(index)) for s in ("frontend", "api", "leaf")}, index=index)
     case = Case("slow-leaf", Telemetry.from_frame(frame, traces=spans), 480.0, RootCause("leaf"))
-    ranking = RUN(min_fit_rows=1000).rank(case)
+    ranking = RUN(min_fit_rows=1000).fit(case.normal()).rank(case)
     assert ranking.services()[0][0] == "leaf"
     assert "leaf_call_delay" in [c.metric for c in ranking.candidates]
 

@@ -28,12 +28,12 @@ def spans() -> pd.DataFrame:
 def test_span_series_counts_entry_spans_per_bucket_end() -> None:
     frame, series = span_series(spans(), 60.0)
     assert frame.index.tolist() == [60.0, 120.0]
-    assert frame.loc[60.0, "cart_request_rate"] == pytest.approx(1 / 60)  # the internal span is not a request
-    assert frame.loc[60.0, "front_latency_p50"] == pytest.approx(300.0)
-    assert frame.loc[60.0, "db_error_rate"] == 1.0
-    assert frame.loc[120.0, "cart_error_rate"] == 1.0 and frame.loc[60.0, "cart_error_rate"] == 0.0
-    assert pd.isna(frame.loc[120.0, "db_request_rate"]), "no spans means missing, not zero"
-    assert series["cart_latency_p99"] == ("cart", "latency_p99")
+    assert frame.loc[60.0, "cart_spans:request_rate"] == pytest.approx(1 / 60)  # the internal span is not a request
+    assert frame.loc[60.0, "front_spans:latency_p50"] == pytest.approx(300.0)
+    assert frame.loc[60.0, "db_spans:error_rate"] == 1.0
+    assert frame.loc[120.0, "cart_spans:error_rate"] == 1.0 and frame.loc[60.0, "cart_spans:error_rate"] == 0.0
+    assert pd.isna(frame.loc[120.0, "db_spans:request_rate"]), "no spans means missing, not zero"
+    assert series["cart_spans:latency_p99"] == ("cart", "spans:latency_p99")
 
 
 def test_call_graph_counts_cross_service_calls() -> None:
@@ -52,4 +52,4 @@ def test_span_series_without_status_has_no_error_rate() -> None:
 def test_repeated_spans_count_once() -> None:
     doubled = pd.concat([spans(), spans().iloc[[1]]], ignore_index=True)
     frame, _ = span_series(check_spans(doubled), 60.0)
-    assert frame.loc[60.0, "cart_request_rate"] == pytest.approx(1 / 60)
+    assert frame.loc[60.0, "cart_spans:request_rate"] == pytest.approx(1 / 60)

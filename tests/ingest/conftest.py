@@ -58,6 +58,8 @@ def settings(bootstrap: str, tmp_path: Path) -> IngestSettings:
         metrics_topic=f"m-{tag}",
         spans_topic=f"s-{tag}",
         jsonl_topic=f"j-{tag}",
+        logs_topic=f"l-{tag}",
+        logs_jsonl_topic=f"lj-{tag}",
         dlq_topic=f"dlq-{tag}",
         data_dir=str(tmp_path),
         poll_timeout_ms=200,

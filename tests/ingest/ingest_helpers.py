@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rca.ingest.consumer import IngestStats, IngestWorker
+from rca.ingest.consumer import IngestWorker
 from rca.ingest.encode import encode_metrics
+from rca.ingest.metrics import IngestStats
 from rca.ingest.settings import IngestSettings
 from rca.store import Store
 
@@ -66,6 +67,9 @@ def ingest_process(
         "--spans-topic", settings.spans_topic,
         "--spans-encoding", settings.spans_encoding,
         "--jsonl-topic", settings.jsonl_topic,
+        "--logs-topic", settings.logs_topic,
+        "--logs-encoding", settings.logs_encoding,
+        "--logs-jsonl-topic", settings.logs_jsonl_topic,
         "--dlq-topic", settings.dlq_topic,
         *extra,
     ]  # fmt: skip

@@ -1,4 +1,7 @@
-"""OTLP decoding (protobuf and JSON), JSON lines, and the replay encoders; no broker needed."""
+"""OTLP decoding (protobuf and JSON), JSON lines, and the replay encoders; no broker needed.
+
+The cross-encoding fixtures (both walkers, the same data) are in ``test_otlp_encodings.py``.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +15,10 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality, M
 from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
 
 from rca.ingest.encode import encode_metrics, encode_spans, id_bytes
-from rca.ingest.otlp import (
-    DecodeError,
-    decode_jsonl,
-    decode_metrics_json,
-    decode_metrics_proto,
-    decode_spans_json,
-    decode_spans_proto,
-    histogram_quantile,
-)
+from rca.ingest.jsonl import decode_jsonl
+from rca.ingest.otlp import decode_metrics_proto, decode_spans_proto
+from rca.ingest.otlp_json import decode_metrics_json, decode_spans_json
+from rca.ingest.records import DecodeError, histogram_quantile
 
 POINTS = {
     "carts": [("cpu", 1_700_000_000 * 10**9, 0.25), ("mem", 1_700_000_000 * 10**9, 512.0)],
@@ -33,9 +31,9 @@ SPANS = [
      "start_ns": 1_700_000_000_100_000_000, "end_ns": 1_700_000_000_200_000_000, "status_code": None},
 ]  # fmt: skip
 EXPECTED_POINTS = [
-    ("carts", "cpu", 1_700_000_000.0, 0.25),
-    ("carts", "mem", 1_700_000_000.0, 512.0),
-    ("orders", "cpu", 1_700_000_001.5, 3.0),
+    ("carts", "cpu", 1_700_000_000.0, 0.25, ""),
+    ("carts", "mem", 1_700_000_000.0, 512.0, ""),
+    ("orders", "cpu", 1_700_000_001.5, 3.0, ""),
 ]
 
 
@@ -96,7 +94,7 @@ def test_gauge_attributes_sum_and_histogram() -> None:
     points = decode_metrics_proto(data.SerializeToString())
     as_json = decode_metrics_json(json.dumps(json_format.MessageToDict(data)).encode())
     assert points == as_json
-    got = {m: v for _, m, _, v in points}
+    got = {metric: value for _, metric, _, value, _ in points}
     assert got["http_requests{code=200}"] == 42.0
     assert got["latency_count"] == 10 and got["latency_sum"] == 5.0
     assert got["latency_p50"] == pytest.approx(0.1) and got["latency_p90"] == pytest.approx(0.82)

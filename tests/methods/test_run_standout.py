@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from rca.anomaly.signals import standout_scores
 from rca.data.case import Case, Telemetry
-from rca.methods.run import RUN, standout_scores
+from rca.methods.run import RUN
 
 
 def test_standout_is_margin_over_runner_up_of_same_metric() -> None:
@@ -51,20 +52,22 @@ def _services_case(jumps: dict[str, float], *, rows: int = 40, fault: int = 30) 
 def test_a_saturated_resource_outranks_a_larger_symptom_elsewhere() -> None:
     # a's CPU saturates; b's tail latency leaps far more (a burst of slow calls, or a slow callee)
     case = _services_case({"a_cpu": 20.0, "a_latency_p99": 5.0, "b_latency_p99": 2000.0})
-    ranking = RUN(min_fit_rows=10**6).rank(case)
+    ranking = RUN(min_fit_rows=10**6).fit(case.normal()).rank(case)
     assert ranking.info["services"][0] == "a"
 
 
 def test_a_symptom_alone_still_names_its_service() -> None:
     # nothing leaves its normal range but b's latency: resource noise must not outrank it
     case = _services_case({"b_latency_p99": 20.0})
-    ranking = RUN(min_fit_rows=10**6).rank(case)
+    ranking = RUN(min_fit_rows=10**6).fit(case.normal()).rank(case)
     assert ranking.info["services"][0] == "b"
 
 
 def test_within_a_service_a_saturated_resource_comes_before_its_symptoms() -> None:
     # a's latency leaps far more than its CPU: the CPU is still where the fault is
     case = _services_case({"a_cpu": 8.0, "a_latency_p99": 2000.0})
-    ranking = RUN(min_fit_rows=10**6, service_prior=False).rank(case)  # the order alone, without the prior's walk
+    ranking = (
+        RUN(min_fit_rows=10**6, service_prior=False).fit(case.normal()).rank(case)
+    )  # the order alone, without the prior's walk
     assert ranking.info["services"][0] == "a"
     assert ranking.candidates[0].metric == "a_cpu"

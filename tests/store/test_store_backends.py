@@ -44,7 +44,7 @@ def test_read_telemetry_derives_span_series_with_the_loader_functions(store: Sto
             telemetry.frame[column].dropna(), derived[column].dropna(), check_names=False, check_index_type=False
         )
         assert telemetry.series[column] == mapping[column]
-    assert "carts_error_rate" not in telemetry.frame.columns  # no span carried a status
+    assert "carts_spans:error_rate" not in telemetry.frame.columns  # no span carried a status
     assert telemetry.series["carts_cpu"] == ("carts", "cpu")
     pd.testing.assert_frame_equal(store.call_graph(), call_graph(spans), check_dtype=False)
     window = store.read_telemetry(150.0, 200.0, step_seconds=60.0)
@@ -55,8 +55,8 @@ def test_status_codes_give_an_error_rate(store: Store) -> None:
     spans = [s._replace(status_code=2 if i == 1 else 0) for i, s in enumerate(SPANS)]
     store.write([], spans)
     frame = store.read_telemetry(step_seconds=60.0).frame
-    assert frame.loc[120.0, "carts_error_rate"] == 1.0
-    assert frame.loc[120.0, "frontend_error_rate"] == 0.0
+    assert frame.loc[120.0, "carts_spans:error_rate"] == 1.0
+    assert frame.loc[120.0, "frontend_spans:error_rate"] == 0.0
 
 
 def test_edges_per_bucket_sum_to_the_call_graph(store: Store) -> None:
@@ -85,10 +85,9 @@ def test_services_and_extension_tables(store: Store) -> None:
     names = set(sa.inspect(store.engine).get_table_names())
     assert {"series", "points", "spans", "analyses", "incidents", "jobs", "meta"} <= names
     with store.engine.connect() as conn:
-        assert (
-            conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")).scalar_one()
-            == "1"
-        )
+        assert conn.execute(
+            sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+        ).scalar_one() == str(schema.SCHEMA_VERSION)
 
 
 def test_large_batches(store: Store) -> None:
@@ -115,3 +114,33 @@ def test_unreachable_postgres_says_what_to_fix() -> None:
 def test_unsupported_url() -> None:
     with pytest.raises(StoreError, match="not supported"):
         Store("mysql://x@y/z")
+
+
+def test_units_are_kept_with_their_series(store: Store) -> None:
+    store.write([("carts", "cpu", 1.0, 10.0, "%"), ("carts", "mem", 1.0, 5.0), ("carts", "lat", 1.0, 2.0, "")])
+    store.write([("carts", "cpu", 2.0, 11.0)], SPANS)
+    restarted = Store(store.url)  # a process that meets the series for the first time
+    restarted.write([("carts", "cpu", 3.0, 12.0, "ms"), ("carts", "lat", 3.0, 3.0, "ms")])  # a unit once set stays
+    restarted.close()
+    units = store.list_series().set_index("name")["unit"].to_dict()
+    assert units == {"carts_cpu": "%", "carts_mem": "", "carts_lat": "ms"}
+    telemetry = store.read_telemetry(step_seconds=60.0)
+    assert telemetry.units["carts_cpu"] == "%" and "carts_mem" not in telemetry.units
+    assert telemetry.units["carts_spans:latency_p90"] == "ms" and telemetry.units["carts_spans:request_rate"]
+    assert {s["service"]: s["units"] for s in store.services()}["carts"] == {"cpu": "%", "lat": "ms"}
+
+
+def test_a_store_of_schema_version_1_gains_the_unit_column(tmp_path) -> None:
+    path = tmp_path / "rca.sqlite"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            "CREATE TABLE series (id INTEGER PRIMARY KEY, name VARCHAR(600) NOT NULL UNIQUE, service VARCHAR(300) "
+            "NOT NULL, metric VARCHAR(300) NOT NULL, first_seen FLOAT, last_seen FLOAT)"
+        )
+        conn.exec_driver_sql("INSERT INTO series (name, service, metric) VALUES ('carts_cpu', 'carts', 'cpu')")
+    engine.dispose()
+    store = Store(data_dir=tmp_path)
+    store.write([("carts", "cpu", 1.0, 1.0, "%")])
+    assert store.list_series()[["name", "unit"]].values.tolist() == [["carts_cpu", "%"]]
+    store.close()

@@ -1,0 +1,296 @@
+"""Log records in the store: counts per service, template and time bucket, and a few raw lines each.
+
+Tables (in :mod:`rca.store.schema`, created with the others):
+
+* ``log_templates``: one row per ``(service, template_key, level)`` (a *log stream*), with an
+  integer id. ``key_hash`` (BLAKE2b of the three) is the unique key, so template keys of any length
+  fit PostgreSQL's index limits.
+* ``log_counts``: ``(template_id, bucket) -> count``; ``bucket`` is the start (Unix seconds) of a
+  ``bucket_seconds`` wide interval. Writes add to the count.
+* ``log_samples``: the first :attr:`LogStore.samples_per_hour` lines of each stream per hour (time,
+  message, trace and span ids), the evidence an analysis shows.
+* ``log_offsets``: per Kafka topic and partition, the next offset not yet counted. It is updated in
+  the same transaction as the counts, so a message the broker delivers again (a worker crashed
+  after its write and before its offset commit, or a rebalance moved the partition) is recognised
+  and not counted twice. Concurrent workers serialise on these rows (``SELECT ... FOR UPDATE`` on
+  PostgreSQL; SQLite has one writer at a time).
+
+Counts are additive, so unlike points and spans they cannot be made idempotent by their own key;
+the offset ledger is what makes at-least-once delivery count every record once. A producer that
+publishes the same records twice (two replays of one case) is counted twice, as a log pipeline
+would show them twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection
+
+from rca.store.log_reads import LogReads
+from rca.store.schema import log_counts, log_offsets, log_samples, log_templates
+
+if TYPE_CHECKING:
+    from rca.store.store import Store
+
+DEFAULT_BUCKET_SECONDS = 60.0
+"""Width of a count bucket when none is configured (``RCA_LOG_BUCKET_SECONDS``)."""
+
+DEFAULT_SAMPLES_PER_HOUR = 5
+"""Raw lines kept per log stream and hour."""
+
+MAX_SAMPLE_CHARS = 4000
+"""A kept line is cut to this many characters."""
+
+
+class LogRecord(NamedTuple):
+    """One decoded log record: its stream ``(service, template_key, level)``, time and line."""
+
+    service: str
+    ts: float
+    level: str
+    template_key: str
+    message: str
+    trace_id: str
+    span_id: str
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """The records of one Kafka message and where it came from (for the offset ledger)."""
+
+    topic: str
+    partition: int
+    offset: int
+    records: Sequence[LogRecord]
+
+
+@dataclass(frozen=True)
+class LogWriteResult:
+    """What one :meth:`LogStore.write` did."""
+
+    records: int
+    """Records counted."""
+    by_topic: dict[str, int]
+    """Records counted per Kafka topic."""
+    duplicates: int
+    """Records of messages counted before (delivered again), not counted again."""
+    new_templates: int
+    samples: int
+    """Raw lines kept."""
+
+
+def _key_hash(service: str, template_key: str, level: str) -> str:
+    return hashlib.blake2b(f"{service}\x00{level}\x00{template_key}".encode(), digest_size=16).hexdigest()
+
+
+class LogStore(LogReads):
+    """Write and read log counts and samples in a :class:`rca.store.Store` (SQLite or PostgreSQL).
+
+    Parameters
+    ----------
+    store
+        The store whose database and write lock are used.
+    bucket_seconds
+        Width of a count bucket. Choose it once per store: reads re-aggregate stored buckets to the
+        requested step, so a step that is a multiple of it reads exactly.
+    samples_per_hour
+        Raw lines kept per log stream and hour.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        bucket_seconds: float = DEFAULT_BUCKET_SECONDS,
+        samples_per_hour: int = DEFAULT_SAMPLES_PER_HOUR,
+    ) -> None:
+        if not bucket_seconds > 0:
+            raise ValueError(f"bucket_seconds must be positive, got {bucket_seconds}")
+        self.store = store
+        self.bucket_seconds = float(bucket_seconds)
+        self.samples_per_hour = int(samples_per_hour)
+        self._ids: dict[tuple[str, str, str], int] = {}
+        self._full: set[tuple[int, float]] = set()  # (template id, hour) with all sample slots taken
+
+    def _insert(self, table: sa.Table) -> sqlite_dialect.Insert | pg_dialect.Insert:
+        return sqlite_dialect.insert(table) if self.store.dialect == "sqlite" else pg_dialect.insert(table)
+
+    # ----------------------------------------------------------------- write
+    def write(self, messages: Sequence[LogMessage]) -> LogWriteResult:
+        """Count the records of ``messages`` and keep samples, in one durable transaction.
+
+        Messages at or past their partition's ledger offset are counted and the ledger moves past
+        them; earlier ones were counted before and are skipped.
+
+        Raises
+        ------
+        sqlalchemy.exc.SQLAlchemyError
+            When the database fails; nothing of the batch is stored then.
+        """
+        with self.store.transaction() as conn:
+            fresh, duplicates, next_offsets = self._claim(conn, messages)
+            records = [r for m in fresh for r in m.records]
+            counts: dict[tuple[str, str, str], dict[float, int]] = {}
+            candidates: dict[tuple[tuple[str, str, str], float], list[LogRecord]] = {}
+            width, limit = self.bucket_seconds, self.samples_per_hour
+            for record in records:
+                stream = (record.service, record.template_key, record.level)
+                per_bucket = counts.get(stream)
+                if per_bucket is None:
+                    per_bucket = counts[stream] = {}
+                bucket = math.floor(record.ts / width) * width
+                per_bucket[bucket] = per_bucket.get(bucket, 0) + 1
+                slot = (stream, math.floor(record.ts / 3600.0) * 3600.0)
+                kept = candidates.get(slot)
+                if kept is None:
+                    candidates[slot] = [record]
+                elif len(kept) < limit:
+                    kept.append(record)
+            ids, new_ids = self._ensure_templates(conn, counts)
+            if counts:
+                self._add_counts(conn, [(ids[s], b, n) for s, per in counts.items() for b, n in per.items()])
+            samples, full = self._add_samples(conn, {(ids[s], hour): rows for (s, hour), rows in candidates.items()})
+            if next_offsets:
+                conn.execute(
+                    sa.update(log_offsets)
+                    .where(log_offsets.c.topic == sa.bindparam("t"), log_offsets.c.partition == sa.bindparam("p"))
+                    .values(next_offset=sa.bindparam("n")),
+                    [{"t": t, "p": p, "n": n} for (t, p), n in sorted(next_offsets.items())],
+                )
+        # Remember ids and full sample slots only once the transaction that made them has committed.
+        self._ids.update(new_ids)
+        self._full.update(full)
+        by_topic: dict[str, int] = {}
+        for m in fresh:
+            by_topic[m.topic] = by_topic.get(m.topic, 0) + len(m.records)
+        return LogWriteResult(len(records), by_topic, duplicates, len(new_ids), samples)
+
+    def _claim(
+        self, conn: Connection, messages: Sequence[LogMessage]
+    ) -> tuple[list[LogMessage], int, dict[tuple[str, int], int]]:
+        """Messages not counted yet, records skipped as counted before, and the ledger's new offsets."""
+        partitions = sorted({(m.topic, m.partition) for m in messages})
+        if not partitions:
+            return [], 0, {}
+        conn.execute(
+            self._insert(log_offsets).on_conflict_do_nothing(index_elements=["topic", "partition"]),
+            [{"topic": t, "partition": p, "next_offset": 0} for t, p in partitions],
+        )
+        query = sa.select(log_offsets.c.topic, log_offsets.c.partition, log_offsets.c.next_offset).where(
+            sa.tuple_(log_offsets.c.topic, log_offsets.c.partition).in_(partitions)
+        )
+        if self.store.dialect == "postgresql":
+            query = query.with_for_update()  # a second worker on this partition waits, then sees our offsets
+        query = query.order_by(log_offsets.c.topic, log_offsets.c.partition)
+        ledger = {(t, p): int(n) for t, p, n in conn.execute(query)}
+        fresh, duplicates = [], 0
+        moved: dict[tuple[str, int], int] = {}
+        for message in messages:
+            key = (message.topic, message.partition)
+            if message.offset < max(ledger[key], moved.get(key, 0)):
+                duplicates += len(message.records)
+                continue
+            fresh.append(message)
+            moved[key] = message.offset + 1
+        return fresh, duplicates, moved
+
+    def _ensure_templates(
+        self, conn: Connection, streams: Iterable[tuple[str, str, str]]
+    ) -> tuple[dict[tuple[str, str, str], int], dict[tuple[str, str, str], int]]:
+        ids, missing = {}, []
+        for stream in streams:
+            tid = self._ids.get(stream)
+            if tid is None:
+                missing.append(stream)
+            else:
+                ids[stream] = tid
+        if not missing:
+            return ids, {}
+        hashes = {_key_hash(*s): s for s in missing}
+        conn.execute(
+            self._insert(log_templates).on_conflict_do_nothing(index_elements=["key_hash"]),
+            [{"key_hash": h, "service": s, "template_key": k, "level": lv} for h, (s, k, lv) in sorted(hashes.items())],
+        )
+        found = conn.execute(
+            sa.select(log_templates.c.key_hash, log_templates.c.id).where(log_templates.c.key_hash.in_(list(hashes)))
+        ).all()
+        new = {hashes[h]: int(tid) for h, tid in found}
+        ids.update(new)
+        return ids, new
+
+    def _add_counts(self, conn: Connection, rows: list[tuple[int, float, int]]) -> None:
+        rows.sort()  # one lock order for concurrent workers
+        if self.store.dialect == "sqlite":
+            conn.exec_driver_sql(
+                "INSERT INTO log_counts (template_id, bucket, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count",
+                rows,
+            )
+            return
+        conn.exec_driver_sql(
+            "INSERT INTO log_counts (template_id, bucket, count) "
+            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[]) "
+            "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count",
+            tuple(list(column) for column in zip(*rows, strict=True)),
+        )
+
+    def _add_samples(
+        self, conn: Connection, candidates: dict[tuple[int, float], list[LogRecord]]
+    ) -> tuple[int, set[tuple[int, float]]]:
+        """Keep the first lines of each (stream, hour) in its free slots; slots taken elsewhere stay."""
+        open_slots = {k: v for k, v in candidates.items() if k not in self._full}
+        if not open_slots or self.samples_per_hour <= 0:
+            return 0, set()
+        t = log_samples
+        taken: dict[tuple[int, float], int] = {}
+        keys = sorted(open_slots)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            query = (
+                sa.select(t.c.template_id, t.c.hour, sa.func.count())
+                .where(sa.tuple_(t.c.template_id, t.c.hour).in_(chunk))
+                .group_by(t.c.template_id, t.c.hour)
+            )
+            taken.update({(int(tid), float(hour)): int(n) for tid, hour, n in conn.execute(query)})
+        rows, full = [], set()
+        for key in keys:
+            start = taken.get(key, 0)
+            for seq, record in enumerate(open_slots[key][: max(0, self.samples_per_hour - start)], start=start):
+                rows.append(
+                    {
+                        "template_id": key[0],
+                        "hour": key[1],
+                        "seq": seq,
+                        "ts": record.ts,
+                        "message": record.message[:MAX_SAMPLE_CHARS],
+                        "trace_id": record.trace_id,
+                        "span_id": record.span_id,
+                    }
+                )
+            if start + len(open_slots[key]) >= self.samples_per_hour:
+                full.add(key)
+        if rows:
+            stmt = self._insert(t).on_conflict_do_nothing(index_elements=["template_id", "hour", "seq"])
+            conn.execute(stmt, rows)
+        return len(rows), full
+
+
+def purge(conn: Connection, before: float) -> dict[str, int]:
+    """Delete log counts of buckets starting before ``before`` and samples older than it (in ``conn``)."""
+    counts = conn.execute(sa.delete(log_counts).where(log_counts.c.bucket < before)).rowcount
+    samples = conn.execute(sa.delete(log_samples).where(log_samples.c.ts < before)).rowcount
+    return {"log_counts": int(counts or 0), "log_samples": int(samples or 0)}
+
+
+def newest_log_bucket(conn: Connection) -> float | None:
+    """The start of the newest stored log bucket, or ``None``."""
+    value = conn.execute(sa.select(sa.func.max(log_counts.c.bucket))).scalar_one()
+    return None if value is None else float(value)

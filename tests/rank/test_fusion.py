@@ -1,0 +1,78 @@
+"""The fusion of signals into one order: sort keys, the scores made from them, the walk."""
+
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from rca.rank.fusion import key_scores, service_best, standout_keys, walk_scores
+
+SERIES = {
+    "a_cpu": ("a", "cpu"),
+    "a_latency": ("a", "latency"),
+    "b_cpu": ("b", "cpu"),
+    "b_latency": ("b", "latency"),
+    "c_cpu": ("c", "cpu"),
+    "c_latency": ("c", "latency"),
+}
+
+
+def _identity(scores: object) -> object:
+    return scores
+
+
+def test_key_scores_keep_the_order_and_the_ties_of_the_keys() -> None:
+    keys = {
+        "x": (1.0, 0.0, False, 0.5),
+        "y": (1.0, 0.0, True, 0.1),
+        "z": (0.0, 9.0, True, 9.0),
+        "w": (1.0, 0.0, False, 0.5),
+    }
+    scores = key_scores(keys)
+    assert scores["y"] > scores["x"] == scores["w"] > scores["z"]
+    assert scores == {"x": 1.0, "w": 1.0, "y": 3.0, "z": 0.0}
+
+
+def test_a_cause_standing_out_comes_before_a_larger_symptom() -> None:
+    # b's CPU stands out a little; a's latency stands out by far more: b is named first
+    anomaly = {"a_cpu": 0.5, "a_latency": 5000.0, "b_cpu": 3.0, "b_latency": 2.0, "c_cpu": 0.5, "c_latency": 2.0}
+    within = dict.fromkeys(anomaly, 0.0) | {"a_latency": 0.9}
+    keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    assert keys["b_cpu"][0] > keys["a_latency"][0] == 0.0
+    assert keys["a_latency"][1] > keys["b_latency"][1]
+    ordered = sorted(keys, key=lambda c: keys[c], reverse=True)
+    assert ordered[:2] == ["b_cpu", "b_latency"]
+    assert ordered[2] == "a_latency"
+
+
+def test_within_a_service_its_cause_out_of_range_precedes_its_symptom() -> None:
+    anomaly = {"a_cpu": 4.0, "a_latency": 900.0, "b_cpu": 0.2, "b_latency": 0.2, "c_cpu": 0.1, "c_latency": 0.1}
+    within = {c: anomaly[c] / 1000 for c in anomaly}  # the plain score prefers the latency
+    keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    assert keys["a_cpu"][2] and not keys["a_latency"][2]
+    assert keys["a_cpu"] > keys["a_latency"]
+
+
+def test_services_tied_on_both_tiers_are_ordered_by_the_plain_score() -> None:
+    anomaly = dict.fromkeys(SERIES, 0.5)  # nothing leaves its normal range: no margins anywhere
+    within = {"a_cpu": 0.1, "a_latency": 0.2, "b_cpu": 0.3, "b_latency": 0.05, "c_cpu": 0.0, "c_latency": 0.0}
+    keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    assert {k[:3] for k in keys.values()} == {(0.0, 0.0, False)}
+    assert max(keys, key=lambda c: keys[c]) == "b_cpu"
+    scores = key_scores(keys)
+    assert scores["c_cpu"] == scores["c_latency"], "equal keys stay tied for the pessimistic evaluator"
+
+
+def test_service_best_takes_the_best_series() -> None:
+    assert service_best({"a_cpu": 0.2, "a_latency": 0.7, "b_cpu": -1.0}, SERIES) == {"a": 0.7, "b": -1.0}
+
+
+def test_walk_moves_mass_from_effects_to_causes() -> None:
+    graph = nx.DiGraph([("cause", "effect")])
+    seeds = {"cause": 0.0, "effect": 1.0}
+    plain, none = walk_scores(graph, seeds, pagerank=False)
+    assert plain == {"cause": 0.0, "effect": 1.0} and none is None
+    mixed, walk = walk_scores(graph, seeds, damping=0.5, mix=0.25)
+    assert walk is not None and walk["cause"] > 0
+    assert mixed["cause"] == pytest.approx(0.25 * walk["cause"])
+    assert mixed["effect"] == pytest.approx(0.75 + 0.25 * walk["effect"])

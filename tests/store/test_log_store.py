@@ -1,0 +1,143 @@
+"""Log counts and samples on SQLite and on a real PostgreSQL server: counted once, read back as offline."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from rca.data.logs import log_counts, parse_log_line
+from rca.store import Store
+from rca.store.logs import LogMessage, LogRecord, LogStore
+
+T0 = 1_674_979_200.0  # a whole hour
+
+
+def lines(count: int, start: float = T0, every: float = 7.0) -> pd.DataFrame:
+    """Case-format log lines of two services, three streams, ``count`` lines ``every`` seconds apart."""
+    rows = []
+    for i in range(count):
+        service = "ts-travel-service" if i % 3 else "ts-contacts-service"
+        level = "ERROR" if i % 5 == 0 else "INFO"
+        message = f"{level} c.s.Impl#{30 + i % 2} [find][item {i} of {count}]"
+        rows.append({"time": start + i * every, "service": service, "level": level, "message": message,
+                     "trace_id": f"{i:032x}", "span_id": f"{i:016x}"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def records(frame: pd.DataFrame) -> list[LogRecord]:
+    out = []
+    for row in frame.itertuples(index=False):
+        line = parse_log_line(row.message, row.level or None)
+        key, level = line.template_key, line.level
+        out.append(LogRecord(row.service, row.time, level, key, row.message, row.trace_id, row.span_id))
+    return out
+
+
+def messages(frame: pd.DataFrame, per_message: int, topic: str = "otlp_logs", partition: int = 0) -> list[LogMessage]:
+    recs = records(frame)
+    starts = range(0, len(recs), per_message)
+    return [LogMessage(topic, partition, i // per_message, recs[i : i + per_message]) for i in starts]
+
+
+def test_counts_read_back_as_the_offline_log_counts(store: Store) -> None:
+    frame = lines(300)
+    logs = LogStore(store, bucket_seconds=60.0)
+    result = logs.write(messages(frame, 40))
+    assert (result.records, result.duplicates) == (300, 0)
+    assert result.by_topic == {"otlp_logs": 300}
+    pd.testing.assert_frame_equal(logs.read_counts(step_seconds=60.0), log_counts(frame, 60.0), check_dtype=False)
+    # A coarser step sums stored buckets; a window keeps the buckets that start in it.
+    assert logs.read_counts(step_seconds=300.0)["count"].sum() == 300
+    window = logs.read_counts(T0 + 600, T0 + 1200)
+    assert window["bucket"].between(T0 + 600, T0 + 1199).all()
+    assert window["count"].sum() == ((frame["time"] >= T0 + 600) & (frame["time"] < T0 + 1200)).sum()
+
+
+def test_a_message_delivered_again_is_not_counted_again(store: Store) -> None:
+    frame = lines(100)
+    batch = messages(frame, 10)
+    logs = LogStore(store)
+    logs.write(batch[:6])
+    again = logs.write(batch[4:])  # messages 4 and 5 come again (crash before the offset commit)
+    assert (again.records, again.duplicates) == (40, 20)
+    # Another worker (its own LogStore, no shared memory) sees the ledger in the database.
+    other = LogStore(Store(store.url))
+    assert other.write(batch).records == 0
+    assert logs.read_counts()["count"].sum() == 100
+    # Other partitions and topics have their own offsets.
+    assert logs.write(messages(frame, 10, partition=1)[:1]).records == 10
+    assert logs.write(messages(frame, 10, topic="rca_logs")[:1]).records == 10
+    assert logs.counts()["records"] == 120
+
+
+def test_concurrent_workers_on_one_partition_count_each_message_once(store: Store) -> None:
+    """A rebalance can leave two workers briefly writing the same messages: the ledger rows serialise them."""
+    batch = messages(lines(400), 20)
+    stores = [LogStore(Store(store.url)) for _ in range(3)]
+    errors: list[BaseException] = []
+
+    def write(logs: LogStore) -> None:
+        try:
+            for i in range(0, len(batch), 4):
+                logs.write(batch[i : i + 4])
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert stores[0].counts()["records"] == 400
+
+
+def test_samples_are_bounded_per_stream_and_hour_and_kept_once(store: Store) -> None:
+    frame = lines(600, every=12.0)  # two hours
+    logs = LogStore(store, samples_per_hour=3)
+    logs.write(messages(frame, 50))
+    samples = logs.read_samples()
+    streams = frame.assign(key=[r.template_key for r in records(frame)]).groupby("service")["key"].nunique()
+    per_hour = samples.assign(hour=samples["time"] // 3600).groupby(["service", "template_key", "level", "hour"])
+    assert per_hour.size().max() == 3 and per_hour.size().min() >= 1
+    assert samples.groupby("service")["template_key"].nunique().to_dict() == streams.to_dict()
+    # The first lines of each stream and hour are the ones kept, with their ids.
+    first = samples.iloc[0]
+    row = frame.loc[frame["message"] == first["message"]].iloc[0]
+    assert (first["trace_id"], first["span_id"], first["time"]) == (row["trace_id"], row["span_id"], row["time"])
+    # Later messages of the same hours (another partition) add nothing: the slots are taken.
+    before = len(samples)
+    LogStore(Store(store.url), samples_per_hour=3).write(messages(frame, 50, partition=1))
+    assert len(logs.read_samples()) == before
+    assert logs.read_samples(T0, T0 + 3600)["time"].lt(T0 + 3600).all()
+
+
+def test_retention_purges_log_counts_and_samples(store: Store) -> None:
+    logs = LogStore(store)
+    logs.write(messages(lines(100, every=60.0), 10))  # 100 minutes
+    assert store.newest() == pytest.approx(T0 + 99 * 60)
+    deleted = store.apply_retention(3000.0)
+    assert deleted["log_counts"] > 0 and deleted["log_samples"] > 0
+    assert logs.read_counts()["bucket"].min() >= T0 + 99 * 60 - 3000
+    assert logs.read_samples()["time"].min() >= T0 + 99 * 60 - 3000
+
+
+def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
+    """The window as ``Telemetry.logs``: log_counts of it equals the stored counts; kept lines are real."""
+    frame = lines(900, every=5.0)
+    logs = LogStore(store, samples_per_hour=2)
+    logs.write(messages(frame, 100))
+    window = logs.read_logs(T0 + 3000, T0 + 4200)  # the first lines of the second hour are kept
+    assert window is not None and list(window.columns) == ["time", "service", "level", "message", "trace_id", "span_id"]
+    pd.testing.assert_frame_equal(log_counts(window, 60.0), logs.read_counts(T0 + 3000, T0 + 4200), check_dtype=False)
+    assert window["time"].is_monotonic_increasing
+    with_ids = window.loc[window["trace_id"] != ""]
+    hour = frame.loc[frame["time"].between(T0 + 3600, T0 + 4199)]
+    streams = {(r.service, r.level, r.template_key) for r in records(hour)}
+    assert len(with_ids) == 2 * len(streams)  # the first two lines of each stream in the second hour
+    original = frame.set_index("trace_id").loc[with_ids["trace_id"]]
+    assert (with_ids["message"].to_numpy() == original["message"].to_numpy()).all()
+    assert (with_ids["time"].to_numpy() == original["time"].to_numpy()).all()
+    assert logs.read_logs(T0 + 10 * 3600, T0 + 11 * 3600) is None
