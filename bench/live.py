@@ -164,8 +164,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             if newest >= last - step:
                 settled = settled or time.monotonic()
                 quiet = time.monotonic() - settled
-                if (incidents and not running and not waiting) or quiet > quiet_seconds + (120 if running else 0):
-                    break
+                if (incidents and not running and not waiting) or (quiet > quiet_seconds and not running):
+                    break  # an analysis that runs is waited for: it always ends, done or failed
             time.sleep(0.5)
         fault = case.inject_time + offset
         incidents.sort(key=lambda i: i["opened_at"])
@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--quiet-seconds", type=float, default=15.0, help="wait this long for an incident")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
     started = time.monotonic()
     broker = None
     bootstrap = args.bootstrap
