@@ -89,7 +89,7 @@ def run(
     speed: float,
     data_dir: Path,
     console: Console,
-    timeout: float = 300.0,
+    timeout: float = 900.0,
 ) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the incident with its analysis."""
     from rca.ingest.replay import replay
