@@ -294,6 +294,8 @@ def write_docs(summaries: dict[str, dict[str, Any]], args: argparse.Namespace, s
         f" --dataset {d}" for d in args.dataset or []
     )
     command += f" --limit {args.limit}" if args.limit else ""
+    command += "".join(f" --case {c}" for c in args.case or [])
+    command += "".join(f" --offline {p}" for p in args.offline or [])
     columns = [
         "cases", "recall", "onset_error_median", "false_incidents", "offline_AC@1", "incident_AC@1",
         "window_AC@1", "offline_AC@3", "incident_AC@3", "window_AC@3", "incident_top5_equal", "window_top5_equal",
