@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
+import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
@@ -54,9 +55,11 @@ from rca.data.case import Case  # noqa: E402
 from rca.data.datasets import CaseRef, discover  # noqa: E402
 from rca.data.preprocess import preprocess  # noqa: E402
 from rca.eval.runner import run_case  # noqa: E402
+from rca.anomaly.detector import IncidentDetector  # noqa: E402
 from rca.ingest.replay import case_step, replay  # noqa: E402
 from rca.ingest.settings import IngestSettings  # noqa: E402
 from rca.methods import get_method  # noqa: E402
+from rca.settings import Settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 DATASETS = ("sock-shop-rcd", "nezha-train-ticket")
@@ -209,6 +212,33 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         server.close()
 
 
+def detector_only(ref: CaseRef) -> dict[str, Any]:
+    """The detector alone, fed the case's rows in time order as the watcher would (no broker, no server)."""
+    case = ref.load()
+    settings = Settings()
+    detector = IncidentDetector(
+        threshold=settings.detector_threshold,
+        open_after=settings.detector_open_after,
+        close_after=settings.detector_close_after,
+    )
+    columns = [str(c) for c in case.frame.columns]
+    opened = []
+    for t, row in zip(case.frame.index.to_numpy(), case.frame.to_numpy(dtype=float), strict=True):
+        for column, value in zip(columns, row, strict=True):
+            if np.isfinite(value):
+                opened += [e for e in detector.update(column, float(t), float(value)) if e.kind == "opened"]
+    step = case_step(case)
+    hit = next((e for e in opened if e.onset >= case.inject_time - step / 2), None)
+    return {
+        "case": ref.name,
+        "incidents": len(opened),
+        "false_incidents": sum(1 for e in opened if e.onset < case.inject_time - step / 2),
+        "detected": hit is not None,
+        "onset_error": None if hit is None else hit.onset - case.inject_time,
+        "opened_by": None if hit is None else max(hit.symptoms, key=hit.symptoms.__getitem__),
+    }
+
+
 def share(values: list[bool]) -> float:
     return round(sum(values) / len(values), 3) if values else float("nan")
 
@@ -245,9 +275,29 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="an existing broker (default: start one on free ports)")
     parser.add_argument("--quiet-seconds", type=float, default=15.0, help="wait this long for an incident")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--detector-only", action="store_true", help="only the detector over each case's rows (no broker, no server)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
     started = time.monotonic()
+    if args.detector_only:
+        for dataset in args.dataset or DATASETS:
+            refs = discover(SHARED / dataset)[: args.limit]
+            records = [detector_only(ref) for ref in refs]
+            for r in records:
+                print(f"  {r['case']}: {r}", flush=True)
+            errors = sorted(r["onset_error"] for r in records if r["onset_error"] is not None)
+            summary = {
+                "cases": len(records),
+                "recall": share([r["detected"] for r in records]),
+                "false_incidents": sum(r["false_incidents"] for r in records),
+                "onset_error_median": errors[len(errors) // 2] if errors else None,
+            }
+            print(dataset, json.dumps(summary), flush=True)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            (RESULTS / f"live-detector-{dataset}.json").write_text(json.dumps({"summary": summary, "cases": records}))
+        return
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:
