@@ -50,12 +50,12 @@ import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
+from rca.anomaly.detector import IncidentDetector  # noqa: E402
 from rca.api.client import wait_until_healthy  # noqa: E402
 from rca.data.case import Case  # noqa: E402
 from rca.data.datasets import CaseRef, discover  # noqa: E402
 from rca.data.preprocess import preprocess  # noqa: E402
 from rca.eval.runner import run_case  # noqa: E402
-from rca.anomaly.detector import IncidentDetector  # noqa: E402
 from rca.ingest.replay import case_step, replay  # noqa: E402
 from rca.ingest.settings import IngestSettings  # noqa: E402
 from rca.methods import get_method  # noqa: E402
