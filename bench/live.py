@@ -57,7 +57,6 @@ from rca.data.datasets import CaseRef, discover  # noqa: E402
 from rca.data.preprocess import preprocess  # noqa: E402
 from rca.eval.runner import run_case  # noqa: E402
 from rca.ingest.replay import case_step, replay  # noqa: E402
-from rca.ingest.settings import IngestSettings  # noqa: E402
 from rca.methods import get_method  # noqa: E402
 from rca.settings import Settings  # noqa: E402
 
@@ -145,7 +144,7 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
     server = Server(bootstrap, case, tag)
     try:
         server.wait()
-        settings = IngestSettings.from_settings(
+        settings = Settings().ingest.with_overrides(
             bootstrap=bootstrap,
             metrics_topic=server.env["RCA_METRICS_TOPIC"],
             spans_topic=server.env["RCA_SPANS_TOPIC"],
