@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## The main job, end to end: Kafka broker, `rca serve --ingest`, a sock-shop fault replayed through Kafka,
-## the incident detected by the service itself, its top-5 causes printed. The API stays up (make demo-stop).
+## The main job, end to end: Kafka broker, `rca serve --ingest`, a sock-shop fault chosen at random (or
+## CASE=carts-cpu/1) replayed through Kafka, the incident detected by the service itself, its top-5 causes
+## printed. The API stays up (make demo-stop).
 demo: setup
 	ingest/kafka.sh start
-	$(BIN)/rca demo --case $(SHARED)/data/sock-shop-rcd/catalogue-cpu/1
+	$(BIN)/rca demo --dataset $(SHARED)/data/sock-shop-rcd $(if $(CASE),--case $(CASE))
 
 demo-stop: setup
 	$(BIN)/rca demo --stop

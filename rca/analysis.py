@@ -23,7 +23,7 @@ from rca.data.case import Case
 from rca.data.preprocess import preprocess
 from rca.errors import RCAError
 from rca.methods import get_method
-from rca.rank.ranking import Ranking
+from rca.rank.ranking import Candidate, Ranking
 from rca.registry.models import ModelRegistry, RegistryError
 from rca.runtime import without_triton
 
@@ -74,6 +74,10 @@ class AnalysisDocument(BaseModel):
     timings: dict[str, float] = Field(default_factory=dict)
 
 
+SERIES_PER_SERVICE = 3
+"""Series listed beneath each ranked service (its strongest evidence; the rest stay in the graph)."""
+
+
 @dataclass
 class AnalysisResult:
     """A finished analysis.
@@ -96,27 +100,48 @@ class AnalysisResult:
     model_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
 
+    def top_services(self, k: int, *, per_service: int = SERIES_PER_SERVICE) -> list[tuple[int, Candidate]]:
+        """The candidates of the first ``k`` distinct services, each with its service's rank.
+
+        ``k`` counts services, as an SRE counts causes: the series of one service are evidence for
+        one cause, so up to ``per_service`` of them (in ranking order) come beneath its rank.
+        """
+        ranks: dict[str, int] = {}
+        taken: dict[str, int] = {}
+        out: list[tuple[int, Candidate]] = []
+        for candidate in self.ranking.candidates:
+            if candidate.service not in ranks:
+                if len(ranks) == k:
+                    continue
+                ranks[candidate.service] = len(ranks) + 1
+            if taken.get(candidate.service, 0) < per_service:
+                taken[candidate.service] = taken.get(candidate.service, 0) + 1
+                out.append((ranks[candidate.service], candidate))
+        return out
+
     def ranked(self, k: int) -> list[RankedCause]:
-        """The top ``k`` distinct candidates as the API returns them."""
+        """The top ``k`` services with their strongest series beneath, as the API returns them."""
         return [
             RankedCause(
-                rank=position,
+                rank=rank,
                 service=candidate.service,
                 metric=candidate.metric,
                 score=candidate.score,
                 evidence=dict(candidate.evidence),
             )
-            for position, candidate in enumerate(self.ranking.candidates[:k], start=1)
+            for rank, candidate in self.top_services(k)
         ]
 
     def graph_view(self, k: int, *, max_nodes: int = 40, max_edges: int = 60) -> Graph:
         """The part of the causal graph a person can read: the top ``k`` candidates, their evidence paths,
         and the strongest edges around them (at most ``max_nodes`` nodes and ``max_edges`` edges; the
         edges of the evidence paths always stay)."""
-        top = [c.metric or c.service for c in self.ranking.candidates[:k]]
+        selected = self.top_services(k)
+        rank_of = {c.metric or c.service: rank for rank, c in reversed(selected)}
+        top = [c.metric or c.service for _, c in selected]
         keep: list[str] = list(dict.fromkeys(top))
         path_edges: set[tuple[str, str]] = set()
-        for candidate in self.ranking.candidates[:k]:
+        for _, candidate in selected:
             path = [str(node) for node in candidate.evidence.get("path", []) or []]
             path_edges.update(itertools.pairwise(path))
             keep += [node for node in path if node not in keep]
@@ -140,10 +165,7 @@ class AnalysisResult:
                 others.append(edge)
         scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
         return Graph(
-            nodes=[
-                GraphNode(id=n, score=scores.get(n), root_cause_rank=top.index(n) + 1 if n in top else None)
-                for n in keep
-            ],
+            nodes=[GraphNode(id=n, score=scores.get(n), root_cause_rank=rank_of.get(n)) for n in keep],
             edges=[GraphEdge(source=s, target=t, weight=round(float(w), 6)) for s, t, w in on_paths + others],
             total_edges=len(self.ranking.graph),
         )

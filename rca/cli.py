@@ -300,9 +300,18 @@ def settings_command(
 
 @app.command("demo")
 def demo_command(
-    case: Annotated[Path, typer.Option(metavar="CASE", help="The recorded case to replay.")] = Path(
-        "../shared/data/sock-shop-rcd/catalogue-cpu/1"
+    dataset: Annotated[Path, typer.Option(metavar="DIR", help="The dataset a case is chosen from at random.")] = Path(
+        "../shared/data/sock-shop-rcd"
     ),
+    case: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CASE", help="Replay this case instead: a name in the dataset (carts-cpu/1) or a directory."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(metavar="SEED", help="Seed of the random choice (default: a new case each run).")
+    ] = None,
     bootstrap: Annotated[str, typer.Option(metavar="HOST:PORT", help="Kafka bootstrap servers.")] = "127.0.0.1:9092",
     port: Annotated[int, typer.Option(metavar="PORT", help="Port of the demo API.")] = 8080,
     speed: Annotated[float, typer.Option(metavar="FACTOR", help="Replay time factor.")] = 20.0,
@@ -320,7 +329,8 @@ def demo_command(
     if stop:
         demo.stop(data_dir, console)
         return
-    demo.run(case, bootstrap=bootstrap, port=port, speed=speed, data_dir=data_dir, console=Console())
+    source, ref = demo.choose_case(dataset, case, seed=seed)
+    demo.run(source, ref, bootstrap=bootstrap, port=port, speed=speed, data_dir=data_dir, console=Console())
 
 
 def main() -> None:

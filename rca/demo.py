@@ -1,5 +1,7 @@
 """The end-to-end demo: replay a recorded fault through Kafka and let the service find it on its own.
 
+0. a case of the dataset is chosen at random (or the one named), so the demo shows what the service
+   does on any case, not on a hand-picked one;
 1. ``rca serve --ingest`` starts in the background (its own process, data under ``--data-dir``);
 2. the case is published to Kafka as the OpenTelemetry Collector would (``rca replay --now``);
 3. the service ingests it, its incident watcher opens an incident when a symptom stays anomalous, and
@@ -12,6 +14,7 @@ Each run uses its own topics and a fresh data directory, so runs never see each 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,7 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rca.api.client import wait_until_healthy
-from rca.data.datasets import discover
+from rca.data.datasets import CaseRef, discover
 from rca.errors import RCAError
 
 PID_FILE = "serve.pid"
@@ -61,15 +64,32 @@ def stop(data_dir: Path, console: Console) -> None:
     pid_file.unlink()
 
 
+def choose_case(source: Path, case: str | None = None, *, seed: int | None = None) -> tuple[Path, CaseRef]:
+    """The case to replay and where it lies: ``case`` (a name under ``source``, or a case directory),
+    else one of ``source`` at random."""
+    if case is not None and Path(case).is_dir():
+        return Path(case), discover(case)[0]
+    refs = discover(source)
+    if not refs:
+        raise DemoError(f"no cases under {source}; point --dataset at a dataset directory")
+    if case is None:
+        return source, random.Random(seed).choice(refs)
+    named = [r for r in refs if r.name == case]
+    if not named:
+        raise DemoError(f"no case {case!r} under {source}; names look like {refs[0].name!r}")
+    return source, named[0]
+
+
 def run(
-    case_path: Path,
+    source: Path,
+    ref: CaseRef,
     *,
     bootstrap: str,
     port: int,
     speed: float,
     data_dir: Path,
     console: Console,
-    timeout: float = 300.0,
+    timeout: float = 900.0,
 ) -> dict[str, Any]:
     """Run the demo (see the module docstring); returns the incident with its analysis."""
     from rca.ingest.replay import replay
@@ -77,7 +97,6 @@ def run(
 
     if not _reachable(bootstrap):
         raise DemoError(f"no Kafka broker at {bootstrap}: start one with `ingest/kafka.sh start` (or `make demo`)")
-    [ref] = discover(case_path)[:1]
     case = ref.load()
     if (data_dir / PID_FILE).exists():
         stop(data_dir, console)
@@ -94,14 +113,10 @@ def run(
         "RCA_JSONL_TOPIC": f"demo_{run_id}_jsonl",
         "RCA_CONSUMER_GROUP": f"rca-demo-{run_id}",
         "RCA_SPAN_BUCKET_SECONDS": str(step),
-        # at a 1 s step, a symptom must stay anomalous for 10 s to open an incident, normal for 30 s to close it
-        "RCA_DETECTOR_OPEN_AFTER": str(max(3, round(10 / step))),
-        "RCA_DETECTOR_CLOSE_AFTER": str(max(5, round(30 / step))),
-        "RCA_BASELINE_SECONDS": str(240 * step),
         "RCA_RETRAIN_CRON": "",
         "RCA_API_KEYS": "",
         "RCA_HOST": "127.0.0.1",
-        "RCA_DEFAULT_K": "20",
+        "RCA_DEFAULT_K": "5",
     }
     log = (data_dir / "serve.log").open("w")
     server = subprocess.Popen(
@@ -117,11 +132,12 @@ def run(
         raise DemoError(f"`rca serve` did not start; see {data_dir / 'serve.log'}")
     console.print(f"[bold]1.[/bold] rca serve --ingest is up at {base} (log: {data_dir / 'serve.log'})")
 
+    truth = case.root_cause.service if case.root_cause else None
     console.print(f"[bold]2.[/bold] replaying {ref.name} through Kafka ({bootstrap}) at {speed:g}x, timestamps now")
     with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("", total=None)
         replay(
-            case_path,
+            source,
             bootstrap,
             speed=speed,
             now=True,
@@ -131,7 +147,7 @@ def run(
                 spans_topic=env["RCA_SPANS_TOPIC"],
                 jsonl_topic=env["RCA_JSONL_TOPIC"],
             ),
-            limit=1,
+            cases=[ref.name],
             on_case=lambda _name, total: bar.reset(task, total=total),
             progress=lambda _name, done, _total: bar.update(task, completed=done),
         )
@@ -152,7 +168,6 @@ def run(
     if analysis["status"] != "done":
         raise DemoError(f"the incident's analysis failed: {analysis['error']}")
 
-    truth = case.root_cause.service if case.root_cause else None
     table = Table(title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})")
     for column in ("rank", "service", "strongest evidence", "score", ""):
         table.add_column(column)

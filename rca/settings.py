@@ -189,14 +189,24 @@ class Settings(BaseSettings):
 
     # Incidents and analyses.
     symptoms: str = Field(
-        "",
-        description="Symptom series watched for incidents, comma-separated; empty = *_latency_p90 and *_error_rate.",
+        "", description="Series watched for incidents, comma-separated; empty = every series (as the ranking)."
     )
-    detector_threshold: float = Field(5.0, gt=0, le=1e6, description="Robust z-score that counts as anomalous.")
+    detector_threshold: float = Field(
+        20.0, gt=0, le=1e6, description="A point is anomalous this many times beyond its series' widest normal swing."
+    )
     detector_open_after: int = Field(
-        3, ge=1, le=100_000, description="Consecutive anomalous points that open an incident."
+        2, ge=1, le=100_000, description="Consecutive anomalous points that open an incident."
     )
     detector_close_after: int = Field(5, ge=1, le=100_000, description="Consecutive normal points that close it.")
+    incident_lead_seconds: float = Field(
+        0.0, ge=0, le=1e7, description="An incident's anomaly time is this long before its detected onset."
+    )
+    incident_horizon_seconds: float = Field(
+        240.0,
+        gt=0,
+        le=1e7,
+        description="An incident is analysed once data this long after its onset is in (or it closes).",
+    )
     default_method: str = Field("run", description="Method of analyses that name none.")
     default_k: int = Field(5, ge=1, le=100, description="Candidates returned by default.")
     baseline_seconds: float = Field(

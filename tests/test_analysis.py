@@ -30,3 +30,20 @@ def test_pool_gives_the_in_process_answer_and_survives_a_killed_worker(case: Cas
         assert pool.analyze(case, "baro").ranking == expected  # a fresh pool took over
     finally:
         pool.close()
+
+
+def test_k_counts_services_with_their_series_beneath() -> None:
+    from rca.analysis import SERIES_PER_SERVICE, AnalysisResult
+    from rca.rank.ranking import Candidate, Ranking
+
+    # the strongest series collapse to two services, as a CPU hog raises its service's cpu, latency, load...
+    scores = [("a", 9), ("a", 8), ("b", 7), ("a", 6), ("a", 5), ("b", 4), ("c", 3), ("d", 2), ("e", 1), ("f", 0.5)]
+    candidates = tuple(Candidate(s, f"{s}_m{i}", float(v), {}) for i, (s, v) in enumerate(scores))
+    result = AnalysisResult(Ranking(candidates), "run", None)
+    items = [item.model_dump() for item in result.ranked(5)]
+    assert list(dict.fromkeys(i["service"] for i in items)) == ["a", "b", "c", "d", "e"]
+    assert [i["rank"] for i in items if i["service"] == "a"] == [1] * SERIES_PER_SERVICE
+    assert [i["metric"] for i in items if i["service"] == "a"] == ["a_m0", "a_m1", "a_m3"][:SERIES_PER_SERVICE]
+    assert [i["rank"] for i in items if i["service"] == "e"] == [5]
+    nodes = {n.id: n.root_cause_rank for n in result.graph_view(5).nodes}
+    assert nodes["a_m0"] == 1 and nodes["e_m8"] == 5 and "f_m9" not in nodes

@@ -1,27 +1,35 @@
-"""Online incident detection on symptom series (latency, error rate).
+"""Online incident detection with the ranking's own notion of "anomalous".
 
-A streaming detector that opens an incident when a symptom stays anomalous, and closes it when the
-symptom has recovered, without a storm of duplicates:
+A streaming detector that opens an incident when a series leaves its normal range and stays out,
+and closes it when every series involved is back, without a storm of duplicates:
 
-- Each new point is scored against a trailing baseline of the series (median and MAD of the last
-  ``baseline_points`` normal points), the robust z-score of Iglewicz and Hoaglin (1993).
-- ``open_after`` consecutive points with ``z >= threshold`` open an incident; while it is open, further
-  anomalous points of any watched symptom join the same incident rather than opening new ones.
-- ``close_after`` consecutive points with ``z < threshold`` on every symptom of the incident close it.
-- Points that belong to an incident do not enter the baseline, so a long incident does not become the
-  new normal.
+- Each new point is scored as the ranking scores a series (:func:`rca.anomaly.scores.exceedance`):
+  its robust z-score against the series' normal history (median and IQR; BARO's scaling), divided
+  by the largest ``|z|`` that history itself shows (at least 1). A score of 1 just reaches the
+  widest normal swing; the ranking counts a series as out of its normal range above that
+  (``rca.methods.run.NORMAL_RANGE``), and the detector asks for ``threshold`` times it. Increases
+  only, as the ranking.
+- The normal history is what the service knows: every normal point the detector was fed (the
+  watcher feeds it the whole retained store at start-up), up to ``history_points`` per series; where
+  a registered model learnt a series' median and IQR on its training history, those are used.
+- ``open_after`` consecutive anomalous points of one series open an incident (the ranking's
+  ``persistence``: a single-sample spike is not a fault); while it is open, anomalous points of
+  any series join it rather than opening new ones. Its onset is the first of those points.
+- ``close_after`` consecutive normal points on every series of the incident close it.
+- Points that are anomalous, or arrive while an incident is open, do not enter the history, so a
+  long incident does not become the new normal.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
-MAD_TO_SIGMA = 1.4826
-"""Scale factor that makes the MAD a consistent estimator of the standard deviation under normality."""
+from rca.anomaly.scores import RELATIVE_RESOLUTION
 
 
 @dataclass
@@ -33,57 +41,70 @@ class IncidentEvent:
     kind
         ``"opened"`` or ``"closed"``.
     time
-        The time of the point that triggered the event (the first anomalous point's time for
-        ``"opened"`` is in ``onset``).
+        The time of the point that triggered the event.
     onset
-        When the symptom first went anomalous (the anomaly time to analyse from).
+        When the series that opened the incident first went anomalous.
     symptoms
-        The symptom series involved, with their largest robust z-score so far.
+        The series involved, with the largest score (:meth:`IncidentDetector.score`) each reached.
+    previous_close
+        When the incident before this one closed (data after it is clean), ``None`` for the first.
     """
 
     kind: Literal["opened", "closed"]
     time: float
     onset: float
     symptoms: dict[str, float]
+    previous_close: float | None = None
 
 
 @dataclass
 class _SeriesState:
-    baseline: deque[float]
+    history: deque[float]
     run_above: int = 0
     run_below: int = 0
     first_above: float | None = None
     last_time: float | None = None
+    stats: tuple[float, float, float] | None = None
+    stats_size: int = 0
+    appended: int = 0
 
 
 @dataclass
 class IncidentDetector:
-    """Streaming detector over a set of symptom series (see the module docstring).
+    """Streaming detector over a set of series (see the module docstring).
 
     Parameters
     ----------
     threshold
-        Robust z-score at or above which a point is anomalous.
+        Score (multiples of the widest normal swing) at or above which a point is anomalous.
     open_after
-        Consecutive anomalous points that open an incident.
+        Consecutive anomalous points of one series that open an incident.
     close_after
-        Consecutive normal points (on all involved symptoms) that close it.
-    baseline_points
-        Length of the trailing baseline.
-    min_baseline
+        Consecutive normal points (on every series of the incident) that close it.
+    history_points
+        Normal points kept per series (the oldest are dropped beyond this).
+    min_history
         Points needed before a series is scored at all.
-    direction
-        ``"up"`` flags increases only (latency, error rate), ``"both"`` also decreases.
+    resolution
+        Rises below this share of a series' level are never anomalous: a memory gauge that held
+        still for an hour and then grows by one allocation arena (0.1 %) has not left its normal range,
+        although it is far outside its (tiny) IQR.
+    prior
+        Series -> ``(median, IQR)`` learnt on longer history (a registered model); these replace
+        the history's own median and IQR, and the swing is measured against them.
     """
 
-    threshold: float = 5.0
-    open_after: int = 3
+    threshold: float = 20.0
+    open_after: int = 2
     close_after: int = 5
-    baseline_points: int = 120
-    min_baseline: int = 20
-    direction: Literal["up", "both"] = "up"
+    history_points: int = 10_000
+    min_history: int = 30
+    resolution: float = 0.01
+    prior: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     _series: dict[str, _SeriesState] = field(default_factory=dict, init=False, repr=False)
     _open: IncidentEvent | None = field(default=None, init=False, repr=False)
+    last_closed: float | None = field(default=None, init=False)
+    """When the last incident closed (a baseline for analyses starts after it)."""
 
     @property
     def open_incident(self) -> IncidentEvent | None:
@@ -91,17 +112,41 @@ class IncidentDetector:
         return self._open
 
     def score(self, series: str, value: float) -> float | None:
-        """The robust z-score of ``value`` against the series' baseline (``None`` while warming up)."""
+        """How far ``value`` rises beyond the series' normal range (``None`` while it has none yet).
+
+        ``max(z, 0) / max(swing, 1)`` with ``z`` the robust z-score against the history and
+        ``swing`` the largest ``|z|`` of the history itself, as :func:`rca.anomaly.scores.exceedance`.
+        """
         state = self._series.get(series)
-        if state is None or len(state.baseline) < self.min_baseline:
+        if state is None or len(state.history) < self.min_history:
             return None
-        history = np.fromiter(state.baseline, dtype=float)
-        median = float(np.median(history))
-        mad = float(np.median(np.abs(history - median))) * MAD_TO_SIGMA
-        if mad <= 0:
-            mad = float(np.std(history)) or max(abs(median) * 1e-3, 1e-9)
-        z = (value - median) / mad
-        return z if self.direction == "both" else max(z, 0.0)
+        if state.stats is None or state.appended - state.stats_size > max(1, state.stats_size // 50):
+            # recomputed as the history grows by 2 %: the median and IQR of a long history barely move
+            state.stats = self._stats(series, np.fromiter(state.history, dtype=float))
+            state.stats_size = state.appended
+        center, spread, swing = state.stats
+        if spread <= 0:
+            return None  # a series that has not varied yet has no normal range to leave
+        return float(max((value - center) / spread, 0.0) / max(swing, 1.0))
+
+    def _stats(self, series: str, history: np.ndarray) -> tuple[float, float, float]:
+        """Median, spread (0 when flat) and widest normal swing of a history, as the ranking scales it.
+
+        The spread is the IQR, else (a mostly flat history) the standard deviation, as in
+        :func:`rca.anomaly.scores.baseline_zscores`; spreads below its resolution count as flat.
+        """
+        if series in self.prior and self.prior[series][1] > 0:
+            center, spread = self.prior[series]
+        else:
+            center = float(np.median(history))
+            q75, q25 = np.percentile(history, [75, 25])
+            spread = float(q75 - q25)
+            if not spread > RELATIVE_RESOLUTION * abs(center):
+                spread = float(np.std(history))
+        if not spread > RELATIVE_RESOLUTION * abs(center):
+            return center, 0.0, 0.0
+        spread = max(spread, self.resolution * abs(center))
+        return center, spread, float(np.max(np.abs(history - center))) / spread
 
     def update(self, series: str, time: float, value: float) -> list[IncidentEvent]:
         """Feed one point; returns the events it triggers (usually none).
@@ -109,34 +154,37 @@ class IncidentDetector:
         Points of one series must arrive in time order; a point not newer than the last one seen for
         its series is ignored (at-least-once delivery may repeat points).
         """
-        state = self._series.setdefault(series, _SeriesState(deque(maxlen=self.baseline_points)))
+        state = self._series.get(series)
+        if state is None:
+            state = self._series[series] = _SeriesState(deque(maxlen=self.history_points))
         if not np.isfinite(value) or (state.last_time is not None and time <= state.last_time):
             return []
         state.last_time = time
-        z = self.score(series, value)
-        anomalous = z is not None and abs(z) >= self.threshold
+        score = self.score(series, value)
         events: list[IncidentEvent] = []
-        if anomalous:
-            assert z is not None
+        if score is not None and score >= self.threshold:
             state.run_above += 1
             state.run_below = 0
             if state.first_above is None:
                 state.first_above = time
             if self._open is not None:
-                previous = self._open.symptoms.get(series, 0.0)
-                self._open.symptoms[series] = max(previous, abs(z))
+                self._open.symptoms[series] = max(self._open.symptoms.get(series, 0.0), score)
             elif state.run_above >= self.open_after:
-                self._open = IncidentEvent("opened", time, state.first_above, {series: abs(z)})
+                self._open = IncidentEvent("opened", time, state.first_above, {series: score}, self.last_closed)
                 events.append(self._open)
-        else:
-            state.run_above = 0
-            state.first_above = None
-            state.run_below += 1
-            if self._open is None or series not in self._open.symptoms:
-                state.baseline.append(value)
-            if self._open is not None and self._recovered():
-                events.append(IncidentEvent("closed", time, self._open.onset, dict(self._open.symptoms)))
-                self._open = None
+            return events
+        state.run_above = 0
+        state.first_above = None
+        state.run_below += 1
+        if self._open is None:
+            state.history.append(value)
+            state.appended += 1
+        elif self._recovered():
+            events.append(
+                IncidentEvent("closed", time, self._open.onset, dict(self._open.symptoms), self._open.previous_close)
+            )
+            self._open = None
+            self.last_closed = time
         return events
 
     def _recovered(self) -> bool:

@@ -186,7 +186,9 @@ class Incident(BaseModel):
     opened_at: float
     closed_at: float | None = None
     onset: float
-    symptoms: dict[str, float] = Field(description="Symptom series -> largest robust z-score seen.")
+    symptoms: dict[str, float] = Field(
+        description="Series involved -> the largest score seen (times the widest swing of its normal history)."
+    )
     analysis_id: str | None = None
     analysis: Analysis | None = None
 

@@ -78,7 +78,9 @@ class Service:
         self.explainer = make_explainer(
             settings.llm_base_url, settings.llm_model, settings.llm_key, **settings.llm_limits
         )
-        self.watcher = IncidentWatcher(settings, self.store, self.records, self._submit_incident)
+        self.watcher = IncidentWatcher(
+            settings, self.store, self.records, self._submit_incident, registry=self.registry
+        )
         self.retrainer = Retrainer(settings, self.store, self.records, self.registry)
         self.ingest = IngestSupervisor(settings, on_fatal=on_fatal) if ingest else None
         # one waiting thread per worker process: analyses beyond that queue here, as pending

@@ -1,16 +1,16 @@
 """The incident watcher and the placement of analysis windows: what turns stored data into a case.
 
 Both questions of a live analysis live here, so that they can change together: *when* did the
-anomaly start (the detector over the watched symptom series, or the onset inside a requested
-window) and *which window* is analysed around it.
+anomaly start (the detector over the watched series, or the onset inside a requested window) and
+*which window* is analysed around it (:meth:`IncidentWatcher.incident_window`).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,10 @@ import pandas as pd
 from prometheus_client import Counter, Gauge
 
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
-from rca.data.case import Case
+from rca.data.case import Case, is_symptom_metric, split_series_name
 from rca.data.casedir import check_inject_time
 from rca.errors import DataError, RCAError
+from rca.registry.models import ModelRegistry
 from rca.settings import Settings
 from rca.store.records import Records
 from rca.store.store import Store
@@ -30,9 +31,6 @@ log = logging.getLogger("rca.incidents")
 INCIDENTS = Counter("rca_incidents_total", "Incidents opened by the detector.")
 INCIDENTS_OPEN = Gauge("rca_incidents_open", "Incidents open now.")
 INGEST_LAG = Gauge("rca_ingest_lag_seconds", "Wall clock minus the newest stored data time.")
-
-AUTO_SYMPTOM = re.compile(r"(latency|lat)_p?(90|99)$|error_rate$")
-"""Series watched when ``RCA_SYMPTOMS`` names none: tail latencies and error rates."""
 
 Submit = Callable[[Case, str], dict[str, Any]]
 """Starts an analysis of a case with a source label; returns the pending analysis record."""
@@ -84,96 +82,176 @@ def onset(frame: pd.DataFrame, symptom: str | None, *, threshold: float) -> floa
     middle = float(index[len(index) // 2])
     if symptom is None:
         return middle
-    detector = IncidentDetector(threshold=threshold, open_after=1, min_baseline=5)
+    detector = IncidentDetector(threshold=threshold, open_after=1)
     for t, value in zip(index, frame[symptom].to_numpy(), strict=True):
         if np.isfinite(value) and detector.update(symptom, float(t), float(value)):
             return float(t)
     return middle
 
 
+@dataclass(frozen=True)
+class IncidentWindow:
+    """The window an incident's analysis reads: ``[start, end)`` with the fault from ``anomaly_time`` on."""
+
+    start: float
+    end: float
+    anomaly_time: float
+    symptom: str | None
+
+
 class IncidentWatcher:
-    """Feeds newly stored symptom points to the detector; opens, analyses and closes incidents.
+    """Feeds newly stored points to the detector; opens, analyses and closes incidents.
 
     Parameters
     ----------
     settings
-        Detector thresholds, watched symptoms, window sizes.
+        Detector thresholds, watched series, window sizes.
     store, records
         Where the points are read and the incidents written.
     submit
         Starts the analysis of an incident's window.
+    registry
+        Where the current model's normal statistics come from (none: the history's own).
     """
 
-    def __init__(self, settings: Settings, store: Store, records: Records, submit: Submit) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        records: Records,
+        submit: Submit,
+        registry: ModelRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.records = records
         self.submit = submit
+        self.registry = registry
         self.detector = IncidentDetector(
             threshold=settings.detector_threshold,
             open_after=settings.detector_open_after,
             close_after=settings.detector_close_after,
         )
         self._open_incident: str | None = None
+        self._pending: tuple[str, IncidentWindow] | None = None
         self._watch_from: float | None = None
+        self._prior_version: str | None = None
 
-    def symptoms(self, columns: list[str]) -> list[str]:
-        """The watched symptom series among ``columns``."""
+    def watched(self, columns: list[str]) -> list[str]:
+        """The series the detector watches among ``columns``: the configured ones, else all.
+
+        The ranking scores every series, and a fault shows first where it arises (a saturated CPU, a
+        leaking memory), in the latency and errors users see (:func:`rca.data.case.is_symptom_metric`)
+        only when it spreads, if at all: the detector watches what the ranking scores.
+        """
         configured = self.settings.symptom_list
-        if configured:
-            return [c for c in columns if c in configured]
-        return [c for c in columns if AUTO_SYMPTOM.search(c)]
+        return [c for c in columns if c in configured] if configured else columns
 
     def watch_once(self) -> list[IncidentEvent]:
-        """Feed the points stored since the last poll to the detector; act on its events."""
+        """Feed the points stored since the last poll to the detector; act on its events.
+
+        The first poll reads the whole retained store (the detector's normal history); later polls
+        read only what is newer than the last point seen (minus a few steps, for late points).
+        """
         newest = self.store.newest()
         if newest is None:
             return []
         INGEST_LAG.set(max(time.time() - newest, 0.0))
+        self._refresh_prior()
         start = None if self._watch_from is None else self._watch_from - 5 * self.settings.span_bucket_seconds
         frame, _ = self.store.read_points(start, None)
-        columns = self.symptoms([str(c) for c in frame.columns])
+        columns = self.watched([str(c) for c in frame.columns])
         events: list[IncidentEvent] = []
         for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
             for column, value in zip(columns, row, strict=True):
                 if np.isfinite(value):
                     events += self.detector.update(column, float(t), float(value))
-        if not frame.empty:  # with or without symptoms among them: the next poll reads only what is newer
+        if not frame.empty:  # with or without watched series among them: the next poll reads only what is newer
             self._watch_from = float(frame.index[-1])
         for event in events:
             self._on_event(event)
+        if self._pending is not None and newest >= self._pending[1].end:
+            self._analyse(*self._pending, end=self._pending[1].end)
         return events
+
+    def _refresh_prior(self) -> None:
+        """Give the detector the current model's normal statistics (median, IQR per series), once per version."""
+        if self.registry is None:
+            return
+        try:
+            record = self.registry.current()
+            if record is None or record.version == self._prior_version:
+                return
+            model = getattr(self.registry.load(record.version), "model_", None)
+        except RCAError:
+            return
+        self._prior_version = record.version
+        columns, center, scale = (getattr(model, name, None) for name in ("columns", "center", "scale"))
+        if columns is not None and center is not None and scale is not None:
+            self.detector.prior = {str(c): (float(m), float(q)) for c, m, q in zip(columns, center, scale, strict=True)}
+
+    def incident_window(self, event: IncidentEvent) -> IncidentWindow:
+        """Where an incident's analysis looks: the fault inside the window, a clean baseline before it.
+
+        The anomaly time is ``incident_lead_seconds`` before the detected onset (a cause may move
+        before the series that crossed the threshold; the ranking counts the largest rises after the
+        anomaly time, so starting early costs little, while starting late puts the cause's rise in the
+        baseline). The baseline reaches ``baseline_seconds`` back, never into the previous incident.
+        The window ends ``incident_horizon_seconds`` after the onset, or when the incident closes.
+        """
+        half_step = self.settings.span_bucket_seconds / 2
+        anomaly_time = event.onset - self.settings.incident_lead_seconds
+        start = anomaly_time - self.settings.baseline_seconds
+        if event.previous_close is not None:
+            start = max(start, event.previous_close + half_step)
+        end = max(event.onset + self.settings.incident_horizon_seconds, event.time) + half_step
+        symptoms = [c for c in event.symptoms if is_symptom_metric(split_series_name(c)[1])]
+        symptom = max(symptoms, key=lambda c: event.symptoms[c]) if symptoms else None
+        return IncidentWindow(start, end, anomaly_time, symptom)
 
     def _on_event(self, event: IncidentEvent) -> None:
         summary: dict[str, Any] = {"onset": event.onset, "symptoms": event.symptoms}
         if event.kind == "opened":
             incident = self.records.open_incident(event.time, summary)
             self._open_incident = incident["id"]
+            window = self.incident_window(event)
+            self._pending = (incident["id"], window)
             INCIDENTS.inc()
             INCIDENTS_OPEN.inc()
-            symptom = max(event.symptoms, key=lambda s: event.symptoms[s])
-            start = event.onset - self.settings.baseline_seconds
-            end = event.time + 2 * self.settings.span_bucket_seconds
             log.info(
-                "incident opened id=%s onset=%.3f data_time=%.3f symptom=%s z=%.1f window=%.3f..%.3f",
+                "incident opened id=%s onset=%.3f data_time=%.3f by=%s window=%.3f..%.3f",
                 incident["id"],
                 event.onset,
                 event.time,
-                symptom,
-                event.symptoms[symptom],
-                start,
-                end,
+                max(event.symptoms, key=lambda s: event.symptoms[s]),
+                window.start,
+                window.end,
             )
-            try:
-                case = window_case(self.store, self.settings, start, end, anomaly_time=event.onset, symptom=symptom)
-                record = self.submit(case, "incident")
-                self.records.update_incident(incident["id"], analysis_id=record["id"])
-                log.info("incident analysis started id=%s analysis_id=%s", incident["id"], record["id"])
-            except RCAError as exc:
-                self.records.update_incident(incident["id"], summary={**summary, "analysis_error": str(exc)})
-                log.warning("incident not analysed id=%s error=%s", incident["id"], exc)
         elif self._open_incident is not None:
+            if self._pending is not None and self._pending[0] == self._open_incident:
+                self._analyse(*self._pending, end=event.time + self.settings.span_bucket_seconds / 2)
             self.records.update_incident(self._open_incident, status="closed", closed_at=event.time, summary=summary)
             log.info("incident closed id=%s data_time=%.3f", self._open_incident, event.time)
             self._open_incident = None
             INCIDENTS_OPEN.dec()
+
+    def _analyse(self, incident_id: str, window: IncidentWindow, *, end: float) -> None:
+        """Analyse an incident's window up to ``end`` (its horizon, or its close)."""
+        self._pending = None
+        try:
+            case = window_case(
+                self.store,
+                self.settings,
+                window.start,
+                min(end, window.end),
+                anomaly_time=window.anomaly_time,
+                symptom=window.symptom,
+            )
+            record = self.submit(case, "incident")
+            self.records.update_incident(incident_id, analysis_id=record["id"])
+            log.info("incident analysis started id=%s analysis_id=%s", incident_id, record["id"])
+        except RCAError as exc:
+            incident = self.records.get_incident(incident_id) or {}
+            summary = {**(incident.get("summary") or {}), "analysis_error": str(exc)}
+            self.records.update_incident(incident_id, summary=summary)
+            log.warning("incident not analysed id=%s error=%s", incident_id, exc)

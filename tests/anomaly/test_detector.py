@@ -1,10 +1,11 @@
-"""The online incident detector: one incident per persistent anomaly, closed on recovery."""
+"""The online incident detector: the ranking's notion of anomalous, one incident per fault, closed on recovery."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
+from rca.anomaly.scores import exceedance
 
 
 def feed(detector: IncidentDetector, series: str, values: np.ndarray, start: float = 0.0) -> list[IncidentEvent]:
@@ -20,46 +21,79 @@ def latency(rng: np.random.Generator, n: int, level: float = 100.0) -> np.ndarra
 
 def test_one_incident_per_persistent_anomaly_then_closed() -> None:
     rng = np.random.default_rng(0)
-    values = np.concatenate([latency(rng, 200), latency(rng, 30, 400.0), latency(rng, 50)])
+    values = np.concatenate([latency(rng, 200), latency(rng, 30, 1000.0), latency(rng, 50)])
     events = feed(IncidentDetector(), "front_latency", values)
     assert [e.kind for e in events] == ["opened", "closed"]
     opened, closed = events
-    assert opened.onset == 200.0 and opened.time == 202.0  # open_after=3 points
-    assert closed.time >= 230.0 and closed.onset == 200.0
-    assert opened.symptoms["front_latency"] > 20
+    assert opened.onset == 200.0 and opened.time == 201.0  # open_after=2 points
+    assert closed.time == 234.0 and closed.onset == 200.0  # close_after=5 normal points
+    assert opened.symptoms["front_latency"] >= IncidentDetector().threshold
+
+
+def test_the_score_is_the_rankings_exceedance() -> None:
+    rng = np.random.default_rng(4)
+    history = latency(rng, 300)
+    detector = IncidentDetector(threshold=np.inf)
+    feed(detector, "s", history)
+    for value in (90.0, 130.0, 400.0, 2000.0):
+        expected = float(exceedance(history[:, None], np.array([[value]]))[0])
+        score = detector.score("s", value)
+        assert score is not None
+        # the median and IQR are refreshed as the history grows by 2 %, not at every point
+        assert abs(score - expected) <= 0.05 * max(expected, 1.0)
 
 
 def test_spikes_shorter_than_open_after_do_not_open() -> None:
     rng = np.random.default_rng(1)
     values = latency(rng, 300)
-    values[[100, 150, 151, 250]] = 1000.0
+    values[[100, 150, 250]] = 5000.0
     assert feed(IncidentDetector(), "s", values) == []
 
 
-def test_second_symptom_joins_the_open_incident() -> None:
+def test_a_second_series_joins_the_open_incident() -> None:
     rng = np.random.default_rng(2)
     detector = IncidentDetector()
     events: list[IncidentEvent] = []
     for t in range(260):
-        a = 100 + rng.normal(0, 5) + (300 if 200 <= t < 230 else 0)
-        b = 0.01 + abs(rng.normal(0, 0.002)) + (0.5 if 202 <= t < 235 else 0)
-        events += detector.update("front_latency", t, a)
+        a = 100 + rng.normal(0, 5) + (3000 if 200 <= t < 230 else 0)
+        b = 0.5 + rng.normal(0, 0.02) + (50 if 202 <= t < 235 else 0)
+        events += detector.update("front_cpu", t, a)
         events += detector.update("front_error_rate", t, b)
     assert [e.kind for e in events] == ["opened", "closed"]
-    assert set(events[1].symptoms) == {"front_latency", "front_error_rate"}
-    assert events[1].time >= 239  # closes only after both recovered for close_after points
+    assert set(events[1].symptoms) == {"front_cpu", "front_error_rate"}
+    assert events[1].time == 239  # closes only after both recovered for close_after points
+    assert detector.last_closed == 239
 
 
-def test_repeated_or_old_points_are_ignored() -> None:
-    detector = IncidentDetector(min_baseline=2)
+def test_points_of_an_incident_stay_out_of_the_history() -> None:
+    rng = np.random.default_rng(5)
+    detector = IncidentDetector()
+    feed(detector, "s", np.concatenate([latency(rng, 100), latency(rng, 300, 5000.0)]))
+    assert detector.open_incident is not None  # a fault that lasts does not become the new normal
+    assert detector.score("s", 5000.0) >= detector.threshold  # type: ignore[operator]
+
+
+def test_repeated_or_old_points_are_ignored_and_a_short_history_is_not_scored() -> None:
+    detector = IncidentDetector(min_history=2)
     assert detector.update("s", 10, 1.0) == []
     assert detector.update("s", 10, 999.0) == []
     assert detector.update("s", 5, 999.0) == []
-    assert detector.score("s", 1.0) is None  # one point of baseline only
+    assert detector.score("s", 1.0) is None  # one point of history only
 
 
-def test_drops_count_only_when_asked() -> None:
-    rng = np.random.default_rng(3)
-    values = np.concatenate([latency(rng, 100), latency(rng, 10, 0.0)])
-    assert feed(IncidentDetector(), "rate", values) == []
-    assert [e.kind for e in feed(IncidentDetector(direction="both"), "rate", values)] == ["opened"]
+def test_a_still_or_finely_stepped_gauge_is_not_an_incident() -> None:
+    detector = IncidentDetector()
+    level = 2.9e8  # bytes: a memory gauge that holds still, then grows by one 4 KiB page, then 128 KiB
+    values = np.concatenate([np.full(200, level), np.full(50, level + 4096), np.full(50, level + 131072)])
+    assert feed(detector, "db_mem", values) == []
+    assert detector.score("db_mem", level * 28) >= detector.threshold  # type: ignore[operator]
+
+
+def test_a_models_normal_statistics_replace_the_historys() -> None:
+    rng = np.random.default_rng(6)
+    history = latency(rng, 100)
+    plain, informed = IncidentDetector(), IncidentDetector(prior={"s": (100.0, 50.0)})
+    feed(plain, "s", history)
+    feed(informed, "s", history)
+    # the model saw a wider normal range (IQR 50) than the last 100 points (IQR ~7)
+    assert informed.score("s", 400.0) < plain.score("s", 400.0)  # type: ignore[operator]

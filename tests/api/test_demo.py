@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -20,7 +21,9 @@ RCA = [sys.executable, "-m", "rca"]
 
 
 @pytest.mark.kafka
-def test_demo_detects_the_incident_and_ranks_the_root_cause_first(sock_shop: Path, tmp_path: Path) -> None:
+def test_demo_on_a_random_case_detects_the_incident_and_ranks_the_root_cause_first(
+    sock_shop: Path, tmp_path: Path
+) -> None:
     data_dir = tmp_path / "demo"
     port = free_port()
     with KafkaBroker() as broker:
@@ -29,8 +32,8 @@ def test_demo_detects_the_incident_and_ranks_the_root_cause_first(sock_shop: Pat
                 [
                     *RCA,
                     "demo",
-                    "--case",
-                    str(sock_shop / "catalogue-cpu" / "1"),
+                    "--dataset",
+                    str(sock_shop),
                     "--bootstrap",
                     broker.bootstrap,
                     "--port",
@@ -46,9 +49,12 @@ def test_demo_detects_the_incident_and_ranks_the_root_cause_first(sock_shop: Pat
                 check=False,
             )
             assert result.returncode == 0, result.stdout + result.stderr + (data_dir / "serve.log").read_text()
+            case = re.search(r"replaying (\S+)", result.stdout)
+            assert case is not None, result.stdout
+            truth = case.group(1).rsplit("-", 1)[0]  # the demo chose the case: <service>-<fault>/<run>
             first_row = next(line for line in result.stdout.splitlines() if line.startswith("│ 1 "))
-            assert "catalogue" in first_row and "true root cause" in first_row, result.stdout
-            assert "Root cause: catalogue" in result.stdout
+            assert truth in first_row and "true root cause" in first_row, result.stdout
+            assert f"Root cause: {truth}" in result.stdout
             incidents = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()
             assert incidents["total"] == 1, "one fault, one incident: no storm of duplicates"
             incident = incidents["items"][0]

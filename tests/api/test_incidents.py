@@ -33,10 +33,9 @@ def test_watcher_opens_one_incident_and_analyses_it(sock_shop: Path, tmp_path: P
         data_dir=tmp_path,
         default_method="baro",
         retrain_cron="",
-        detector_open_after=10,
-        detector_close_after=30,
         span_bucket_seconds=1.0,
-        baseline_seconds=240,
+        baseline_seconds=600,
+        incident_horizon_seconds=120,
         api_keys=f"{READ_KEY}:read",
     )
     store = Store(settings.resolved_store_url)
@@ -46,10 +45,13 @@ def test_watcher_opens_one_incident_and_analyses_it(sock_shop: Path, tmp_path: P
     for chunk in np.array_split(np.arange(len(frame)), 20):  # the stream arrives in batches
         store.write(points_of(frame.iloc[chunk]))
         events += service.watcher.watch_once()
+        incidents, _ = service.records.list_incidents(limit=10, offset=0)
+        if incidents and frame.index[chunk[-1]] < case.inject_time + 120:
+            assert incidents[0]["analysis_id"] is None, "analysed before the horizon's data was in"
     opened = [e for e in events if e.kind == "opened"]
     assert len(opened) == 1, events
-    assert abs(opened[0].onset - case.inject_time) <= 5
-    assert "catalogue_lat_90" in opened[0].symptoms or "catalogue_lat_99" in opened[0].symptoms
+    assert opened[0].onset == case.inject_time  # the fault's first sample
+    assert max(opened[0].symptoms, key=opened[0].symptoms.__getitem__).startswith("catalogue_")
 
     with live_server(settings, service=service) as base:
         headers = {"Authorization": f"Bearer {READ_KEY}"}
@@ -66,12 +68,46 @@ def test_watcher_opens_one_incident_and_analyses_it(sock_shop: Path, tmp_path: P
         analysis = incident["analysis"]
         assert analysis["status"] == "done", analysis
         assert analysis["source"] == "incident" and analysis["window"]["anomaly_time"] == opened[0].onset
+        # the fault inside the window, the whole normal part before it, 120 s of the fault after it
+        assert analysis["window"]["start"] == frame.index[0] and analysis["window"]["end"] == case.inject_time + 120
         assert analysis["ranking"][0]["service"] == "catalogue"
         services = httpx.get(f"{base}/v1/services", headers=headers).json()
         assert {s["service"] for s in services} >= {"catalogue", "carts", "orders"}
 
 
-def test_watcher_reads_only_new_points_when_none_is_a_symptom(tmp_path: Path) -> None:
+def test_the_next_incidents_baseline_starts_after_the_last_one_closed(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        default_method="baro",
+        retrain_cron="",
+        span_bucket_seconds=1.0,
+        baseline_seconds=600,
+        incident_horizon_seconds=100,
+    )
+    store = Store(settings.resolved_store_url)
+    service = Service(settings, store=store)
+    rng = np.random.default_rng(0)
+    t = np.arange(1_000.0, 1_500.0)
+    a = 1.0 + rng.normal(0, 0.05, len(t)) + np.where((t >= 1_200) & (t < 1_230), 20.0, 0.0)  # fault 1, recovers
+    b = 1.0 + rng.normal(0, 0.05, len(t)) + np.where(t >= 1_300, 20.0, 0.0)  # fault 2, lasts
+    frame = pd.DataFrame({"a_cpu": a, "b_cpu": b}, index=t)
+    events = []
+    for chunk in np.array_split(np.arange(len(frame)), 10):
+        store.write(points_of(frame.iloc[chunk]))
+        events += service.watcher.watch_once()
+    assert [(e.kind, e.onset) for e in events] == [("opened", 1_200.0), ("closed", 1_200.0), ("opened", 1_300.0)]
+    closed_at = events[1].time
+    service._executor.shutdown(wait=True)  # the analyses were started in the background
+    incidents, _ = service.records.list_incidents(limit=10, offset=0)
+    first, second = sorted(incidents, key=lambda i: i["opened_at"])
+    windows = [service.records.get_analysis(i["analysis_id"])["request"]["window"] for i in (first, second)]
+    assert windows[0]["anomaly_time"] == 1_200.0 and windows[0]["end"] == closed_at  # analysed on recovery
+    assert windows[0]["start"] == 1_000.0
+    assert windows[1]["anomaly_time"] == 1_300.0 and windows[1]["end"] == 1_400.0
+    assert windows[1]["start"] == closed_at + 1  # a clean baseline: none of the first fault in it
+
+
+def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
     store = Store(settings.resolved_store_url)
     service = Service(settings, store=store)
@@ -83,7 +119,7 @@ def test_watcher_reads_only_new_points_when_none_is_a_symptom(tmp_path: Path) ->
         return read_points(start, end)
 
     store.read_points = recorded  # type: ignore[method-assign]
-    for t in range(100, 103):  # cpu and memory only: nothing the watcher treats as a symptom
+    for t in range(100, 103):
         store.write([Point("carts", "cpu", float(t), 0.5), Point("carts", "mem", float(t), 0.7)])
         assert service.watcher.watch_once() == []
     assert reads[0] is None and reads[1] is not None and reads[2] is not None and reads[2] > reads[1]
