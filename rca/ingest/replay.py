@@ -114,10 +114,11 @@ def plan_case(case: Case, settings: IngestSettings, encoding: str, offset: float
     case
         The case to publish.
     settings
-        Topic names (``metrics_topic``, ``spans_topic``, ``jsonl_topic``) and the span encoding.
+        Topic names (``metrics_topic``, ``spans_topic``, ``jsonl_topic``, ``logs_topic``,
+        ``logs_jsonl_topic``) and the span encoding.
     encoding
-        ``otlp_proto``, ``otlp_json`` (metrics and spans) or ``jsonl`` (metrics to the JSON-lines
-        topic; spans then use ``settings.spans_encoding``).
+        ``otlp_proto``, ``otlp_json`` (metrics, spans and logs) or ``jsonl`` (metrics and logs to the
+        JSON-lines topics; spans then use ``settings.spans_encoding``).
     offset
         Seconds added to every timestamp.
     """
@@ -160,6 +161,9 @@ def plan_case(case: Case, settings: IngestSettings, encoding: str, offset: float
                 ]
             at = max(int(r["end_ns"]) for r in chunk) / 1e9
             out.append(OutMessage(at, settings.spans_topic, encode_spans(chunk, span_encoding), 0, len(chunk)))
+    logs = telemetry.logs
+    if logs is not None and not logs.empty:
+        out.extend(log_messages(logs, settings, encoding, offset))
     out.sort(key=lambda m: m.at)
     return out
 

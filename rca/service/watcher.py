@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from rca.data.casedir import check_inject_time
 from rca.errors import DataError, RCAError
 from rca.registry.models import ModelRegistry
 from rca.settings import Settings
+from rca.store.logs import LogStore
 from rca.store.records import Records
 from rca.store.store import Store
 
@@ -48,7 +49,8 @@ def window_case(
     """The case of ingested data between ``start`` and ``end``.
 
     Without ``anomaly_time``, it is where the symptom first leaves its early baseline, else the
-    window's middle.
+    window's middle. The window's logs are rebuilt from the stored counts and kept lines
+    (:meth:`rca.store.logs.LogStore.read_logs`), so the log signal equals the offline case's.
 
     Raises
     ------
@@ -56,6 +58,9 @@ def window_case(
         When the window holds no data, the symptom is not in it, or the anomaly time is outside it.
     """
     telemetry = store.read_telemetry(start, end, step_seconds=settings.span_bucket_seconds)
+    logs = LogStore(store, bucket_seconds=settings.ingest.log_bucket_seconds).read_logs(start, end)
+    if logs is not None:
+        telemetry = replace(telemetry, logs=logs)
     if telemetry.frame.empty:
         raise DataError(
             f"no ingested data between {start:g} and {end:g}",
