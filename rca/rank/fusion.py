@@ -13,7 +13,6 @@ Two steps, each a plain function:
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -24,10 +23,6 @@ from rca.anomaly.signals import NORMAL_RANGE, standout_scores
 from rca.data.case import is_symptom_metric
 from rca.rank.pagerank import root_cause_pagerank
 
-NOISE = 1e-12
-"""Plain scores closer than this share of their size are tied in a sort key: the difference is
-floating-point noise (two percentiles of the same samples, computed along different paths), and a tie
-leaves the series in their given order."""
 Personalization = Literal["anomaly", "uniform"]
 StandoutKey = tuple[float, float, bool, float]
 """``(cause tier of the service, symptom tier of the service, cause series out of range, score)``."""
@@ -94,8 +89,7 @@ def standout_keys(
     that a saturated resource or a slow link does (symptoms propagate upstream, causes do not: the
     premise of MicroRCA, Wu et al. NOMS 2020, and of CIRCA's descendant adjustment, Li et al. KDD
     2022). The same holds within a service: its series that leave their normal range (``anomaly``
-    above ``normal``) in a cause metric come before its symptoms, each group ordered by ``within``
-    (equal up to :data:`NOISE`).
+    above ``normal``) in a cause metric come before its symptoms, each group ordered by ``within``.
 
     Parameters
     ----------
@@ -109,31 +103,13 @@ def standout_keys(
         How a tier's margins are spread through the causal graph before a service takes its best.
     """
     margins = standout_scores(anomaly, series, normal=normal)
-    plain = _without_noise(within)
     symptom = {c: is_symptom_metric(series[c][1]) for c in margins}
     causes = service_best(spread({c: 0.0 if symptom[c] else m for c, m in margins.items()}), series)
     symptoms = service_best(spread({c: m if symptom[c] else 0.0 for c, m in margins.items()}), series)
     return {
-        c: (
-            causes[series[c][0]],
-            symptoms[series[c][0]],
-            not symptom[c] and anomaly[c] > normal,
-            plain[c],
-        )
+        c: (causes[series[c][0]], symptoms[series[c][0]], not symptom[c] and anomaly[c] > normal, within[c])
         for c in within
     }
-
-
-def _without_noise(scores: Mapping[str, float], *, tolerance: float = NOISE) -> dict[str, float]:
-    """Each score replaced by the smallest of its run of scores that are equal up to ``tolerance``."""
-    out: dict[str, float] = {}
-    level = math.nan
-    previous = math.nan
-    for column, value in sorted(scores.items(), key=lambda item: item[1]):
-        if not math.isclose(value, previous, rel_tol=tolerance):
-            level = value
-        out[column], previous = level, value
-    return out
 
 
 def key_scores(keys: Mapping[str, StandoutKey]) -> dict[str, float]:
@@ -145,12 +121,4 @@ def key_scores(keys: Mapping[str, StandoutKey]) -> dict[str, float]:
     return {column: float(bisect_left(ordered, key)) for column, key in keys.items()}
 
 
-__all__ = [
-    "NOISE",
-    "Personalization",
-    "StandoutKey",
-    "key_scores",
-    "service_best",
-    "standout_keys",
-    "walk_scores",
-]
+__all__ = ["Personalization", "StandoutKey", "key_scores", "service_best", "standout_keys", "walk_scores"]
