@@ -104,17 +104,19 @@ def standout_keys(
         How a tier's margins are spread through the causal graph before a service takes its best.
     own_normal
         Cause series already measured against their own service's normal variation (a log change,
-        :mod:`rca.anomaly.logs`): they form no peer family; their score beyond the normal range adds to
-        their service's cause tier. A service's logs are compared with its own past, not with other
-        services' logs, whose changes a fault's callers share.
+        :mod:`rca.anomaly.logs`): they form no peer family (a fault's callers change their logs too, so
+        the margin over the runner-up says little); their score is added to every cause margin of their
+        service before the spread, and is the margin of their own series. A service without one is
+        ordered as before.
     """
     peers = {c: v for c, v in anomaly.items() if c not in own_normal}
     margins = standout_scores(peers, series, normal=normal)
+    # an own-normal score adds to every cause margin of its service (and is the margin of its own series)
+    own = {series[c][0]: max(anomaly[c], 0.0) for c in own_normal}
     symptom = {c: is_symptom_metric(series[c][1]) for c in anomaly}
+    margins = {c: m + (0.0 if symptom[c] else own.get(series[c][0], 0.0)) for c, m in margins.items()}
+    margins.update({c: own[series[c][0]] for c in own_normal})
     causes = service_best(spread({c: 0.0 if symptom[c] else m for c, m in margins.items()}), series)
-    for column in own_normal:
-        service = series[column][0]
-        causes[service] = causes.get(service, 0.0) + max(anomaly[column], 0.0)
     symptoms = service_best(spread({c: m if symptom[c] else 0.0 for c, m in margins.items()}), series)
     return {
         c: (

@@ -76,3 +76,15 @@ def test_walk_moves_mass_from_effects_to_causes() -> None:
     assert walk is not None and walk["cause"] > 0
     assert mixed["cause"] == pytest.approx(0.25 * walk["cause"])
     assert mixed["effect"] == pytest.approx(0.75 + 0.25 * walk["effect"])
+
+
+def test_an_own_normal_score_adds_to_its_service_and_leaves_the_others_alone() -> None:
+    series = {**SERIES, "b_log_change": ("b", "log_change")}
+    anomaly = {"a_cpu": 3.0, "a_latency": 0.5, "b_cpu": 2.0, "b_latency": 0.5, "c_cpu": 0.5, "c_latency": 0.5}
+    within = dict.fromkeys(anomaly, 0.0)
+    before = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    assert before["a_cpu"][0] > before["b_cpu"][0]
+    with_logs = {**anomaly, "b_log_change": 1.0}
+    keys = standout_keys(with_logs, series, {**within, "b_log_change": 0.0}, _identity, own_normal=["b_log_change"])  # type: ignore[arg-type]
+    assert keys["b_cpu"][0] > keys["a_cpu"][0], "b's log change adds to its cause tier"
+    assert keys["a_cpu"][0] == before["a_cpu"][0] and keys["c_cpu"][0] == before["c_cpu"][0] == 0.0
