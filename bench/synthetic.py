@@ -69,7 +69,7 @@ class SyntheticCase:
 
 
 def random_graph(n: int, rng: np.random.Generator, *, degree: float, cycles: int) -> list[tuple[int, int]]:
-    """A random DAG with about ``degree`` parents per node (a random order, edges forward), plus ``cycles`` back edges."""
+    """A random DAG, about ``degree`` parents per node (edges forward in a random order), plus ``cycles`` back edges."""
     order = rng.permutation(n)
     edges = set()
     p = min(1.0, 2 * degree / max(n - 1, 1))
@@ -93,7 +93,7 @@ def simulate(
     max_lag = 3
     weight = np.zeros((max_lag, n, n))  # weight[l - 1, j, i]: the effect of x_i(t - l) on x_j(t)
     parents = np.zeros(n)
-    for i, j in edges:
+    for _, j in edges:
         parents[j] += 1
     for i, j in edges:
         weight[rng.integers(0, max_lag), j, i] = rng.uniform(0.6, 1.0) / np.sqrt(parents[j])
