@@ -86,6 +86,16 @@ def random_graph(n: int, rng: np.random.Generator, *, degree: float, cycles: int
     return sorted(edges)
 
 
+def _spectral_radius(cross: np.ndarray, ar: np.ndarray) -> float:
+    """Spectral radius of the VAR's companion matrix (``cross[l - 1, j, i]`` plus ``ar`` at lag 1): < 1 is stable."""
+    lags, n, _ = cross.shape
+    companion = np.zeros((lags * n, lags * n))
+    companion[:n] = np.concatenate(list(cross), axis=1)
+    companion[:n, :n] += np.diag(ar)
+    companion[n:, :-n] = np.eye((lags - 1) * n)
+    return float(np.abs(np.linalg.eigvals(companion)).max())
+
+
 def simulate(
     n: int, rows: int, after: int, rng: np.random.Generator, *, degree: float, cycles: int, shift: float, noise: float
 ) -> tuple[np.ndarray, list[tuple[int, int]], int]:
@@ -99,17 +109,10 @@ def simulate(
     for i, j in edges:
         weight[rng.integers(0, max_lag), j, i] = rng.uniform(0.6, 1.0) / np.sqrt(parents[j])
     ar = rng.uniform(0.5, 0.8, n)
+    # cycles of positive weights can make the system explode; shrink the cross-weights until it is stable
+    while _spectral_radius(weight, ar) > 0.95:
+        weight *= 0.9
     weight[0] += np.diag(ar)
-    companion = np.zeros((max_lag * n, max_lag * n))
-    companion[:n] = np.concatenate(list(weight), axis=1)
-    companion[n:, :-n] = np.eye((max_lag - 1) * n)
-    radius = float(np.abs(np.linalg.eigvals(companion)).max())
-    if radius > 0.95:  # cycles can make the system explode; shrink the cross-weights until stable
-        off = weight.copy()
-        off[0] -= np.diag(ar)
-        off *= 0.9 / radius
-        weight = off
-        weight[0] += np.diag(ar)
     scale = np.where(parents > 0, noise, 1.0)  # roots carry the system's variance, the others little of their own
     causes = [i for i in range(n) if any(a == i for a, _ in edges)]
     faulty = int(rng.choice(causes)) if causes else int(rng.integers(0, n))
