@@ -15,13 +15,16 @@ then name an effect; a method that knows the graph can walk back to the cause.
 
 Per size it reports the precision and recall of the graph :class:`~rca.causal.neural_granger.NeuralGranger`
 learns inside ``run`` (the edges ``run`` uses: :func:`rca.causal.graph.granger_digraph` at the method's
-``edge_threshold``; and at the top ``|E|`` weights), and AC@1 (top-1 service = the faulty node) of:
+``edge_threshold``; ``precision@#edges``: of the strongest weights, as many as there are true edges),
+and AC@1 (top-1 service = the faulty node) of:
 
 - ``baro``;
 - ``run``: its defaults, fitted on the rows before the fault (no call graph, so the learned graph);
 - ``run, no graph``: anomaly scores alone (``pagerank=False``, no forecaster);
 - ``run, random graph``: the true graph's edges rewired by degree-preserving swaps;
-- ``run, true graph``: the true edges given as the call graph (``graph="call"``), the ceiling.
+- ``run, true graph``: the true edges given as the call graph (``graph="call"``), the ceiling;
+- ``RHT, no / learned / true graph``: a reference scorer that uses the graph the way CIRCA does
+  (:func:`regression_hypothesis_scores`), over no edges, the learned edges, and the true ones.
 
 The known graphs enter ``run`` as a case's call graph: a call ``caller -> callee`` is read as the
 edge ``callee -> caller`` (:func:`rca.causal.graph.call_digraph`), and with one series per service
@@ -270,7 +273,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     row = {name: wins[name] / cases for name in VARIANTS}
     row["edge precision"] = float(np.mean(precision)) if precision else float("nan")
     row["edge recall"] = float(np.mean(recall)) if recall else float("nan")
-    row["precision@|E|"] = float(np.mean(precision_k)) if precision_k else float("nan")
+    row["precision@#edges"] = float(np.mean(precision_k)) if precision_k else float("nan")
     row["run seconds (fit+rank)"] = float(np.median(fit_seconds))
     return row
 
@@ -294,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=3, help="back edges in the variant with cycles")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthetic.md")
     args = parser.parse_args(argv)
-    columns = (*VARIANTS, "edge precision", "edge recall", "precision@|E|", "run seconds (fit+rank)")
+    columns = (*VARIANTS, "edge precision", "edge recall", "precision@#edges", "run seconds (fit+rank)")
     sizes = " ".join(f"{n}x{rows}" for n, rows in args.sizes)
     command = f"bench/synthetic.py --sizes {sizes} --cases {args.cases} --seed {args.seed} --cycles {args.cycles}"
     lines = [
