@@ -87,9 +87,10 @@ def _augment(x: torch.Tensor, generator: torch.Generator, jitter: float, scale: 
     """Jitter, per-crop scaling and random time-step masking of ``(B, T, 2)`` encoder input."""
     b, t, _ = x.shape
     values, observed = x[..., 0], x[..., 1]
-    factor = 1.0 + scale * torch.randn(b, 1, generator=generator)
-    values = values * factor + jitter * torch.randn(b, t, generator=generator)
-    keep = (torch.rand(b, t, generator=generator) >= mask).to(x.dtype)
+    # drawn from the (CPU) generator, then moved: the same draws on every device
+    factor = 1.0 + scale * torch.randn(b, 1, generator=generator).to(x.device)
+    values = values * factor + jitter * torch.randn(b, t, generator=generator).to(x.device)
+    keep = (torch.rand(b, t, generator=generator) >= mask).to(device=x.device, dtype=x.dtype)
     observed = observed * keep
     return torch.stack([values * observed, observed], dim=-1)
 
@@ -101,9 +102,9 @@ def _instance_contrast(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -
         return z1.new_zeros(())
     z = F.normalize(torch.cat([z1, z2], dim=0).transpose(0, 1), dim=-1)  # (T, 2B, D)
     sim = z @ z.transpose(1, 2) / temperature  # (T, 2B, 2B)
-    eye = torch.eye(2 * b, dtype=torch.bool)
+    eye = torch.eye(2 * b, dtype=torch.bool, device=sim.device)
     sim = sim.masked_fill(eye, float("-inf"))
-    target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)])
+    target = torch.cat([torch.arange(b, 2 * b, device=sim.device), torch.arange(0, b, device=sim.device)])
     return F.cross_entropy(sim.reshape(-1, 2 * b), target.repeat(sim.shape[0]))
 
 
@@ -114,9 +115,9 @@ def _temporal_contrast(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -
         return z1.new_zeros(())
     z = F.normalize(torch.cat([z1, z2], dim=1), dim=-1)  # (B, 2T, D)
     sim = z @ z.transpose(1, 2) / temperature
-    eye = torch.eye(2 * t, dtype=torch.bool)
+    eye = torch.eye(2 * t, dtype=torch.bool, device=sim.device)
     sim = sim.masked_fill(eye, float("-inf"))
-    target = torch.cat([torch.arange(t, 2 * t), torch.arange(0, t)])
+    target = torch.cat([torch.arange(t, 2 * t, device=sim.device), torch.arange(0, t, device=sim.device)])
     return F.cross_entropy(sim.reshape(-1, 2 * t), target.repeat(sim.shape[0]))
 
 
@@ -183,37 +184,24 @@ def pretrain(
         First and last epoch losses (the last is lower when pretraining learned something).
     """
     t_len, n = data.shape
+    device = next(encoder.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    values = torch.as_tensor(data.T, dtype=torch.float32)  # (N, T)
+    values = torch.as_tensor(data.T, dtype=torch.float32, device=device)  # (N, T)
     predictor = nn.Sequential(
         nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features)
-    )
+    ).to(device)
     params = list(encoder.parameters()) + (list(predictor.parameters()) if objective == "simsiam" else [])
     optimiser = torch.optim.Adam(params, lr=lr)
     crop = min(crop, t_len)
-    min_overlap = max(2, crop // 4)
     steps_per_epoch = max(1, (n * max(1, t_len // crop)) // batch_size)
     losses: list[float] = []
     for epoch in range(epochs):
         epoch_loss = 0.0
         for _ in range(steps_per_epoch):
-            rows = torch.randint(0, n, (batch_size,), generator=generator)
-            # Overlap [a, b); both crops end at b and start at or before a, at different points. Each is
-            # left-padded with missing values to ``crop`` steps so every step has the same tensor shape.
-            overlap = int(torch.randint(min_overlap, crop + 1, (1,), generator=generator))
-            a = int(torch.randint(0, t_len - overlap + 1, (1,), generator=generator))
-            b = a + overlap
-            room = crop - overlap
-            views = []
-            for _view in range(2):
-                start = max(0, a - int(torch.randint(0, room + 1, (1,), generator=generator)))
-                window = F.pad(values[rows, start:b], (crop - (b - start), 0), value=float("nan"))
-                views.append(encoder(_augment(with_mask_channel(window), generator, jitter, scale, mask)))
-            z1, z2 = views[0][:, -overlap:], views[1][:, -overlap:]
-            if objective == "infonce":
-                loss = hierarchical_infonce(z1, z2, temperature)
-            else:
-                loss = simsiam_loss(predictor(z1), z2, predictor(z2), z1)
+            loss = contrastive_step_loss(
+                encoder, predictor, values, generator, objective=objective, batch_size=batch_size, crop=crop,
+                temperature=temperature, jitter=jitter, scale=scale, mask=mask,
+            )  # fmt: skip
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
@@ -222,3 +210,44 @@ def pretrain(
         if progress is not None:
             progress(f"pretrain epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
     return PretrainReport(first_loss=losses[0], last_loss=losses[-1], steps=epochs * steps_per_epoch)
+
+
+def contrastive_step_loss(
+    encoder: CausalConvEncoder,
+    predictor: nn.Module,
+    values: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    objective: Objective,
+    batch_size: int,
+    crop: int,
+    temperature: float,
+    jitter: float,
+    scale: float,
+    mask: float,
+) -> torch.Tensor:
+    """The loss of one pretraining step on ``values`` ``(N, T)`` (on the encoder's device).
+
+    Draws ``batch_size`` series and, for each, two crops of ``crop`` steps that end together and share
+    an overlap of random length; the random draws come from the CPU ``generator`` so a seed gives the
+    same steps on every device.
+    """
+    n, t_len = values.shape
+    crop = min(crop, t_len)
+    min_overlap = max(2, crop // 4)
+    rows = torch.randint(0, n, (batch_size,), generator=generator).to(values.device)
+    # Overlap [a, b); both crops end at b and start at or before a, at different points. Each is
+    # left-padded with missing values to ``crop`` steps so every step has the same tensor shape.
+    overlap = int(torch.randint(min_overlap, crop + 1, (1,), generator=generator))
+    a = int(torch.randint(0, t_len - overlap + 1, (1,), generator=generator))
+    b = a + overlap
+    room = crop - overlap
+    views = []
+    for _view in range(2):
+        start = max(0, a - int(torch.randint(0, room + 1, (1,), generator=generator)))
+        window = F.pad(values[rows, start:b], (crop - (b - start), 0), value=float("nan"))
+        views.append(encoder(_augment(with_mask_channel(window), generator, jitter, scale, mask)))
+    z1, z2 = views[0][:, -overlap:], views[1][:, -overlap:]
+    if objective == "infonce":
+        return hierarchical_infonce(z1, z2, temperature)
+    return simsiam_loss(predictor(z1), z2, predictor(z2), z1)

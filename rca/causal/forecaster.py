@@ -83,7 +83,7 @@ class GrangerForecaster(nn.Module):
 
     def off_diagonal_l1(self) -> torch.Tensor:
         """Sum of ``|A_ji|`` over ``i != j`` (the sparsity penalty)."""
-        return (self.attention.abs() * (1.0 - torch.eye(self.n_series))).sum()
+        return (self.attention.abs() * (1.0 - torch.eye(self.n_series, device=self.attention.device))).sum()
 
     def granger_matrix(self) -> np.ndarray:
         """``G[i, j] = |A_ji|``: the weight of cause ``i`` on effect ``j``; the diagonal is 0."""
