@@ -17,12 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from rca.data.case import Case
 from rca.data.preprocess import preprocess
 from rca.errors import RCAError
+from rca.graphview import by_service, layered
 from rca.methods import get_method
 from rca.rank.ranking import Ranking
 from rca.registry.models import ModelRegistry, RegistryError
+
+CHART_CAUSES = 5
+"""Top candidates whose series an analysis keeps for charts."""
+CHART_POINTS = 150
+"""Points per charted series."""
 
 
 @dataclass
@@ -40,12 +48,15 @@ class AnalysisResult:
         (or learns nothing).
     timings
         Seconds spent in each phase (``prepare``, ``fit``, ``rank``).
+    windows
+        The symptom's and the top candidates' series around the anomaly (:func:`series_windows`).
     """
 
     ranking: Ranking
     method: str
     model_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)
 
     def ranking_json(self, k: int) -> list[dict[str, Any]]:
         """The top ``k`` distinct candidates as the API returns them."""
@@ -91,15 +102,75 @@ class AnalysisResult:
                 break
             if edge[0] in chosen and edge[1] in chosen and (edge[0], edge[1]) not in path_edges:
                 others.append(edge)
-        scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
+        by_node = {c.metric or c.service: c for c in self.ranking.candidates}
+        symptom = self.ranking.info.get("symptom")
+        if symptom in by_node and symptom not in chosen:
+            keep.append(symptom)  # the layers are counted from it
+        nodes = []
+        for n in keep:
+            found = by_node.get(n)
+            nodes.append(
+                {
+                    "id": n,
+                    "service": found.service if found else n.split("_", 1)[0],
+                    "score": found.score if found else None,
+                    "anomaly_score": found.evidence.get("anomaly_score") if found else None,
+                    "root_cause_rank": top.index(n) + 1 if n in top else None,
+                }
+            )
+        kinds = self.ranking.edge_kinds
+        edges = [
+            {"source": s, "target": t, "weight": round(float(w), 6), "kinds": list(kinds.get((s, t), ()))}
+            for s, t, w in on_paths + others
+        ]
+        first = self.ranking.candidates[:1]
+        path = [str(p) for p in first[0].evidence.get("path", []) or []] if first else []
         return {
-            "nodes": [
-                {"id": n, "score": scores.get(n), "root_cause_rank": top.index(n) + 1 if n in top else None}
-                for n in keep
-            ],
-            "edges": [{"source": s, "target": t, "weight": round(float(w), 6)} for s, t, w in on_paths + others],
+            **layered(nodes, edges, symptom, path),
+            "services": by_service(nodes, edges, symptom, path),
             "total_edges": len(self.ranking.graph),
+            "series": [w for w in self.windows if w["symptom"] or w["rank"] <= k],
         }
+
+
+def series_windows(
+    case: Case, ranking: Ranking, *, causes: int = CHART_CAUSES, points: int = CHART_POINTS
+) -> list[dict[str, Any]]:
+    """The symptom's and the top ``causes`` candidates' series, each cut to at most ``points`` points,
+    with its baseline band (the range and median of its values before the anomaly time).
+
+    Each bucket of consecutive samples keeps the one furthest from the baseline median, so that a
+    spike survives the thinning.
+    """
+    frame = case.frame
+    times = frame.index.to_numpy(dtype=float)
+    before = times < case.inject_time
+    symptom = ranking.info.get("symptom") or case.symptom
+    ranks = {c.metric: i for i, c in enumerate(ranking.candidates[:causes], start=1) if c.metric in frame.columns}
+    chosen = [str(symptom)] if symptom in frame.columns else []
+    chosen += [str(c) for c in ranks if c != symptom]
+    buckets = np.array_split(np.arange(len(times)), min(points, len(times)))
+    windows = []
+    for column in chosen:
+        values = frame[column].to_numpy(dtype=float)
+        baseline = values[before][np.isfinite(values[before])]
+        median = float(np.median(baseline)) if len(baseline) else float("nan")
+        picked = [int(b[np.argmax(np.nan_to_num(np.abs(values[b] - median), nan=-1.0))]) for b in buckets if len(b)]
+        windows.append(
+            {
+                "id": column,
+                "service": case.telemetry.series[column][0],
+                "rank": ranks.get(column),
+                "symptom": column == symptom,
+                "anomaly_time": case.inject_time,
+                "time": [float(times[i]) for i in picked],
+                "values": [float(f"{values[i]:.6g}") if np.isfinite(values[i]) else None for i in picked],
+                "baseline": None
+                if not len(baseline)
+                else {"low": float(baseline.min()), "median": median, "high": float(baseline.max())},
+            }
+        )
+    return windows
 
 
 class Analyzer:
@@ -140,7 +211,8 @@ class Analyzer:
         started = time.perf_counter()
         ranking = instance.rank(prepared)
         timings["rank"] = time.perf_counter() - started
-        return AnalysisResult(ranking, method, version, {k: round(v, 4) for k, v in timings.items()})
+        rounded = {k: round(v, 4) for k, v in timings.items()}
+        return AnalysisResult(ranking, method, version, rounded, series_windows(prepared, ranking))
 
     def _registered(self, method: str, case: Case) -> tuple[Any, str] | None:
         if self.registry is None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import orjson
 from anyio import to_thread
@@ -53,6 +53,7 @@ from rca.explain import Explanation
 from rca.methods import METHODS
 from rca.registry.models import RegistryError
 from rca.settings import Scope, Settings
+from rca.web import mount_web
 
 log = logging.getLogger("rca.api")
 
@@ -472,10 +473,14 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
         response_class=Response,
         responses={200: {"content": {"image/svg+xml": {}}}, 404: {}, 409: {}},
     )
-    def get_graph_svg(analysis_id: str, request: Request) -> Response:
-        """The causal graph as an SVG picture."""
+    def get_graph_svg(
+        analysis_id: str,
+        request: Request,
+        view: Annotated[Literal["series", "services"], Query(description="Nodes are series, or services.")] = "series",
+    ) -> Response:
+        """The causal graph as an SVG picture: layered from the symptom (right) back to the causes."""
         _get(request, analysis_id)
-        svg = svc(request).graph_svg(analysis_id)
+        svg = svc(request).graph_svg(analysis_id, view)
         if svg is None:
             raise HTTPException(409, f"analysis {analysis_id} is not done yet")
         return Response(svg, media_type="image/svg+xml")
@@ -589,6 +594,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
             raise HTTPException(404, f"no job {job_id!r}")
         return Job(**row)
 
+    mount_web(app)  # the browser UI and local Swagger UI (rca.web)
     return app
 
 

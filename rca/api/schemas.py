@@ -105,8 +105,13 @@ class GraphNode(BaseModel):
     """A node of the causal graph (a series, or a service)."""
 
     id: str
+    service: str | None = None
     score: float | None = None
+    anomaly_score: float | None = Field(None, description="How far it moved (1 = its baseline's own largest swing).")
     root_cause_rank: int | None = None
+    layer: int | None = Field(None, description="Hops to the symptom along cause -> effect edges (0: the symptom).")
+    order: int | None = Field(None, description="Position within the layer.")
+    series: list[str] | None = Field(None, description="A service node's series.")
 
 
 class GraphEdge(BaseModel):
@@ -115,14 +120,52 @@ class GraphEdge(BaseModel):
     source: str
     target: str
     weight: float
+    kinds: list[Literal["learned", "call", "service"]] = Field(
+        default_factory=list, description="Where it came from: learned, the call graph, within a service."
+    )
+    on_path: bool = Field(False, description="On the evidence path from the top cause to the symptom.")
+
+
+class Baseline(BaseModel):
+    """The range and median of a series before the anomaly time."""
+
+    low: float
+    median: float
+    high: float
+
+
+class SeriesWindow(BaseModel):
+    """A series around the anomaly, thinned for a chart."""
+
+    id: str
+    service: str
+    rank: int | None = Field(description="Its rank among the candidates (null: the symptom, not a top cause).")
+    symptom: bool
+    anomaly_time: float
+    time: list[float]
+    values: list[float | None]
+    baseline: Baseline | None
+
+
+class ServiceGraph(BaseModel):
+    """The causal graph collapsed to services."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    symptom: str | None = None
 
 
 class Graph(BaseModel):
-    """The causal graph around the top candidates."""
+    """The causal graph around the top candidates, layered from the symptom."""
 
     nodes: list[GraphNode]
     edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
+    symptom: str | None = Field(None, description="The series the layers are counted from.")
+    services: ServiceGraph | None = Field(None, description="The same graph collapsed to services.")
     total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
+    series: list[SeriesWindow] = Field(
+        default_factory=list, description="The symptom's and the top causes' series around the anomaly."
+    )
     svg_url: str | None = None
 
 

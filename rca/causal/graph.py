@@ -99,18 +99,24 @@ def resource_symptom_digraph(series: Mapping[str, tuple[str, str]], *, weight: f
     return graph
 
 
-def merge(*graphs: nx.DiGraph) -> nx.DiGraph:
-    """The union of the graphs; an edge in several takes the sum of its weights. No self-loops."""
+def merge(*graphs: nx.DiGraph, kinds: Sequence[str] = ()) -> nx.DiGraph:
+    """The union of the graphs; an edge in several takes the sum of its weights. No self-loops.
+
+    With ``kinds`` (one name per graph), every edge carries the sorted names of the graphs it came
+    from as its ``kinds`` attribute.
+    """
     merged = nx.DiGraph()
-    for graph in graphs:
+    for i, graph in enumerate(graphs):
         merged.add_nodes_from(graph.nodes)
+        kind = {kinds[i]} if kinds else set()
         for a, b, w in graph.edges(data="weight", default=1.0):
             if a == b:
                 continue
             if merged.has_edge(a, b):
                 merged[a][b]["weight"] += float(w)
+                merged[a][b]["kinds"] = tuple(sorted(set(merged[a][b]["kinds"]) | kind))
             else:
-                merged.add_edge(a, b, weight=float(w))
+                merged.add_edge(a, b, weight=float(w), kinds=tuple(sorted(kind)))
     return merged
 
 

@@ -362,7 +362,8 @@ class RUN(RCAMethod):
             "rank_seconds": round(time.perf_counter() - started, 4),
             **model.report,
         }
-        return Ranking(tuple(ordered), edges, info)
+        kinds = {(str(a), str(b)): tuple(k) for a, b, k in graph.edges(data="kinds", default=())}
+        return Ranking(tuple(ordered), edges, info, kinds)
 
     def _residual_scores(self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray) -> np.ndarray | None:
         """Max standardised one-step forecast residual after the anomaly time, per case column."""
@@ -397,15 +398,18 @@ class RUN(RCAMethod):
         )
         if self._graph_cache is not None and self._graph_cache[0] is model and self._graph_cache[1] == key:
             return self._graph_cache[2]  # an incident's cases share the model, the series and the calls
-        parts = []
+        parts, kinds = [], []
         if self.graph in ("learned", "both") and model.forecaster is not None:
             learned = granger_digraph(model.forecaster.granger_matrix(), model.columns, threshold=self.edge_threshold)
             parts.append(learned if set(learned) <= set(columns) else learned.subgraph(columns))
+            kinds.append("learned")
         if self.graph in ("call", "both"):
             parts.append(call_digraph(calls, series))
+            kinds.append("call")
         if self.service_prior:
             parts.append(resource_symptom_digraph(series))
-        graph = merge(*parts) if parts else nx.DiGraph()
+            kinds.append("service")
+        graph = merge(*parts, kinds=kinds) if parts else nx.DiGraph()
         graph.add_nodes_from(columns)
         self._graph_cache = (model, key, graph)
         return graph
