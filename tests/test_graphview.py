@@ -71,7 +71,7 @@ def boxes(svg: bytes) -> dict[str, tuple[float, float, float, float]]:
     root = ET.fromstring(svg)
     out = {}
     for group in root.iter("{http://www.w3.org/2000/svg}g"):
-        rect = [r for r in group.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "none"][0]
+        rect = next(r for r in group.iter("{http://www.w3.org/2000/svg}rect") if r.get("fill") != "none")
         out[group.get("data-id", "")] = tuple(float(rect.get(k, 0)) for k in ("x", "y", "width", "height"))
     return out
 

@@ -46,6 +46,8 @@ def test_demo_detects_the_incident_and_ranks_the_root_cause_first(sock_shop: Pat
             first_row = next(line for line in result.stdout.splitlines() if line.startswith("│ 1 "))
             assert "catalogue" in first_row and "true root cause" in first_row, result.stdout
             assert "Root cause: catalogue" in result.stdout
+            incident_id = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()["items"][0]["id"]
+            assert f"http://127.0.0.1:{port}/incidents/{incident_id}" in result.stdout, "the page's URL is printed"
             incidents = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()
             assert incidents["total"] == 1, "one fault, one incident: no storm of duplicates"
             assert incidents["items"][0]["analysis_id"]

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service as DriverService
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -52,5 +53,7 @@ def console_errors(driver: webdriver.Chrome) -> list[dict[str, Any]]:
 
 
 def wait_for(driver: webdriver.Chrome, condition: Callable[[webdriver.Chrome], Any], timeout: float = 30) -> Any:
-    """Poll ``condition`` until it returns something truthy (and return that)."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+    """Poll ``condition`` until it returns something truthy (and return that); a page that redraws
+    between finding an element and reading it just means polling again."""
+    wait = WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(condition)

@@ -17,6 +17,16 @@ function relative(seconds) {
   return sign + (s >= 120 ? `${Math.round(s / 60)} min` : `${Math.round(s)} s`);
 }
 
+// a tick label that fits 40 px: 15400000 -> 15.4M
+function compact(value) {
+  const trim = (text) => (text.includes(".") && !text.includes("e") ? text.replace(/0+$/, "").replace(/\.$/, "") : text);
+  const size = Math.abs(value);
+  for (const [limit, suffix] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+    if (size >= limit) return trim((value / limit).toPrecision(3)) + suffix;
+  }
+  return trim(size >= 1 || size === 0 ? value.toPrecision(3) : value.toPrecision(2));
+}
+
 function seriesChart(series, { width = 340, height = 130 } = {}) {
   const pad = { left: 46, right: 8, top: 8, bottom: 20 };
   const finite = series.values.filter((v) => v !== null);
@@ -56,8 +66,8 @@ function seriesChart(series, { width = 340, height = 130 } = {}) {
   const ax = x(Math.min(Math.max(series.anomaly_time, t0), t1));
   svg.append(svgEl("line", { class: "anomaly", x1: ax, x2: ax, y1: pad.top, y2: height - pad.bottom }));
   svg.append(
-    svgEl("text", { class: "tick", x: pad.left - 4, y: pad.top + 8, "text-anchor": "end" }, number(high)),
-    svgEl("text", { class: "tick", x: pad.left - 4, y: height - pad.bottom, "text-anchor": "end" }, number(low)),
+    svgEl("text", { class: "tick", x: pad.left - 4, y: pad.top + 8, "text-anchor": "end" }, compact(high)),
+    svgEl("text", { class: "tick", x: pad.left - 4, y: height - pad.bottom, "text-anchor": "end" }, compact(low)),
     svgEl("text", { class: "tick", x: pad.left, y: height - 4 }, relative(t0 - series.anomaly_time)),
     svgEl("text", { class: "tick", x: ax, y: height - 4, "text-anchor": "middle" }, "anomaly"),
     svgEl("text", { class: "tick", x: width - pad.right, y: height - 4, "text-anchor": "end" }, relative(t1 - series.anomaly_time)),

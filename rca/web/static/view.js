@@ -169,7 +169,7 @@ async function load() {
   renderCauses(analysis);
   renderCharts(analysis);
   await renderGraph();
-  main.setAttribute("data-ready", "1");
+  main.setAttribute("data-ready", String(Math.round(performance.now()))); // ms from navigation start
 }
 
 load().catch(showError);
