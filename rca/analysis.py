@@ -31,6 +31,10 @@ CHART_CAUSES = 5
 """Top candidates whose series an analysis keeps for charts."""
 CHART_POINTS = 150
 """Points per charted series."""
+CHART_BEFORE = 3
+"""A chart shows up to this many times as much baseline as it shows data after the anomaly ..."""
+CHART_MIN_BEFORE = 30
+"""... and at least this many baseline samples."""
 
 
 @dataclass
@@ -139,6 +143,10 @@ def series_windows(
     """The symptom's and the top ``causes`` candidates' series, each cut to at most ``points`` points,
     with its baseline band (the range and median of its values before the anomaly time).
 
+    The window shows up to ``CHART_BEFORE`` times as much baseline as there is data after the anomaly
+    (at least ``CHART_MIN_BEFORE`` samples), so a short incident is not squeezed against the edge; the
+    band still comes from the whole baseline.
+
     Each bucket of consecutive samples keeps the one furthest from the baseline median, so that a
     spike survives the thinning.
     """
@@ -149,7 +157,9 @@ def series_windows(
     ranks = {c.metric: i for i, c in enumerate(ranking.candidates[:causes], start=1) if c.metric in frame.columns}
     chosen = [str(symptom)] if symptom in frame.columns else []
     chosen += [str(c) for c in ranks if c != symptom]
-    buckets = np.array_split(np.arange(len(times)), min(points, len(times)))
+    after = int((~before).sum())
+    first = max(0, int(before.sum()) - max(CHART_BEFORE * after, CHART_MIN_BEFORE))  # the anomaly is what to see
+    buckets = np.array_split(np.arange(first, len(times)), min(points, len(times) - first))
     windows = []
     for column in chosen:
         values = frame[column].to_numpy(dtype=float)

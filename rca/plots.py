@@ -59,12 +59,20 @@ def render_graph(graph: Mapping[str, Any], *, title: str = "") -> bytes:
     widths = {layer: max(_text_width(_node_label(n)) for n in members) + 20 for layer, members in columns.items()}
     tallest = max((len(m) for m in columns.values()), default=1)
     height = tallest * (NODE_HEIGHT + ROW_GAP)
-    top = 56
+    top = 74
     x = 20.0
     box: dict[str, tuple[float, float, float]] = {}  # id -> (left, centre y, width)
+    headers = []
+    steps = {(str(e["source"]), str(e["target"])) for e in graph.get("edges", [])}
+    layer_of = {layer: {str(n["id"]) for n in members} for layer, members in columns.items()}
     for layer in range(depth, -1, -1):  # the deepest causes on the left, the symptom on the right
         members = columns.get(layer, [])
         offset = top + (height - len(members) * (NODE_HEIGHT + ROW_GAP)) / 2
+        if members and symptom is not None:
+            heading = "symptom" if layer == 0 else "direct causes" if layer == 1 else f"{layer} steps back"
+            if layer and not any((n["id"], t) in steps for n in members for t in layer_of.get(layer - 1, ())):
+                heading = "no path to the symptom"  # the layer beyond the deepest linked one
+            headers.append(f'<text x="{x:.1f}" y="{top - 8}" fill="#777" font-style="italic">{heading}</text>')
         for i, node in enumerate(members):
             box[str(node["id"])] = (x, offset + i * (NODE_HEIGHT + ROW_GAP) + NODE_HEIGHT / 2, widths[layer])
         if members:
@@ -77,8 +85,9 @@ def render_graph(graph: Mapping[str, Any], *, title: str = "") -> bytes:
         'font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="12">',
         "<defs>",
         *(
-            f'<marker id="arrow-{kind}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-            f'orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="{colour}"/></marker>'
+            f'<marker id="arrow-{kind}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" markerHeight="9" '
+            f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" fill="{colour}"/>'
+            "</marker>"
             for kind, (colour, _) in {**EDGE_STYLE, "path": (PATH_COLOUR, "")}.items()
         ),
         "</defs>",
@@ -86,6 +95,7 @@ def render_graph(graph: Mapping[str, Any], *, title: str = "") -> bytes:
         '<text x="20" y="40" fill="#555">causes on the left, the symptom on the right; arrows point cause -&gt; '
         "effect</text>",
     ]
+    out += headers
     edges = sorted(graph.get("edges", []), key=lambda e: bool(e.get("on_path")))  # the path on top
     for edge in edges:
         if str(edge["source"]) not in box or str(edge["target"]) not in box:

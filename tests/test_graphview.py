@@ -87,6 +87,7 @@ def test_svg_places_the_symptom_right_of_its_causes_without_overlaps_and_with_ra
     text = svg.decode()
     assert ">#1 cat_cpu<" in text and ">#3 db_cpu<" in text
     assert "anomaly score:" in text and "call graph" in text and "evidence path of #1" in text
+    assert ">direct causes<" in text and ">no path to the symptom<" in text  # user_mem links to nothing
     assert len(re.findall(r'class="edge on-path"', text)) == 2
     width = float(ET.fromstring(svg).get("width", 0))
     assert all(x + w <= width for x, _, w, _ in items), "a label runs off the picture"

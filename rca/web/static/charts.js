@@ -70,7 +70,9 @@ function seriesChart(series, { width = 340, height = 130 } = {}) {
     svgEl("text", { class: "tick", x: pad.left - 4, y: height - pad.bottom, "text-anchor": "end" }, compact(low)),
     svgEl("text", { class: "tick", x: pad.left, y: height - 4 }, relative(t0 - series.anomaly_time)),
     svgEl("text", { class: "tick", x: ax, y: height - 4, "text-anchor": "middle" }, "anomaly"),
-    svgEl("text", { class: "tick", x: width - pad.right, y: height - 4, "text-anchor": "end" }, relative(t1 - series.anomaly_time)),
   );
+  if (width - pad.right - ax > 60) {  // room for the end's label beside "anomaly"
+    svg.append(svgEl("text", { class: "tick", x: width - pad.right, y: height - 4, "text-anchor": "end" }, relative(t1 - series.anomaly_time)));
+  }
   return svg;
 }
