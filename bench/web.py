@@ -156,6 +156,7 @@ def main() -> None:
             with chromium() as driver:
                 driver.get(url + "/")
                 driver.execute_script("sessionStorage.setItem('rca.apiKey', arguments[0])", KEY)
+                console_errors(driver)  # the keyless first load's 401s: count only what follows
                 listing = timed_loads(driver, url + "/", ("body", "data-ready"), args.loads)
                 rows = len(driver.find_elements(By.CSS_SELECTOR, "#incidents tbody tr a.open"))
                 view = timed_loads(driver, f"{url}/analyses/{wide_id}", ("#main", "data-ready"), args.loads)

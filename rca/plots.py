@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
-from xml.sax.saxutils import escape
+from xml.sax import saxutils
 
 import matplotlib
 
@@ -28,6 +28,11 @@ EDGE_STYLE = {  # kind -> (colour, dash pattern)
 }
 PATH_COLOUR = "#d62728"
 LEGEND_WIDTH = 860.0
+
+
+def escape(text: str) -> str:
+    """``text`` safe in SVG text and in double- or single-quoted attributes (names come from telemetry)."""
+    return saxutils.escape(text, {'"': "&quot;", "'": "&apos;"})
 
 
 def _text_width(text: str) -> float:

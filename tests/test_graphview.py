@@ -91,3 +91,12 @@ def test_svg_places_the_symptom_right_of_its_causes_without_overlaps_and_with_ra
     assert len(re.findall(r'class="edge on-path"', text)) == 2
     width = float(ET.fromstring(svg).get("width", 0))
     assert all(x + w <= width for x, _, w, _ in items), "a label runs off the picture"
+
+
+def test_svg_escapes_names_from_telemetry() -> None:
+    hostile = '"><script>x()</script><g onload="y()'
+    svg = render_graph(layered([node(hostile, "svc", 5.0, 1)], [], hostile, []))
+    root = ET.fromstring(svg)  # still well-formed
+    group = next(root.iter("{http://www.w3.org/2000/svg}g"))
+    assert group.get("data-id") == hostile and group.get("onload") is None
+    assert not list(root.iter("{http://www.w3.org/2000/svg}script"))
