@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/ablation.py ../shared/data/nezha-train-ticket
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/web.py
 
 broker-start:
 	ingest/kafka.sh start

@@ -175,7 +175,9 @@ def test_incident_page_in_a_real_browser(incident: tuple[str, dict[str, Any]], s
         focused = driver.find_elements(By.CSS_SELECTOR, "#graph g.node.focus")
         assert {f.get_attribute("data-service") for f in focused} == {service}
         assert driver.find_elements(By.CSS_SELECTOR, "#graph path.edge.on-path"), "the evidence path is drawn"
+        driver.set_window_size(1440, int(driver.execute_script("return document.documentElement.scrollHeight")))
         driver.find_element(By.ID, "graph").screenshot(str(shots / "graph-series.png"))
+        driver.set_window_size(1440, 1000)
 
         # the explanation, with its source
         driver.find_element(By.ID, "explain").click()
