@@ -50,6 +50,7 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/otlp_json.py
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/web.py
 
 broker-start:
 	ingest/kafka.sh start

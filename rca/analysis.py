@@ -15,13 +15,15 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from rca.charts import series_windows
 from rca.data.case import Case
 from rca.data.preprocess import preprocess
 from rca.errors import RCAError
+from rca.graphview import by_service, layered
 from rca.methods import get_method
 from rca.rank.ranking import Candidate, Ranking
 from rca.registry.models import ModelRegistry, RegistryError
@@ -44,8 +46,13 @@ class GraphNode(BaseModel):
     """A node of the causal graph (a series, or a service)."""
 
     id: str
+    service: str | None = None
     score: float | None = None
+    anomaly_score: float | None = Field(None, description="How far it moved (1 = its baseline's own largest swing).")
     root_cause_rank: int | None = None
+    layer: int | None = Field(None, description="Hops to the symptom along cause -> effect edges (0: the symptom).")
+    order: int | None = Field(None, description="Position within the layer.")
+    series: list[str] | None = Field(None, description="A service node's series.")
 
 
 class GraphEdge(BaseModel):
@@ -54,14 +61,52 @@ class GraphEdge(BaseModel):
     source: str
     target: str
     weight: float
+    kinds: list[Literal["learned", "call", "service"]] = Field(
+        default_factory=list, description="Where it came from: learned, the call graph, within a service."
+    )
+    on_path: bool = Field(False, description="On the evidence path from the top cause to the symptom.")
+
+
+class Baseline(BaseModel):
+    """The range and median of a series before the anomaly time."""
+
+    low: float
+    median: float
+    high: float
+
+
+class SeriesWindow(BaseModel):
+    """A series around the anomaly, thinned for a chart."""
+
+    id: str
+    service: str
+    rank: int | None = Field(description="Its service's rank among the causes (null: the symptom, not a top cause).")
+    symptom: bool
+    anomaly_time: float
+    time: list[float]
+    values: list[float | None]
+    baseline: Baseline | None
+
+
+class ServiceGraph(BaseModel):
+    """The causal graph collapsed to services."""
+
+    nodes: list[GraphNode]
+    edges: list[GraphEdge]
+    symptom: str | None = None
 
 
 class Graph(BaseModel):
-    """The causal graph around the top candidates."""
+    """The causal graph around the top candidates, layered from the symptom."""
 
     nodes: list[GraphNode]
     edges: list[GraphEdge] = Field(description="The evidence paths' edges and the strongest others.")
+    symptom: str | None = Field(None, description="The series the layers are counted from.")
+    services: ServiceGraph | None = Field(None, description="The same graph collapsed to services.")
     total_edges: int | None = Field(None, description="Edges in the method's whole graph.")
+    series: list[SeriesWindow] = Field(
+        default_factory=list, description="The symptom's and the top causes' series around the anomaly."
+    )
     svg_url: str | None = None
 
 
@@ -93,12 +138,15 @@ class AnalysisResult:
         (or learns nothing).
     timings
         Seconds spent in each phase (``prepare``, ``fit``, ``rank``).
+    windows
+        The symptom's and the top causes' series around the anomaly (:func:`rca.charts.series_windows`).
     """
 
     ranking: Ranking
     method: str
     model_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
+    windows: list[dict[str, Any]] = field(default_factory=list)
 
     def top_services(self, k: int, *, per_service: int = SERIES_PER_SERVICE) -> list[tuple[int, Candidate]]:
         """The candidates of the first ``k`` distinct services, each with its service's rank.
@@ -163,11 +211,34 @@ class AnalysisResult:
                 break
             if edge[0] in chosen and edge[1] in chosen and (edge[0], edge[1]) not in path_edges:
                 others.append(edge)
-        scores = {c.metric or c.service: c.score for c in self.ranking.candidates}
+        by_node = {c.metric or c.service: c for c in self.ranking.candidates}
+        symptom = self.ranking.info.get("symptom")
+        if symptom in by_node and symptom not in chosen:
+            keep.append(symptom)  # the layers are counted from it
+        nodes = []
+        for n in keep:
+            found = by_node.get(n)
+            nodes.append(
+                {
+                    "id": n,
+                    "service": found.service if found else n.split("_", 1)[0],
+                    "score": found.score if found else None,
+                    "anomaly_score": found.evidence.get("anomaly_score") if found else None,
+                    "root_cause_rank": rank_of.get(n),
+                }
+            )
+        kinds = self.ranking.edge_kinds
+        edges = [
+            {"source": s, "target": t, "weight": round(float(w), 6), "kinds": list(kinds.get((s, t), ()))}
+            for s, t, w in on_paths + others
+        ]
+        first = self.ranking.candidates[:1]
+        path = [str(p) for p in first[0].evidence.get("path", []) or []] if first else []
         return Graph(
-            nodes=[GraphNode(id=n, score=scores.get(n), root_cause_rank=rank_of.get(n)) for n in keep],
-            edges=[GraphEdge(source=s, target=t, weight=round(float(w), 6)) for s, t, w in on_paths + others],
+            **layered(nodes, edges, symptom, path),
+            services=ServiceGraph(**by_service(nodes, edges, symptom, path)),
             total_edges=len(self.ranking.graph),
+            series=[SeriesWindow(**w) for w in self.windows if w["symptom"] or w["rank"] <= k],
         )
 
     def document(self, k: int, *, svg_url: str | None = None) -> dict[str, Any]:
@@ -217,7 +288,8 @@ class Analyzer:
         started = time.perf_counter()
         ranking = instance.rank(prepared)
         timings["rank"] = time.perf_counter() - started
-        return AnalysisResult(ranking, method, version, {k: round(v, 4) for k, v in timings.items()})
+        rounded = {k: round(v, 4) for k, v in timings.items()}
+        return AnalysisResult(ranking, method, version, rounded, series_windows(prepared, ranking))
 
     def _registered(self, method: str, case: Case) -> tuple[Any, str] | None:
         if self.registry is None:

@@ -182,7 +182,7 @@ def run(
     if explanation.status_code == 200:
         console.print(explanation.json()["summary"])
     console.print(
-        f"[bold]4.[/bold] the API stays up: {base}/docs, {base}/v1/incidents, {base}{analysis['graph']['svg_url']}\n"
+        f"[bold]4.[/bold] see it in a browser: {base}/incidents/{incident['id']} (all: {base}/, API: {base}/docs)\n"
         "   stop it with `make demo-stop` (or `rca demo --stop`; `ingest/kafka.sh stop` stops the broker)"
     )
     return incident

@@ -20,6 +20,7 @@ from rca.api.http import Guard, JSONRoute, install_error_handlers
 from rca.api.routers import analyses, health, incidents, models, telemetry
 from rca.service import Service
 from rca.settings import Settings
+from rca.web import mount_web
 
 BLOCKING_THREADS = 4
 """Threads for blocking request work (store reads, starting analyses)."""
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, service: Service | None = No
     for router in (health.router, analyses.router, incidents.router, telemetry.router, models.router):
         app.include_router(router)
     # further front ends (a web UI's router and static files) are included or mounted here
+    mount_web(app)  # the browser UI and local Swagger UI (rca.web)
     return app
 
 

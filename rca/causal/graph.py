@@ -110,18 +110,24 @@ def resource_symptom_digraph(series: Mapping[str, tuple[str, str]], *, weight: f
     return graph
 
 
-def merge(*graphs: nx.DiGraph) -> nx.DiGraph:
-    """The union of the graphs; an edge in several takes the sum of its weights. No self-loops."""
+def merge(*graphs: nx.DiGraph, kinds: Sequence[str] = ()) -> nx.DiGraph:
+    """The union of the graphs; an edge in several takes the sum of its weights. No self-loops.
+
+    With ``kinds`` (one name per graph), every edge carries the sorted names of the graphs it came
+    from as its ``kinds`` attribute.
+    """
     merged = nx.DiGraph()
-    for graph in graphs:
+    for i, graph in enumerate(graphs):
         merged.add_nodes_from(graph.nodes)
+        kind = {kinds[i]} if kinds else set()
         for a, b, w in graph.edges(data="weight", default=1.0):
             if a == b:
                 continue
             if merged.has_edge(a, b):
                 merged[a][b]["weight"] += float(w)
+                merged[a][b]["kinds"] = tuple(sorted(set(merged[a][b]["kinds"]) | kind))
             else:
-                merged.add_edge(a, b, weight=float(w))
+                merged.add_edge(a, b, weight=float(w), kinds=tuple(sorted(kind)))
     return merged
 
 
@@ -133,7 +139,8 @@ def causal_graph(
     calls: Iterable[tuple[str, str, float]] | None = None,
     prior: bool = True,
 ) -> nx.DiGraph:
-    """The graph over ``columns``: ``learned`` edges, call-graph edges and the within-service prior, merged.
+    """The graph over ``columns``: ``learned`` edges, call-graph edges and the within-service prior, merged;
+    each edge's ``kinds`` says which of them (``"learned"``, ``"call"``, ``"service"``) it came from.
 
     Parameters
     ----------
@@ -148,14 +155,17 @@ def causal_graph(
     prior
         Add the resource -> symptom edges within each service (:func:`resource_symptom_digraph`).
     """
-    parts = []
+    parts, kinds = [], []
     if learned is not None:
         parts.append(learned if set(learned) <= set(columns) else learned.subgraph(columns))
+        kinds.append("learned")
     if calls is not None:
         parts.append(call_digraph(calls, series))
+        kinds.append("call")
     if prior:
         parts.append(resource_symptom_digraph(series))
-    graph = merge(*parts) if parts else nx.DiGraph()
+        kinds.append("service")
+    graph = merge(*parts, kinds=kinds) if parts else nx.DiGraph()
     graph.add_nodes_from(columns)
     return graph
 

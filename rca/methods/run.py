@@ -269,7 +269,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
             "rank_seconds": round(time.perf_counter() - started, 4),
             **model.report,
         }
-        return Ranking(tuple(ordered), edges, info)
+        kinds = {(str(a), str(b)): tuple(k) for a, b, k in graph.edges(data="kinds", default=())}
+        return Ranking(tuple(ordered), edges, info, kinds)
 
     def _log_changes(self, model: FittedModel, case: Case) -> dict[str, LogChange]:
         """Per-service log change of ``case`` against the fitted normal, else the case's own baseline."""

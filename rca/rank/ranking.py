@@ -43,11 +43,15 @@ class Ranking:
         services that the method used.
     info
         Method-specific details (timings, model version, ...).
+    edge_kinds
+        Where each ``graph`` edge came from, where the method says: ``(source, target) -> kinds``, each
+        of ``"learned"``, ``"call"`` (the call graph) or ``"service"`` (within a service).
     """
 
     candidates: tuple[Candidate, ...]
     graph: tuple[tuple[str, str, float], ...] = ()
     info: Mapping[str, Any] = field(default_factory=dict)
+    edge_kinds: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_scores(

@@ -22,6 +22,7 @@ from rca.analysis import AnalysisPool, AnalysisResult
 from rca.data.case import Case
 from rca.errors import RCAError
 from rca.explain import Explanation, make_explainer
+from rca.graphview import layered
 from rca.methods import get_method
 from rca.plots import render_graph
 from rca.registry.models import ModelRegistry
@@ -191,23 +192,21 @@ class Service:
         ANALYSES.labels(changes.get("status", "failed")).inc()
         return {**record, **changes}
 
-    def graph_svg(self, analysis_id: str) -> bytes | None:
-        """The SVG of a finished analysis' graph, rendered on first request (drawing is slow; few look)."""
-        if analysis_id in self._svg:
-            return self._svg[analysis_id]
+    def graph_svg(self, analysis_id: str, view: str = "series") -> bytes | None:
+        """The SVG of a finished analysis' graph (``view``: ``"series"`` or ``"services"``), drawn once."""
+        key = f"{analysis_id}/{view}"
+        if key in self._svg:
+            return self._svg[key]
         record = self.records.get_analysis(analysis_id)
         if record is None or not record.get("result"):
             return None
         graph = record["result"]["graph"]
-        svg = render_graph(
-            [n["id"] for n in graph["nodes"]],
-            [(e["source"], e["target"], e["weight"]) for e in graph["edges"]],
-            scores={n["id"]: n["score"] or 0.0 for n in graph["nodes"]},
-            root_causes=[n["id"] for n in graph["nodes"] if n["root_cause_rank"] == 1],
-            title=f"analysis {analysis_id[:8]}",
-        )
-        self._svg[analysis_id] = svg
-        while len(self._svg) > RECENT_ANALYSES:
+        if "symptom" not in graph:  # stored before graphs were layered: one layer
+            graph = layered(graph["nodes"], graph["edges"], None, [])
+        shown = graph["services"] if view == "services" and graph.get("services") else graph
+        svg = render_graph(shown, title=f"analysis {analysis_id[:8]}: {view}")
+        self._svg[key] = svg
+        while len(self._svg) > 2 * RECENT_ANALYSES:
             self._svg.pop(next(iter(self._svg)))
         return svg
 

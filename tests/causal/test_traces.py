@@ -86,3 +86,22 @@ def test_within_a_service_resources_point_at_symptoms() -> None:
         ("cart_mem", "cart_error_rate"),
     }
     assert set(graph.nodes) == set(series)  # no edge between services, none into a resource
+
+
+def test_the_merged_graph_says_where_each_edge_came_from() -> None:
+    import networkx as nx
+
+    from rca.causal.graph import causal_graph
+
+    series = {
+        "front_latency_p99": ("front", "latency_p99"),
+        "cart_cpu": ("cart", "cpu"),
+        "cart_latency_p99": ("cart", "latency_p99"),
+    }
+    learned = nx.DiGraph([("cart_cpu", "cart_latency_p99"), ("front_latency_p99", "cart_cpu")])
+    graph = causal_graph(list(series), series, learned=learned, calls=[("front", "cart", 3.0)], prior=True)
+    kinds = {(a, b): k for a, b, k in graph.edges(data="kinds")}
+    assert kinds[("cart_cpu", "cart_latency_p99")] == ("learned", "service")  # both found it
+    assert kinds[("front_latency_p99", "cart_cpu")] == ("learned",)
+    assert kinds[("cart_cpu", "front_latency_p99")] == ("call",)  # the callee's fault shows in the caller
+    assert graph["cart_cpu"]["cart_latency_p99"]["weight"] == 2.0  # weights still add up

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import Future
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
@@ -136,10 +136,14 @@ def get_graph(analysis_id: str, service: ServiceDep) -> Graph:
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}, 404: {}, 409: {}},
 )
-def get_graph_svg(analysis_id: str, service: ServiceDep) -> Response:
-    """The causal graph as an SVG picture."""
+def get_graph_svg(
+    analysis_id: str,
+    service: ServiceDep,
+    view: Annotated[Literal["series", "services"], Query(description="Nodes are series, or services.")] = "series",
+) -> Response:
+    """The causal graph as an SVG picture: layered from the symptom (right) back to the causes."""
     _record(service, analysis_id)
-    svg = service.graph_svg(analysis_id)
+    svg = service.graph_svg(analysis_id, view)
     if svg is None:
         raise HTTPException(409, f"analysis {analysis_id} is not done yet")
     return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,76 @@
+"""Chart data: the series an analysis shows around the anomaly, thinned, with their baseline bands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from rca.data.case import Case
+from rca.rank.ranking import Ranking
+
+CHART_CAUSES = 5
+"""Top cause services whose strongest series an analysis keeps for charts."""
+CHART_POINTS = 150
+"""Points per charted series."""
+CHART_BEFORE = 3
+"""A chart shows up to this many times as much baseline as it shows data after the anomaly ..."""
+CHART_MIN_BEFORE = 30
+"""... and at least this many baseline samples."""
+
+
+def series_windows(
+    case: Case, ranking: Ranking, *, causes: int = CHART_CAUSES, points: int = CHART_POINTS
+) -> list[dict[str, Any]]:
+    """The symptom's series and the strongest series of each of the top ``causes`` services, each cut
+    to at most ``points`` points, with its baseline band (the range and median of its values before the
+    anomaly time).
+
+    The window shows up to ``CHART_BEFORE`` times as much baseline as there is data after the anomaly
+    (at least ``CHART_MIN_BEFORE`` samples), so a short incident is not squeezed against the edge; the
+    band still comes from the whole baseline.
+
+    Each bucket of consecutive samples keeps the one furthest from the baseline median, so that a
+    spike survives the thinning.
+    """
+    frame = case.frame
+    times = frame.index.to_numpy(dtype=float)
+    before = times < case.inject_time
+    symptom = ranking.info.get("symptom") or case.symptom
+    service_rank: dict[str, int] = {}
+    ranks: dict[str, int] = {}  # series -> its service's rank, as the ranking lists the causes
+    charted: set[str] = set()
+    for candidate in ranking.candidates:
+        if candidate.service not in service_rank:
+            if len(service_rank) == causes:
+                continue
+            service_rank[candidate.service] = len(service_rank) + 1
+        if candidate.metric in frame.columns and candidate.service not in charted:  # pseudo-series have no data
+            ranks[str(candidate.metric)] = service_rank[candidate.service]
+            charted.add(candidate.service)
+    chosen = [str(symptom)] if symptom in frame.columns else []
+    chosen += [c for c in ranks if c != symptom]
+    after = int((~before).sum())
+    first = max(0, int(before.sum()) - max(CHART_BEFORE * after, CHART_MIN_BEFORE))  # the anomaly is what to see
+    buckets = np.array_split(np.arange(first, len(times)), max(1, min(points, len(times) - first)))
+    windows = []
+    for column in chosen:
+        values = frame[column].to_numpy(dtype=float)
+        baseline = values[before][np.isfinite(values[before])]
+        median = float(np.median(baseline)) if len(baseline) else float("nan")
+        picked = [int(b[np.argmax(np.nan_to_num(np.abs(values[b] - median), nan=-1.0))]) for b in buckets if len(b)]
+        windows.append(
+            {
+                "id": column,
+                "service": case.telemetry.series[column][0],
+                "rank": ranks.get(column),
+                "symptom": column == symptom,
+                "anomaly_time": case.inject_time,
+                "time": [float(times[i]) for i in picked],
+                "values": [float(f"{values[i]:.6g}") if np.isfinite(values[i]) else None for i in picked],
+                "baseline": None
+                if not len(baseline)
+                else {"low": float(baseline.min()), "median": median, "high": float(baseline.max())},
+            }
+        )
+    return windows
