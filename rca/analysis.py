@@ -7,14 +7,10 @@ case's own baseline.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import operator
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -22,12 +18,10 @@ from pydantic import BaseModel, Field
 from rca.charts import series_windows
 from rca.data.case import Case
 from rca.data.preprocess import preprocess
-from rca.errors import RCAError
 from rca.graphview import by_service, layered
 from rca.methods import get_method
 from rca.rank.ranking import Candidate, Ranking
 from rca.registry.models import ModelRegistry, RegistryError
-from rca.runtime import without_triton
 
 
 class RankedCause(BaseModel):
@@ -308,93 +302,3 @@ class Analyzer:
         if columns and not columns & set(case.frame.columns):
             return None
         return model, record.version
-
-
-class AnalysisPool:
-    """Runs analyses in worker processes, each with its own :class:`Analyzer` and loaded model.
-
-    An analysis is CPU work in Python, numpy and torch. In separate processes analyses run on all
-    cores at once, and the API process's interpreter stays free to answer requests while they run.
-
-    Parameters
-    ----------
-    models_dir
-        The registry the workers load models from; ``None`` fits learning methods on each case.
-    processes
-        Worker processes.
-    """
-
-    def __init__(self, models_dir: Path | None, processes: int) -> None:
-        self.models_dir = models_dir
-        self.processes = processes
-        self._lock = threading.Lock()
-        self._executor = self._start()
-
-    def _start(self) -> ProcessPoolExecutor:
-        # spawn, not fork: forking a process that has started torch's and the server's threads can deadlock
-        return ProcessPoolExecutor(
-            self.processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(self.models_dir,),
-        )
-
-    def warm_up(self) -> None:
-        """Start every worker process and import the engine in it, so the first analyses do not wait."""
-        for future in [self._executor.submit(_ping) for _ in range(self.processes)]:
-            future.result()
-
-    def analyze(self, case: Case, method: str) -> AnalysisResult:
-        """Run :meth:`Analyzer.analyze` in a worker process and wait for its result.
-
-        A pool whose worker died while idle (killed for memory, say) is replaced before the analysis.
-
-        Raises
-        ------
-        AnalysisCrashed
-            When the worker process died during this analysis; the pool is replaced.
-        """
-        executor = self._executor
-        try:
-            future = executor.submit(_analyze, case, method)
-        except BrokenProcessPool:
-            executor = self._replace(executor)
-            future = executor.submit(_analyze, case, method)
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            self._replace(executor)
-            raise AnalysisCrashed("the analysis worker process died during the analysis; try again") from None
-
-    def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is broken:
-                self._executor = self._start()
-            return self._executor
-
-    def close(self) -> None:
-        """Stop the workers, cancelling analyses that have not started."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-class AnalysisCrashed(RCAError):
-    """A worker process died while it ran an analysis."""
-
-
-_worker: Analyzer | None = None
-"""The analyzer of this worker process (set by :func:`_start_worker`)."""
-
-
-def _start_worker(models_dir: Path | None) -> None:
-    global _worker
-    without_triton()
-    _worker = Analyzer(None if models_dir is None else ModelRegistry(models_dir))
-
-
-def _ping() -> None:
-    return None
-
-
-def _analyze(case: Case, method: str) -> AnalysisResult:
-    assert _worker is not None, "the pool's initializer sets the worker's analyzer"
-    return _worker.analyze(case, method)

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rca.analysis import AnalysisPool, Analyzer
+from rca.analysis import Analyzer
 from rca.data import discover
 from rca.data.case import Case
+from rca.service.pool import AnalysisPool
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,9 @@ Pham, Ha, Zhang. "BARO", FSE 2024 (robust scaling of anomaly scores).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -46,36 +45,15 @@ from rca.causal.neural_granger import NeuralGranger, NeuralGrangerParams
 from rca.data.case import Case, Telemetry
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
+from rca.methods.run_model import FittedModel
 from rca.rank.fusion import Personalization, key_scores, standout_keys, walk_scores
 from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
 Fusion = Literal["standout", "score"]
 Logs = Literal["on", "off", "only"]
-FORMAT_VERSION = 2
-"""Version of ``model.json`` (2: the neural Granger model saved by name, :mod:`rca.causal.neural_granger`;
-an optional ``logs`` entry holds the normal log mix)."""
 EVIDENCE_PATHS = 10
 """Candidates, from the top, whose causal path to the symptom is given as evidence."""
-
-
-@dataclass
-class FittedModel:
-    """What :meth:`RUN.fit` learned; saved as ``model.json`` (and the neural Granger model's files)."""
-
-    columns: list[str]
-    series: dict[str, tuple[str, str]]
-    center: np.ndarray
-    scale: np.ndarray
-    calls: list[tuple[str, str, float]]
-    granger: NeuralGranger | None = None
-    logs: LogNormal | None = None
-    report: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def trained(self) -> bool:
-        """Whether a forecaster (and so a learned graph) exists."""
-        return self.granger is not None
 
 
 @dataclass
@@ -349,55 +327,15 @@ class RUN(RCAMethod, NeuralGrangerParams):
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to directory ``path``: ``model.json`` and, if trained, the neural Granger model."""
-        model = self._require_model()
-        directory = Path(path)
-        directory.mkdir(parents=True, exist_ok=True)
-        meta = {
-            "format": FORMAT_VERSION,
-            "method": self.name,
-            "params": {k: v for k, v in self.get_params().items() if k != "progress"},
-            "columns": model.columns,
-            "series": {c: list(s) for c, s in model.series.items()},
-            "center": model.center.tolist(),
-            "scale": model.scale.tolist(),
-            "calls": [list(c) for c in model.calls],
-            "trained": model.trained,
-            "report": model.report,
-            "logs": None if model.logs is None else model.logs.state(),
-        }
-        (directory / "model.json").write_text(json.dumps(meta, indent=1))
-        if model.granger is not None:
-            model.granger.save(directory)
-        return directory
+        params = {k: v for k, v in self.get_params().items() if k != "progress"}
+        return self._require_model().save(path, method=self.name, params=params)
 
     @classmethod
     def load(cls, path: str | Path, **overrides: Any) -> RUN:
         """A fitted :class:`RUN` from a directory written by :meth:`save`."""
-        directory = Path(path)
-        meta = json.loads((directory / "model.json").read_text())
-        if meta.get("method") != cls.name:
-            raise DataError("not a RUN model", path=directory / "model.json")
-        if meta.get("format") != FORMAT_VERSION:
-            raise DataError(
-                f"RUN model format {meta.get('format')!r}, this version reads format {FORMAT_VERSION}",
-                path=directory / "model.json",
-                hint="retrain the model (rca train) with this version",
-            )
-        method = cls(**{**meta["params"], **overrides})
-        model = FittedModel(
-            columns=list(meta["columns"]),
-            series={c: (s[0], s[1]) for c, s in meta["series"].items()},
-            center=np.array(meta["center"], dtype=float),
-            scale=np.array(meta["scale"], dtype=float),
-            calls=[(a, b, float(c)) for a, b, c in meta["calls"]],
-            report=dict(meta["report"]),
-            logs=LogNormal.from_state(meta["logs"]) if meta.get("logs") else None,
-        )
-        if meta["trained"]:
-            model.granger = NeuralGranger.load(
-                directory, device=method.device, threads=method.threads, progress=method.progress
-            )
-        method.model_ = model
+        params = FittedModel.saved_params(path, method=cls.name)
+        method = cls(**{**params, **overrides})
+        method.model_ = FittedModel.load(path, device=method.device, threads=method.threads, progress=method.progress)
         return method
 
     def _require_model(self) -> FittedModel:

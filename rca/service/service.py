@@ -18,7 +18,7 @@ from typing import Any
 from croniter import croniter
 from prometheus_client import Counter, Histogram
 
-from rca.analysis import AnalysisPool, AnalysisResult
+from rca.analysis import AnalysisResult
 from rca.data.case import Case
 from rca.errors import RCAError
 from rca.explain import Explanation, make_explainer
@@ -27,6 +27,7 @@ from rca.methods import get_method
 from rca.plots import render_graph
 from rca.registry.models import ModelRegistry
 from rca.service.ingest import IngestSupervisor
+from rca.service.pool import AnalysisPool
 from rca.service.retrain import Retrainer, schedule
 from rca.service.watcher import IncidentWatcher, window_case
 from rca.settings import Settings
