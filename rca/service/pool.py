@@ -52,24 +52,24 @@ class AnalysisPool:
     def analyze(self, case: Case, method: str) -> AnalysisResult:
         """Run :meth:`Analyzer.analyze` in a worker process and wait for its result.
 
-        A pool whose worker died while idle (killed for memory, say) is replaced before the analysis.
+        A worker that dies breaks the whole pool, and the pool cannot tell whether it died while idle
+        (killed for memory between analyses, say) or running this analysis; so a broken pool is replaced
+        and the analysis tried once more on the fresh one.
 
         Raises
         ------
         AnalysisCrashed
-            When the worker process died during this analysis; the pool is replaced.
+            When the worker process died again on the second try; the pool is replaced.
         """
         executor = self._executor
-        try:
-            future = executor.submit(_analyze, case, method)
-        except BrokenProcessPool:
-            executor = self._replace(executor)
-            future = executor.submit(_analyze, case, method)
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            self._replace(executor)
-            raise AnalysisCrashed("the analysis worker process died during the analysis; try again") from None
+        for attempt in range(2):
+            try:
+                return executor.submit(_analyze, case, method).result()
+            except BrokenProcessPool:
+                executor = self._replace(executor)
+                if attempt:
+                    break
+        raise AnalysisCrashed("the analysis worker process died twice during the analysis; try again")
 
     def _replace(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
         with self._lock:
