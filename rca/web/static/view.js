@@ -46,15 +46,25 @@ function evidenceList(evidence, anomalyTime) {
 }
 
 function renderCauses(analysis) {
+  // the ranking counts services: a service's strongest series share its rank and are listed beneath it
   const list = document.getElementById("causes");
   const anomalyTime = (analysis.window || {}).anomaly_time;
+  const byRank = new Map();
+  for (const item of analysis.ranking || []) byRank.set(item.rank, [...(byRank.get(item.rank) || []), item]);
   list.replaceChildren(
-    ...(analysis.ranking || []).map((item) =>
+    ...[...byRank.entries()].map(([rank, items]) =>
       el(
         "li",
-        { class: "cause-item", "data-rank": item.rank },
-        el("div", { class: "cause-head" }, el("span", { class: "rank" }, "#" + item.rank), el("b", {}, item.service), item.metric ? ` ${item.metric}` : "", el("span", { class: "score" }, ` score ${number(item.score)}`)),
-        evidenceList(item.evidence || {}, anomalyTime),
+        { class: "cause-item", "data-rank": rank },
+        el("div", { class: "cause-head" }, el("span", { class: "rank" }, "#" + rank), el("b", {}, items[0].service), el("span", { class: "score" }, ` score ${number(items[0].score)}`)),
+        ...items.map((item) =>
+          el(
+            "div",
+            { class: "cause-series" },
+            item.metric ? el("div", { class: "series-head" }, el("b", {}, item.metric), el("span", { class: "score" }, ` score ${number(item.score)}`)) : null,
+            evidenceList(item.evidence || {}, anomalyTime),
+          ),
+        ),
       ),
     ),
   );
