@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from rca.runtime import without_triton
+
+without_triton()  # as in the processes rca starts: no Triton probe, no nanobind leak report at exit
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RCA_SHARED", ROOT.parent / "shared"))
 SOCK_SHOP = SHARED / "data" / "sock-shop-rcd"
