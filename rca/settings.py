@@ -124,18 +124,14 @@ class IngestSettings(BaseModel):
 
     def topics(self) -> dict[str, tuple[Signal, str]]:
         """``topic -> (signal, encoding)`` for every enabled input topic."""
-        out: dict[str, tuple[Signal, str]] = {}
-        if self.metrics_topic:
-            out[self.metrics_topic] = ("metrics", self.metrics_encoding)
-        if self.spans_topic:
-            out[self.spans_topic] = ("spans", self.spans_encoding)
-        if self.jsonl_topic:
-            out[self.jsonl_topic] = ("jsonl", "jsonl")
-        if self.logs_topic:
-            out[self.logs_topic] = ("logs", self.logs_encoding)
-        if self.logs_jsonl_topic:
-            out[self.logs_jsonl_topic] = ("logs_jsonl", "jsonl")
-        return out
+        pairs: list[tuple[str, tuple[Signal, str]]] = [
+            (self.metrics_topic, ("metrics", self.metrics_encoding)),
+            (self.spans_topic, ("spans", self.spans_encoding)),
+            (self.jsonl_topic, ("jsonl", "jsonl")),
+            (self.logs_topic, ("logs", self.logs_encoding)),
+            (self.logs_jsonl_topic, ("logs_jsonl", "jsonl")),
+        ]
+        return {topic: kind for topic, kind in pairs if topic}
 
     def with_overrides(self, **overrides: Any) -> IngestSettings:
         """A copy with the given fields replaced (by field name); ``None`` values are ignored.
