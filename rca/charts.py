@@ -58,7 +58,8 @@ def series_windows(
         values = frame[column].to_numpy(dtype=float)
         baseline = values[before][np.isfinite(values[before])]
         median = float(np.median(baseline)) if len(baseline) else float("nan")
-        picked = [int(b[np.argmax(np.nan_to_num(np.abs(values[b] - median), nan=-1.0))]) for b in buckets if len(b)]
+        deviation = np.nan_to_num(np.abs(values - median), nan=-1.0)  # once, not per bucket: this runs per analysis
+        picked = [int(b[np.argmax(deviation[b])]) for b in buckets if len(b)]
         windows.append(
             {
                 "id": column,
