@@ -44,19 +44,23 @@ class Caches:
     """The answer of ``GET /v1/services``."""
 
 
-def get_service(request: Request) -> Service:
-    """The running service (set by the application's lifespan)."""
+async def get_service(request: Request) -> Service:
+    """The running service (set by the application's lifespan).
+
+    These three are ``async``: FastAPI runs a plain ``def`` dependency in the thread pool, a thread hop
+    per dependency per request that the 4 blocking threads then queue behind.
+    """
     service: Service = request.app.state.service
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The application's settings."""
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_caches(request: Request) -> Caches:
+async def get_caches(request: Request) -> Caches:
     """The application's response caches."""
     caches: Caches = request.app.state.caches
     return caches
