@@ -52,14 +52,14 @@ def series_windows(
     chosen += [c for c in ranks if c != symptom]
     after = int((~before).sum())
     first = max(0, int(before.sum()) - max(CHART_BEFORE * after, CHART_MIN_BEFORE))  # the anomaly is what to see
-    buckets = np.array_split(np.arange(first, len(times)), max(1, min(points, len(times) - first)))
+    buckets = _bucket_indices(first, len(times), points)
     windows = []
     for column in chosen:
         values = frame[column].to_numpy(dtype=float)
         baseline = values[before][np.isfinite(values[before])]
         median = float(np.median(baseline)) if len(baseline) else float("nan")
-        deviation = np.nan_to_num(np.abs(values - median), nan=-1.0)  # once, not per bucket: this runs per analysis
-        picked = [int(b[np.argmax(deviation[b])]) for b in buckets if len(b)]
+        deviation = np.nan_to_num(np.abs(values - median), nan=-1.0)
+        picked = _furthest(deviation, buckets)
         windows.append(
             {
                 "id": column,
@@ -67,7 +67,7 @@ def series_windows(
                 "rank": ranks.get(column),
                 "symptom": column == symptom,
                 "anomaly_time": case.inject_time,
-                "time": [float(times[i]) for i in picked],
+                "time": times[picked].tolist(),
                 "values": [float(f"{values[i]:.6g}") if np.isfinite(values[i]) else None for i in picked],
                 "baseline": None
                 if not len(baseline)
@@ -75,3 +75,23 @@ def series_windows(
             }
         )
     return windows
+
+
+def _bucket_indices(first: int, end: int, points: int) -> np.ndarray:
+    """Indices ``first..end-1`` cut into at most ``points`` consecutive buckets as ``np.array_split`` cuts
+    them, one bucket a row, rows padded with -1 (a matrix, so every bucket is searched in one call)."""
+    buckets = [b for b in np.array_split(np.arange(first, end), max(1, min(points, end - first))) if len(b)]
+    width = max((len(b) for b in buckets), default=0)
+    matrix = np.full((len(buckets), width), -1, dtype=int)
+    for row, bucket in enumerate(buckets):
+        matrix[row, : len(bucket)] = bucket
+    return matrix
+
+
+def _furthest(deviation: np.ndarray, buckets: np.ndarray) -> np.ndarray:
+    """Per bucket (a row of :func:`_bucket_indices`) the index of its largest ``deviation``, the first on ties."""
+    if buckets.size == 0:
+        return np.empty(0, dtype=int)
+    padded = np.where(buckets >= 0, deviation[buckets], -np.inf)
+    furthest: np.ndarray = buckets[np.arange(len(buckets)), np.argmax(padded, axis=1)]
+    return furthest

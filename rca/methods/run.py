@@ -47,6 +47,7 @@ from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
 from rca.methods.run_model import FittedModel
 from rca.rank.fusion import Personalization, key_scores, standout_keys, walk_scores
+from rca.rank.pagerank import ReverseWalk
 from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
@@ -214,7 +215,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
 
         graph = self._graph(model, case, columns, series)
         walk = partial(
-            walk_scores, graph, pagerank=self.pagerank, personalization=self.personalization,
+            walk_scores, ReverseWalk.of(graph), pagerank=self.pagerank, personalization=self.personalization,
             damping=self.damping, mix=self.mix,
         )  # fmt: skip
         final, pagerank = walk(seeds)

@@ -3,7 +3,7 @@
 Two steps, each a plain function:
 
 1. :func:`walk_scores`: the normalised seed (anomaly score) of each series mixed with personalized
-   PageRank from the seeds back to their causes (:func:`rca.rank.pagerank.root_cause_pagerank`).
+   PageRank from the seeds back to their causes (:func:`rca.rank.pagerank.personalized_pagerank`).
 2. :func:`standout_keys`: a sort key per series, ``(cause tier, symptom tier, cause out of range,
    score)``: services first by how far their cause metrics stand out among peers, then by how far
    their symptoms do, then, within a service, its cause series out of their normal range before the
@@ -17,11 +17,9 @@ from bisect import bisect_left
 from collections.abc import Callable, Collection, Mapping
 from typing import Literal
 
-import networkx as nx
-
 from rca.anomaly.signals import NORMAL_RANGE, standout_scores
 from rca.data.case import is_symptom_metric
-from rca.rank.pagerank import root_cause_pagerank
+from rca.rank.pagerank import ReverseWalk, personalized_pagerank
 
 Personalization = Literal["anomaly", "uniform"]
 StandoutKey = tuple[float, float, bool, float]
@@ -31,7 +29,7 @@ Spread = Callable[[Mapping[str, float]], Mapping[str, float]]
 
 
 def walk_scores(
-    graph: nx.DiGraph,
+    walk: ReverseWalk,
     seeds: Mapping[str, float],
     *,
     pagerank: bool = True,
@@ -44,6 +42,7 @@ def walk_scores(
     ``(1 - mix) * seed + mix * pagerank`` with the walk restarting at the seeds, so the walk
     refines but does not wash away the anomaly evidence; with ``personalization="uniform"`` the
     walk alone, restarting anywhere (an ablation); with ``pagerank=False`` the normalised seeds.
+    ``walk`` is the causal graph's :class:`rca.rank.pagerank.ReverseWalk`, built once per graph.
 
     Returns
     -------
@@ -55,10 +54,10 @@ def walk_scores(
     if not pagerank:
         return seed, None
     restart = seed if personalization == "anomaly" else None
-    walk = {str(k): float(v) for k, v in root_cause_pagerank(graph, restart, alpha=damping).items()}
+    ranks = {str(k): v for k, v in personalized_pagerank(walk, restart, alpha=damping).items()}
     if personalization == "uniform":
-        return {c: walk.get(c, 0.0) for c in seeds}, walk
-    return {c: (1 - mix) * seed[c] + mix * walk.get(c, 0.0) for c in seeds}, walk
+        return {c: ranks.get(c, 0.0) for c in seeds}, ranks
+    return {c: (1 - mix) * seed[c] + mix * ranks.get(c, 0.0) for c in seeds}, ranks
 
 
 def service_best(scores: Mapping[str, float], series: Mapping[str, tuple[str, str]]) -> dict[str, float]:

@@ -6,6 +6,7 @@ import networkx as nx
 import pytest
 
 from rca.rank.fusion import key_scores, service_best, standout_keys, walk_scores
+from rca.rank.pagerank import ReverseWalk
 
 SERIES = {
     "a_cpu": ("a", "cpu"),
@@ -68,7 +69,7 @@ def test_service_best_takes_the_best_series() -> None:
 
 
 def test_walk_moves_mass_from_effects_to_causes() -> None:
-    graph = nx.DiGraph([("cause", "effect")])
+    graph = ReverseWalk.of(nx.DiGraph([("cause", "effect")]))
     seeds = {"cause": 0.0, "effect": 1.0}
     plain, none = walk_scores(graph, seeds, pagerank=False)
     assert plain == {"cause": 0.0, "effect": 1.0} and none is None
