@@ -53,14 +53,8 @@ class LogReads:
 
     def _buckets(self, start: float | None, end: float | None) -> pd.DataFrame:
         """Stored buckets starting in ``[start, end)``: the count columns plus ``first_ts``, ``last_ts``."""
-        c, tpl = log_counts, log_templates
-        query = sa.select(
-            tpl.c.service, tpl.c.template_key, tpl.c.level, c.c.bucket, c.c.count, c.c.first_ts, c.c.last_ts
-        ).join(tpl, tpl.c.id == c.c.template_id)
-        if start is not None:
-            query = query.where(c.c.bucket >= start)
-        if end is not None:
-            query = query.where(c.c.bucket < end)
+        c = log_counts
+        query = _per_template(c, c.c.bucket, start, end, c.c.bucket, c.c.count, c.c.first_ts, c.c.last_ts)
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, "first_ts", "last_ts"])
         frame["count"] = frame["count"].astype("int64")
@@ -71,13 +65,7 @@ class LogReads:
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
         s, tpl = log_samples, log_templates
-        query = sa.select(
-            tpl.c.service, tpl.c.template_key, tpl.c.level, s.c.ts, s.c.message, s.c.trace_id, s.c.span_id
-        ).join(tpl, tpl.c.id == s.c.template_id)
-        if start is not None:
-            query = query.where(s.c.ts >= start)
-        if end is not None:
-            query = query.where(s.c.ts < end)
+        query = _per_template(s, s.c.ts, start, end, s.c.ts, s.c.message, s.c.trace_id, s.c.span_id)
         with self.store.engine.connect() as conn:
             rows = conn.execute(query.order_by(tpl.c.service, tpl.c.template_key, tpl.c.level, s.c.ts)).all()
         frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
@@ -152,3 +140,21 @@ class LogReads:
             total = sa.select(sa.func.coalesce(sa.func.sum(log_counts.c.count), 0))
             out["records"] = int(conn.execute(total).scalar_one())
         return out
+
+
+def _per_template(
+    table: sa.Table, time: sa.Column, start: float | None, end: float | None, *columns: sa.Column
+) -> sa.Select:
+    """``service, template_key, level, *columns`` of ``table`` joined to its template, ``start <= time < end``.
+
+    ``None`` leaves that side of the window open.
+    """
+    tpl = log_templates
+    query = sa.select(tpl.c.service, tpl.c.template_key, tpl.c.level, *columns).join(
+        tpl, tpl.c.id == table.c.template_id
+    )
+    if start is not None:
+        query = query.where(time >= start)
+    if end is not None:
+        query = query.where(time < end)
+    return query
