@@ -38,7 +38,7 @@ from report import commit, replace_block  # noqa: E402
 
 from rca.ingest.consumer import IngestWorker  # noqa: E402
 from rca.ingest.encode import encode_metrics, encode_spans  # noqa: E402
-from rca.ingest.settings import IngestSettings  # noqa: E402
+from rca.settings import IngestSettings  # noqa: E402
 from rca.store import Store  # noqa: E402
 
 T0 = 1_700_000_000

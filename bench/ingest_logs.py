@@ -49,7 +49,7 @@ from report import commit, replace_block  # noqa: E402
 from rca.data.datasets import discover  # noqa: E402
 from rca.ingest.consumer import IngestWorker  # noqa: E402
 from rca.ingest.otlp_logs import encode_logs  # noqa: E402
-from rca.ingest.settings import IngestSettings  # noqa: E402
+from rca.settings import IngestSettings  # noqa: E402
 from rca.store import Store  # noqa: E402
 from rca.store.logs import LogStore  # noqa: E402
 

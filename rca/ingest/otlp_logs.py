@@ -11,7 +11,7 @@ Formats, as the OpenTelemetry Collector's Kafka exporter and plain producers wri
   ``{"ts": 1674981742.38, "service": "ts-travel-service", "level": "INFO", "message": "...",
   "trace_id": "...", "span_id": "..."}``; ``level``, ``trace_id`` and ``span_id`` are optional.
 
-Each record becomes a :class:`rca.store.logs.LogRecord`: ``service`` from the resource as for metrics
+Each record becomes a :data:`rca.ingest.records.LogLine` tuple: ``service`` from the resource as for metrics
 and spans (:func:`rca.ingest.otlp.resource_identity`: ``service.name``, prefixed by
 ``service.namespace/`` when there is one), the time from ``time_unix_nano`` (else
 ``observed_time_unix_nano``, as the OTel data model says), the body as text, and the level and
@@ -38,8 +38,7 @@ from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs, ScopeLo
 from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
 from rca.ingest.encode import id_bytes, to_otlp_json
 from rca.ingest.otlp import resource_identity
-from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, check_name
-from rca.store.logs import LogRecord
+from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, LogLine, check_name
 
 SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 """Level -> the first OTLP ``SeverityNumber`` of its range (the OTel log data model)."""
@@ -63,8 +62,8 @@ def _body_text(body: AnyValue) -> str:
     return str(getattr(body, kind))
 
 
-def _records(data: LogsData) -> list[LogRecord]:
-    out: list[LogRecord] = []
+def _records(data: LogsData) -> list[LogLine]:
+    out: list[LogLine] = []
     append = out.append
     lo, hi = MIN_TS * 1e9, MAX_TS * 1e9
     for r, rl in enumerate(data.resource_logs):
@@ -90,11 +89,11 @@ def _records(data: LogsData) -> list[LogRecord]:
                     body = body.replace("\x00", "")
                 severity = lr.severity_text or level_of_severity_number(lr.severity_number)
                 line = parse_log_line(body, severity or None)
-                append(LogRecord(service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
+                append((service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
     return out
 
 
-def decode_logs_proto(value: bytes) -> list[LogRecord]:
+def decode_logs_proto(value: bytes) -> list[LogLine]:
     """Log records of an OTLP ``LogsData`` protobuf message.
 
     Raises
@@ -139,7 +138,7 @@ def _hex_ids_to_base64(root: Any) -> None:
                             raise DecodeError("invalid", f"log record {key} {hex_id[:80]!r} is not hex") from None
 
 
-def decode_logs_json(value: bytes) -> list[LogRecord]:
+def decode_logs_json(value: bytes) -> list[LogLine]:
     """Log records of an OTLP/JSON logs message (hex ids, string nanoseconds).
 
     Raises
@@ -168,7 +167,7 @@ def _optional_str(obj: Mapping[str, Any], key: str, where: str, limit: int) -> s
     return value
 
 
-def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
+def decode_logs_jsonl(value: bytes) -> list[LogLine]:
     """Log records of ``rca_logs`` JSON lines (one object per non-empty line).
 
     Raises
@@ -180,7 +179,7 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError("bad_utf8", f"not UTF-8 text: {exc}") from None
-    out: list[LogRecord] = []
+    out: list[LogLine] = []
     append = out.append
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -208,7 +207,7 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
         level = _optional_str(obj, "level", where, 32)
         parsed = parse_log_line(message, level or None)
         append(
-            LogRecord(
+            (
                 check_name(service, "service", where),
                 float(ts),
                 parsed.level,

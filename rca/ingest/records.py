@@ -1,6 +1,6 @@
 """What the decoders yield, and the rules every decoder shares.
 
-Decoding gives plain ingest-level records (:data:`MetricPoint`, :data:`SpanRecord` tuples); the store
+Decoding gives plain ingest-level records (:data:`MetricPoint`, :data:`SpanRecord`, :data:`LogLine` tuples); the store
 takes tuples of these shapes and converts them to rows itself, so decoding never depends on the store.
 
 Shared rules: the service identity of a resource, the one string form of an attribute value, the
@@ -48,6 +48,10 @@ and a named tuple costs about a microsecond more each (a tenth of the budget at 
 SpanRecord = tuple[str, str, str, str, str, int, int, int | None]
 """One span: ``(trace_id, span_id, parent_span_id, service, operation, start_ns, end_ns, status_code)``; ids
 lowercase hex, ``parent_span_id`` ``""`` for roots, ``status_code`` ``None`` when the span carried no status."""
+
+LogLine = tuple[str, float, str, str, str, str, str]
+"""One log record: ``(service, ts, level, template_key, message, trace_id, span_id)``; ``ts`` in Unix seconds,
+``(service, template_key, level)`` its stream (:func:`rca.data.logs.parse_log_line`), ids lowercase hex or ``""``."""
 
 
 class DecodeError(ValueError):
