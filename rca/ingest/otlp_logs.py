@@ -12,7 +12,7 @@ Formats, as the OpenTelemetry Collector's Kafka exporter and plain producers wri
   "trace_id": "...", "span_id": "..."}``; ``level``, ``trace_id`` and ``span_id`` are optional.
 
 Each record becomes a :data:`rca.ingest.records.LogLine` tuple: ``service`` from the resource as for metrics
-and spans (:func:`rca.ingest.otlp.resource_identity`: ``service.name``, prefixed by
+and spans (:func:`rca.ingest.records.resource_identity`: ``service.name``, prefixed by
 ``service.namespace/`` when there is one), the time from ``time_unix_nano`` (else
 ``observed_time_unix_nano``, as the OTel data model says), the body as text, and the level and
 template key from :func:`rca.data.logs.parse_log_line` given the body and the severity (its text,
@@ -32,12 +32,12 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
-from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs, ScopeLogs
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ScopeLogs
 
 from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
-from rca.ingest.encode import id_bytes, to_otlp_json
-from rca.ingest.otlp import resource_identity
+from rca.ingest.encode import id_bytes, scope_per_service, to_otlp_json
+from rca.ingest.otlp import scopes
 from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, LogLine, check_name
 
 SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
@@ -45,8 +45,6 @@ SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, 
 
 MAX_ID_CHARS = 64
 """Longest trace or span id accepted on the JSON-lines topic."""
-
-_SCOPE = InstrumentationScope(name="rca.replay", version="1")
 
 
 def _body_text(body: AnyValue) -> str:
@@ -66,30 +64,27 @@ def _records(data: LogsData) -> list[LogLine]:
     out: list[LogLine] = []
     append = out.append
     lo, hi = MIN_TS * 1e9, MAX_TS * 1e9
-    for r, rl in enumerate(data.resource_logs):
-        service = resource_identity(rl.resource.attributes, f"resourceLogs[{r}]")[0]
-        for sl in rl.scope_logs:
-            for i, lr in enumerate(sl.log_records):
-                ns = lr.time_unix_nano or lr.observed_time_unix_nano
-                if not lo < ns < hi:
-                    raise DecodeError(
-                        "invalid",
-                        f"resourceLogs[{r}] record {i} of {service!r}: time {ns} ns is missing or not "
-                        "between 1970 and 2200",
-                    )
-                trace_id, span_id = lr.trace_id, lr.span_id
-                if len(trace_id) not in (0, 16) or len(span_id) not in (0, 8):
-                    raise DecodeError(
-                        "invalid",
-                        f"resourceLogs[{r}] record {i} of {service!r}: trace_id must be 0 or 16 bytes and span_id "
-                        f"0 or 8 (got {len(trace_id)}, {len(span_id)})",
-                    )
-                body = lr.body.string_value or _body_text(lr.body)
-                if "\x00" in body:
-                    body = body.replace("\x00", "")
-                severity = lr.severity_text or level_of_severity_number(lr.severity_number)
-                line = parse_log_line(body, severity or None)
-                append((service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
+    for service, _instance, records, where in scopes(data.resource_logs, "scope_logs", "log_records", "resourceLogs"):
+        for i, lr in enumerate(records):
+            ns = lr.time_unix_nano or lr.observed_time_unix_nano
+            if not lo < ns < hi:
+                raise DecodeError(
+                    "invalid",
+                    f"{where} record {i} of {service!r}: time {ns} ns is missing or not between 1970 and 2200",
+                )
+            trace_id, span_id = lr.trace_id, lr.span_id
+            if len(trace_id) not in (0, 16) or len(span_id) not in (0, 8):
+                raise DecodeError(
+                    "invalid",
+                    f"{where} record {i} of {service!r}: trace_id must be 0 or 16 bytes and span_id "
+                    f"0 or 8 (got {len(trace_id)}, {len(span_id)})",
+                )
+            body = lr.body.string_value or _body_text(lr.body)
+            if "\x00" in body:
+                body = body.replace("\x00", "")
+            severity = lr.severity_text or level_of_severity_number(lr.severity_number)
+            line = parse_log_line(body, severity or None)
+            append((service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
     return out
 
 
@@ -228,16 +223,9 @@ def logs_data(rows: Iterable[Mapping[str, Any]]) -> LogsData:
     as severity text and number, and the trace and span ids when the line has them.
     """
     data = LogsData()
-    scopes: dict[str, ScopeLogs] = {}
+    scope = scope_per_service(data.resource_logs, "scope_logs")
     for row in rows:
-        service = str(row["service"])
-        sl = scopes.get(service)
-        if sl is None:
-            rl: ResourceLogs = data.resource_logs.add()
-            kv = rl.resource.attributes.add()
-            kv.key, kv.value.string_value = "service.name", service
-            sl = scopes[service] = rl.scope_logs.add()
-            sl.scope.CopyFrom(_SCOPE)
+        sl: ScopeLogs = scope(str(row["service"]))
         record = sl.log_records.add()
         ns = round(float(row["time"]) * 1e9)
         record.time_unix_nano = record.observed_time_unix_nano = ns

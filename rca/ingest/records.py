@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -71,13 +71,19 @@ class DecodeError(ValueError):
 
 
 # ------------------------------------------------------------------ identity
-def service_identity(name: str, namespace: str, where: str) -> str:
-    """The service of a resource: ``<service.namespace>/<service.name>``, or the name alone without a namespace.
+def resource_identity(attributes: Iterable[tuple[str, Any]], where: str) -> tuple[str, str]:
+    """``(service, instance)`` of a resource, from its attributes as ``(key, value)`` pairs of either encoding.
 
-    Two services of one name in different namespaces stay apart; an empty name is ``unknown_service``.
+    The service is ``<service.namespace>/<service.name>``, or the name alone without a namespace, so two
+    services of one name in different namespaces stay apart; an empty name is ``unknown_service``.
+    ``instance`` is ``service.instance.id``, ``""`` when absent. A value that is not a string counts as absent.
     """
-    service = f"{namespace}/{name or UNKNOWN_SERVICE}" if namespace else name or UNKNOWN_SERVICE
-    return check_name(service, "service", where)
+    found = {"service.name": "", "service.namespace": "", INSTANCE_LABEL: ""}
+    for key, value in attributes:
+        if key in found:
+            found[key] = value if isinstance(value, str) else ""
+    name, namespace = found["service.name"] or UNKNOWN_SERVICE, found["service.namespace"]
+    return check_name(f"{namespace}/{name}" if namespace else name, "service", where), found[INSTANCE_LABEL]
 
 
 def attribute_string(value: Any) -> str:
