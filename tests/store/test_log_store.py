@@ -143,6 +143,7 @@ def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
     """The window as ``Telemetry.logs``: log_counts of it equals the stored counts; kept lines are real."""
     frame = lines(900, every=5.0)
     logs = LogStore(store, samples_per_hour=2)
+    assert logs.read_logs() is None  # nothing stored yet
     logs.write(messages(frame, 100))
     window = logs.read_logs(T0 + 3000, T0 + 4200)  # the first lines of the second hour are kept
     assert window is not None and list(window.columns) == ["time", "service", "level", "message", "trace_id", "span_id"]
