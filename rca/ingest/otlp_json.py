@@ -4,8 +4,8 @@ The twin of :mod:`rca.ingest.otlp`'s protobuf walker, walking the parsed JSON di
 ``json_format.ParseDict`` into the same messages is 6-8 times slower, which would put JSON
 ingestion far below its throughput target (``bench/otlp_json.py``, docs/benchmarks.md). So the two
 walkers stay, share every rule (:mod:`rca.ingest.records`: service identity, attribute strings, checks,
-histogram statistics) and the shape of their walk (:func:`scopes`), and are tested against the same fixtures in both encodings
-(``tests/ingest/test_otlp_codec.py``): same series names, same values.
+histogram statistics) and the shape of their walk (:func:`scopes`), and are tested against the same
+fixtures in both encodings (``tests/ingest/test_otlp_codec.py``): same series names, same values.
 
 OTLP/JSON as the Collector writes it: lowerCamelCase keys, trace and span ids as hex, 64-bit integers
 as decimal strings, enums as integers. As protobuf's JSON mapping, this also accepts the proto field
