@@ -129,6 +129,15 @@ def to_otlp_json(message: Message) -> bytes:
     return json.dumps(_hex_ids(as_dict), separators=(",", ":")).encode()
 
 
+def otlp_bytes(data: Message, encoding: str, what: str, choices: str) -> bytes:
+    """``data`` as ``otlp_proto`` or ``otlp_json`` bytes; a ``ValueError`` naming ``what`` and ``choices`` otherwise."""
+    if encoding == "otlp_proto":
+        return data.SerializeToString()
+    if encoding == "otlp_json":
+        return to_otlp_json(data)
+    raise ValueError(f"unknown {what} {encoding!r}; choose {choices}")
+
+
 def encode_metrics(points: Mapping[str, Sequence[tuple[str, int, float]]], encoding: str) -> bytes:
     """``service -> [(metric, time_unix_nano, value)]`` as ``otlp_proto``, ``otlp_json`` or ``jsonl``."""
     if encoding == "jsonl":
@@ -138,19 +147,9 @@ def encode_metrics(points: Mapping[str, Sequence[tuple[str, int, float]]], encod
             for metric, ns, value in rows
         ]
         return ("\n".join(lines) + "\n").encode()
-    data = metrics_data(points)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown encoding {encoding!r}; choose otlp_proto, otlp_json or jsonl")
+    return otlp_bytes(metrics_data(points), encoding, "encoding", "otlp_proto, otlp_json or jsonl")
 
 
 def encode_spans(spans: Iterable[Mapping[str, Any]], encoding: str) -> bytes:
     """Spans as ``otlp_proto`` or ``otlp_json`` bytes."""
-    data = traces_data(spans)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown span encoding {encoding!r}; choose otlp_proto or otlp_json")
+    return otlp_bytes(traces_data(spans), encoding, "span encoding", "otlp_proto or otlp_json")

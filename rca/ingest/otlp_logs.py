@@ -36,7 +36,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ScopeLogs
 
 from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
-from rca.ingest.encode import id_bytes, scope_per_service, to_otlp_json
+from rca.ingest.encode import id_bytes, otlp_bytes, scope_per_service
 from rca.ingest.otlp import scopes
 from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, LogLine, check_name
 
@@ -249,17 +249,14 @@ def _text(value: Any) -> str:
 def encode_logs(rows: Iterable[Mapping[str, Any]], encoding: str) -> bytes:
     """Log lines as ``otlp_proto``, ``otlp_json`` or ``jsonl`` (the ``rca_logs`` topic) bytes."""
     if encoding == "jsonl":
-        lines = []
-        for row in rows:
-            obj = {"ts": float(row["time"]), "service": str(row["service"]), "message": str(row["message"])}
-            for key in ("level", "trace_id", "span_id"):
-                if _text(row.get(key)):
-                    obj[key] = _text(row.get(key))
-            lines.append(json.dumps(obj, separators=(",", ":")))
+        lines = [json.dumps(_jsonl_object(row), separators=(",", ":")) for row in rows]
         return ("\n".join(lines) + "\n").encode()
-    data = logs_data(rows)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown log encoding {encoding!r}; choose otlp_proto, otlp_json or jsonl")
+    return otlp_bytes(logs_data(rows), encoding, "log encoding", "otlp_proto, otlp_json or jsonl")
+
+
+def _jsonl_object(row: Mapping[str, Any]) -> dict[str, Any]:
+    obj: dict[str, Any] = {"ts": float(row["time"]), "service": str(row["service"]), "message": str(row["message"])}
+    for key in ("level", "trace_id", "span_id"):
+        if _text(row.get(key)):
+            obj[key] = _text(row.get(key))
+    return obj
