@@ -107,10 +107,8 @@ def test_the_next_incidents_baseline_starts_after_the_last_one_closed(tmp_path: 
     assert windows[1]["start"] == closed_at + 1  # a clean baseline: none of the first fault in it
 
 
-def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
-    store = Store(settings.resolved_store_url)
-    service = Service(settings, store=store)
+def recorded_reads(store: Store) -> list[float | None]:
+    """The ``start`` of every later ``store.read_points`` call, in order."""
     reads: list[float | None] = []
     read_points = store.read_points
 
@@ -119,6 +117,14 @@ def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
         return read_points(start, end)
 
     store.read_points = recorded  # type: ignore[method-assign]
+    return reads
+
+
+def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
+    store = Store(settings.resolved_store_url)
+    service = Service(settings, store=store)
+    reads = recorded_reads(store)
     for t in range(100, 103):
         store.write([Point("carts", "cpu", float(t), 0.5), Point("carts", "mem", float(t), 0.7)])
         assert service.watcher.watch_once() == []
@@ -138,13 +144,6 @@ def test_watchers_first_poll_reads_only_the_history_the_detector_keeps(tmp_path:
     assert Store(f"sqlite:///{tmp_path / 'empty.sqlite'}").history_start(5) is None
     service = Service(settings, store=store)
     service.watcher.detector.history_points = 5
-    reads: list[float | None] = []
-    read_points = store.read_points
-
-    def recorded(start: float | None, end: float | None) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
-        reads.append(start)
-        return read_points(start, end)
-
-    store.read_points = recorded  # type: ignore[method-assign]
+    reads = recorded_reads(store)
     service.watcher.watch_once()
     assert reads == [50.0]
