@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@echo "== setting up $(VENV): the first time takes about 6 minutes and 6.2 GB (PyPI's PyTorch wheel for Linux brings its CUDA libraries)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar off -e '.[dev,ml]'
 	touch $(STAMP)
 	@echo "== $(VENV) ready ($$(du -sh $(VENV) | cut -f1))"
 

@@ -16,30 +16,18 @@ Targets: >= 100,000 metric points/s and >= 30,000 spans/s in one process.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
-import os
-import platform
-import pstats
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kafka import KafkaProducer  # noqa: E402
-from report import commit, replace_block  # noqa: E402
+from ingest_run import ROOT, Stage, bench_settings, consume, fill, kafka, setup_line, share_text, shares, write_report
 
-from rca.ingest.consumer import IngestWorker  # noqa: E402
-from rca.ingest.encode import encode_metrics, encode_spans  # noqa: E402
-from rca.ingest.settings import IngestSettings  # noqa: E402
-from rca.store import Store  # noqa: E402
+from rca.ingest.encode import encode_metrics, encode_spans
+from rca.ingest.metrics import IngestStats
+from rca.store import Store
 
 T0 = 1_700_000_000
 SERVICES = 40
@@ -84,60 +72,13 @@ def span_payloads(spans: int, encoding: str) -> list[bytes]:
     return out
 
 
-def fill(bootstrap: str, topic: str, payloads: list[bytes]) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, max_request_size=1024 * 1024
-    )
-    for value in payloads:
-        producer.send(topic, value=value)
-    producer.flush(300)
-    producer.close(30)
-
-
-def consume(settings: IngestSettings, target: int, kind: str, profile: bool) -> tuple[float, dict[str, float] | None]:
-    with tempfile.TemporaryDirectory(prefix="rca-bench-") as tmp:
-        store = Store(data_dir=tmp)
-        worker = IngestWorker(settings.with_overrides(group_id=f"bench-{uuid.uuid4().hex[:8]}"), store)
-
-        def done(stats: Any) -> bool:
-            return int(stats.points if kind == "points" else stats.spans) >= target
-
-        profiler = cProfile.Profile() if profile else None
-        start = time.perf_counter()
-        if profiler is not None:
-            profiler.enable()
-        worker.run(until=done, max_seconds=900)
-        if profiler is not None:
-            profiler.disable()
-        seconds = time.perf_counter() - start
-        got = store.counts()["points" if kind == "points" else "spans"]
-        store.close()
-        if got < target:
-            raise SystemExit(f"only {got} of {target} {kind} were stored")
-    return seconds, None if profiler is None else breakdown(profiler, seconds)
-
-
-def breakdown(profiler: cProfile.Profile, seconds: float) -> dict[str, float]:
-    """Cumulative seconds of the stages of a profiled run (shares of the wall time)."""
-    stats = pstats.Stats(profiler)
-    cumulative: dict[str, float] = {}
-    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        key = None
-        if name == "poll" and filename.endswith("consumer/group.py"):
-            key = "poll (fetch, Kafka client)"
-        elif name.startswith("decode_") and filename.endswith("ingest/otlp.py"):
-            key = "decode"
-        elif name == "write" and filename.endswith("store/store.py"):
-            key = "store write (SQLite, fsync)"
-        elif name == "commit" and filename.endswith("consumer/group.py"):
-            key = "offset commit"
-        elif name == "_connect" and filename.endswith("ingest/consumer.py"):
-            key = "connect + group join"
-        if key is not None:
-            cumulative[key] = cumulative.get(key, 0.0) + ct
-    total = sum(cumulative.values())
-    cumulative["other (batch assembly, loop)"] = max(0.0, seconds - total)
-    return {k: round(v / seconds, 3) for k, v in cumulative.items()}
+STAGES: list[Stage] = [
+    ("poll", "consumer/group.py", "poll (fetch, Kafka client)"),
+    ("decode_*", "ingest/otlp.py", "decode"),
+    ("write", "store/store.py", "store write (SQLite, fsync)"),
+    ("commit", "consumer/group.py", "offset commit"),
+    ("_connect", "ingest/consumer.py", "connect + group join"),
+]
 
 
 def main() -> None:
@@ -148,34 +89,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="output directory")
     args = parser.parse_args()
 
-    broker = None
-    if args.bootstrap:
-        bootstrap = args.bootstrap
-    else:
-        from kafka_broker import KafkaBroker
-
-        broker = KafkaBroker()
-        bootstrap = broker.start()
     runs = []
-    try:
+    with kafka(args.bootstrap) as bootstrap:
         # check_crcs=False rows: what a C CRC32C (the `crc32c` package, which kafka-python uses when
         # installed) would save; kafka-python's pure-Python CRC32C is otherwise a large part of poll.
         cases = [("points", e, True) for e in ("otlp_proto", "otlp_json", "jsonl")]
         cases += [("spans", e, True) for e in ("otlp_proto", "otlp_json")]
         cases += [("points", "otlp_proto", False), ("spans", "otlp_proto", False)]
         for kind, encoding, crc in cases:
-            tag = uuid.uuid4().hex[:6]
-            settings = IngestSettings(
-                bootstrap=bootstrap,
-                metrics_topic=f"bench-m-{tag}",
-                spans_topic=f"bench-s-{tag}",
-                jsonl_topic=f"bench-j-{tag}",
-                dlq_topic=f"bench-d-{tag}",
+            settings = bench_settings(
+                bootstrap,
                 metrics_encoding=encoding if encoding != "jsonl" else "otlp_proto",
                 spans_encoding=encoding if kind == "spans" else "otlp_proto",
                 max_batch_records=50 if kind == "points" else 100,
-                poll_timeout_ms=100,
-                retention_seconds=0,
                 extra_consumer_config={"check_crcs": crc},
             )
             t = time.perf_counter()
@@ -189,8 +115,15 @@ def main() -> None:
                 target = len(payloads) * SPANS_PER_MESSAGE
             fill(bootstrap, topic, payloads)
             prepare = time.perf_counter() - t
-            seconds, _ = consume(settings, target, kind, profile=False)
-            _, shares = consume(settings, target, kind, profile=True)
+
+            def done(stats: IngestStats, kind: str = kind, target: int = target) -> bool:
+                return int(stats.points if kind == "points" else stats.spans) >= target
+
+            def stored(store: Store, kind: str = kind) -> int:
+                return int(store.counts()[kind])
+
+            timed = consume(settings, done, stored, target)
+            profiled = consume(settings, done, stored, target, STAGES, profile=True)
             run = {
                 "kind": kind,
                 "encoding": encoding,
@@ -198,28 +131,18 @@ def main() -> None:
                 "items": target,
                 "messages": len(payloads),
                 "mbytes": round(sum(map(len, payloads)) / 1e6, 1),
-                "seconds": round(seconds, 2),
-                "per_second": round(target / seconds),
-                "profile_shares": shares,
+                "seconds": round(timed.seconds, 2),
+                "per_second": round(target / timed.seconds),
+                "cpu_seconds": round(timed.cpu_seconds, 2),
+                "profile_shares": shares(profiled.stages or {}, profiled.seconds),
                 "prepare_seconds": round(prepare, 1),
             }
             runs.append(run)
             print(json.dumps(run), flush=True)
-    finally:
-        if broker is not None:
-            broker.close()
-    report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "broker": "Apache Kafka 4.4.0 (ingest/kafka.sh), single node, 127.0.0.1",
-        "store": "SQLite WAL, synchronous=FULL, fresh file per run",
-        "runs": runs,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         "# Ingestion throughput (Kafka -> decode -> store, one process)",
         "",
-        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}. {report['broker']}; {report['store']}.",
+        setup_line(),
         "Command: `.venv/bin/python bench/ingest.py` (see its docstring). Wall time includes joining the group.",
         "",
         "| signal | encoding | CRC check | items | messages | MB | seconds | items/s | target "
@@ -228,15 +151,12 @@ def main() -> None:
     ]
     for r in runs:
         goal = 100_000 if r["kind"] == "points" else 30_000
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in (r["profile_shares"] or {}).items())
         lines.append(
             f"| {r['kind']} | {r['encoding']} | {'on' if r['check_crcs'] else 'off'} | {r['items']:,} | "
             f"{r['messages']:,} | {r['mbytes']} | {r['seconds']} | "
-            f"{r['per_second']:,} | {'met' if r['per_second'] >= goal else 'short'} (>= {goal:,}/s) | {shares} |"
+            f"{r['per_second']:,} | {'met' if r['per_second'] >= goal else 'short'} (>= {goal:,}/s) | {share_text(r)} |"
         )
-    (args.out / "ingest.md").write_text("\n".join(lines) + "\n")
-    replace_block("ingest", "\n".join(["## Ingestion throughput", *lines[1:]]) + f"\n\nCommit {commit()}.")
-    print("\n".join(lines))
+    write_report(args.out, "ingest", "ingest", "## Ingestion throughput", lines, runs=runs)
 
 
 if __name__ == "__main__":

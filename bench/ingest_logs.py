@@ -24,34 +24,23 @@ Target: >= 50,000 log records/s in one process (OTLP proto).
 from __future__ import annotations
 
 import argparse
-import cProfile
 import json
 import os
-import platform
-import pstats
 import random
-import signal
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from kafka import KafkaProducer  # noqa: E402
-from report import commit, replace_block  # noqa: E402
+from ingest_run import ROOT, Stage, bench_settings, consume, fill, kafka, setup_line, share_text, shares, write_report
 
-from rca.data.datasets import discover  # noqa: E402
-from rca.ingest.consumer import IngestWorker  # noqa: E402
-from rca.ingest.otlp_logs import encode_logs  # noqa: E402
-from rca.ingest.settings import IngestSettings  # noqa: E402
-from rca.store import Store  # noqa: E402
-from rca.store.logs import LogStore  # noqa: E402
+from rca.data.datasets import discover
+from rca.ingest.otlp_logs import encode_logs
+from rca.store import Store
+from rca.store.logs import LogStore
 
 T0 = 1_700_000_000
 SERVICES = 40
@@ -97,38 +86,7 @@ def payloads(rows: list[dict[str, Any]], encoding: str) -> list[bytes]:
     return [encode_logs(rows[i : i + PER_MESSAGE], encoding) for i in range(0, len(rows), PER_MESSAGE)]
 
 
-def fill(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=20, batch_size=512 * 1024, max_request_size=1024 * 1024
-    )
-    for value in values:
-        producer.send(topic, value=value)
-    producer.flush(300)
-    producer.close(30)
-
-
-def consume(settings: IngestSettings, target: int, profile: bool) -> tuple[float, float, dict[str, float] | None]:
-    """Wall seconds, CPU seconds of this process, and (profiled) stage shares of one consuming run."""
-    with tempfile.TemporaryDirectory(prefix="rca-bench-logs-") as tmp:
-        store = Store(data_dir=tmp)
-        worker = IngestWorker(settings.with_overrides(group_id=f"bench-{uuid.uuid4().hex[:8]}"), store)
-        profiler = cProfile.Profile() if profile else None
-        start, cpu = time.perf_counter(), time.process_time()
-        if profiler is not None:
-            profiler.enable()
-        worker.run(until=lambda stats: stats.logs >= target, max_seconds=900)
-        if profiler is not None:
-            profiler.disable()
-        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        got = LogStore(store).counts()["records"]
-        store.close()
-        if got < target:
-            raise SystemExit(f"only {got} of {target} log records were counted")
-    return seconds, cpu, None if profiler is None else breakdown(profiler, seconds)
-
-
-STAGES = [
-    # (function name, file suffix, stage); the first match of a frame wins.
+STAGES: list[Stage] = [
     ("poll", "consumer/group.py", "poll (fetch, Kafka client)"),
     ("parse_log_line", "data/logs.py", "templating (parse_log_line)"),
     ("ParseFromString", "", "protobuf parsing"),
@@ -136,34 +94,21 @@ STAGES = [
     ("write", "store/logs.py", "store write (SQLite, fsync)"),
     ("commit", "consumer/group.py", "offset commit"),
     ("_connect", "ingest/consumer.py", "connect + group join"),
+    ("decode_logs_*", "ingest/otlp_logs.py", "decode"),
 ]
+INSIDE_DECODE = ("templating (parse_log_line)", "protobuf parsing", "JSON parsing (json_format)")
 
 
-def breakdown(profiler: cProfile.Profile, seconds: float) -> dict[str, float]:
-    """Cumulative seconds of the stages of a profiled run, as shares of the wall time.
+def log_shares(stages: dict[str, float], seconds: float) -> dict[str, float]:
+    """Stage shares, decoding split into parsing, templating and the rest (``decode: record loop``)."""
+    stages = dict(stages)
+    decode = stages.pop("decode", 0.0)
+    stages["decode: record loop"] = max(0.0, decode - sum(stages.get(s, 0.0) for s in INSIDE_DECODE))
+    return shares(stages, seconds)
 
-    Decoding is split into parsing, templating and the rest (``decode: record loop``), the decode
-    functions' cumulative time minus the two.
-    """
-    stats = pstats.Stats(profiler)
-    cumulative: dict[str, float] = {}
-    decode = 0.0
-    for (filename, _line, name), (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        if name.startswith("decode_logs_") and filename.endswith("ingest/otlp_logs.py"):
-            decode += ct
-            continue
-        for function, suffix, stage in STAGES:
-            builtin = name.startswith(f"<method '{function}'")
-            if builtin or (name == function and filename.endswith(suffix)):
-                cumulative[stage] = cumulative.get(stage, 0.0) + ct
-                break
-    inside = sum(
-        cumulative.get(s, 0.0)
-        for s in ("templating (parse_log_line)", "protobuf parsing", "JSON parsing (json_format)")
-    )
-    cumulative["decode: record loop"] = max(0.0, decode - inside)
-    cumulative["other (batch assembly, loop)"] = max(0.0, seconds - sum(cumulative.values()))
-    return {k: round(v / seconds, 3) for k, v in cumulative.items()}
+
+def stored(store: Store) -> int:
+    return int(LogStore(store).counts()["records"])
 
 
 def main() -> None:
@@ -176,74 +121,46 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results", help="output directory")
     args = parser.parse_args()
 
-    # SIGTERM unwinds like an exception, so the broker this script started is stopped too.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    broker = None
-    if args.bootstrap:
-        bootstrap = args.bootstrap
-    else:
-        from kafka_broker import KafkaBroker
-
-        broker = KafkaBroker()
-        bootstrap = broker.start()
     runs = []
     rows = log_rows(args.records) if args.lines == "synthetic" else train_ticket_rows(args.records, args.dataset)
     mean_chars = sum(len(str(r["message"])) for r in rows) / len(rows)
-    try:
+    with kafka(args.bootstrap) as bootstrap:
         for encoding in args.encodings.split(","):
-            tag = uuid.uuid4().hex[:6]
-            settings = IngestSettings(
-                bootstrap=bootstrap,
-                metrics_topic=f"bench-m-{tag}",
-                spans_topic=f"bench-s-{tag}",
-                jsonl_topic=f"bench-j-{tag}",
-                logs_topic=f"bench-l-{tag}",
-                logs_jsonl_topic=f"bench-lj-{tag}",
-                dlq_topic=f"bench-d-{tag}",
-                logs_encoding="otlp_json" if encoding == "otlp_json" else "otlp_proto",
-                max_batch_records=40,
-                poll_timeout_ms=100,
-                retention_seconds=0,
+            settings = bench_settings(
+                bootstrap, logs_encoding="otlp_json" if encoding == "otlp_json" else "otlp_proto", max_batch_records=40
             )
             t = time.perf_counter()
             values = payloads(rows, encoding)
             fill(bootstrap, settings.logs_jsonl_topic if encoding == "jsonl" else settings.logs_topic, values)
             prepare = time.perf_counter() - t
             load = os.getloadavg()[0]
-            seconds, cpu, _ = consume(settings, args.records, profile=False)
-            _, _, shares = consume(settings, args.records, profile=True)
+
+            def done(stats: Any) -> bool:
+                return bool(stats.logs >= args.records)
+
+            timed = consume(settings, done, stored, args.records)
+            profiled = consume(settings, done, stored, args.records, STAGES, profile=True)
             run = {
                 "encoding": encoding,
                 "records": args.records,
                 "messages": len(values),
                 "mbytes": round(sum(map(len, values)) / 1e6, 1),
-                "seconds": round(seconds, 2),
-                "per_second": round(args.records / seconds),
-                "cpu_seconds": round(cpu, 2),
-                "per_cpu_second": round(args.records / cpu),
+                "seconds": round(timed.seconds, 2),
+                "per_second": round(args.records / timed.seconds),
+                "cpu_seconds": round(timed.cpu_seconds, 2),
+                "per_cpu_second": round(args.records / timed.cpu_seconds),
                 "load_average": round(load, 1),
-                "profile_shares": shares,
+                "profile_shares": log_shares(profiled.stages or {}, profiled.seconds),
                 "prepare_seconds": round(prepare, 1),
             }
             runs.append(run)
             print(json.dumps(run), flush=True)
-    finally:
-        if broker is not None:
-            broker.close()
-    report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "broker": "Apache Kafka (ingest/kafka.sh), single node, 127.0.0.1",
-        "store": "SQLite WAL, synchronous=FULL, fresh file per run",
-        "lines": f"{args.lines}, {mean_chars:.0f} characters on average",
-        "runs": runs,
-    }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "ingest_logs.json").write_text(json.dumps(report, indent=1) + "\n")
+    described = f"{args.lines}, {mean_chars:.0f} characters on average"
     lines = [
         "# Log ingestion throughput (Kafka -> decode + template -> counts, one process)",
         "",
-        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}. {report['broker']}; {report['store']}.",
-        f"Lines: {report['lines']}; {PER_MESSAGE} records per message. "
+        setup_line(),
+        f"Lines: {described}; {PER_MESSAGE} records per message. "
         f"Command: `.venv/bin/python bench/ingest_logs.py --records {args.records} --lines {args.lines} "
         f"--encodings {args.encodings}` "
         "(see its docstring). Wall time includes joining the group.",
@@ -256,7 +173,6 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in runs:
-        shares = ", ".join(f"{k} {v:.0%}" for k, v in (r["profile_shares"] or {}).items())
         goal = (
             f"{'met' if r['per_second'] >= TARGET else 'short'} (>= {TARGET:,}/s)"
             if r["encoding"] == "otlp_proto"
@@ -264,11 +180,11 @@ def main() -> None:
         )
         lines.append(
             f"| {r['encoding']} | {r['records']:,} | {r['messages']:,} | {r['mbytes']} | {r['seconds']} | "
-            f"{r['per_second']:,} | {r['per_cpu_second']:,} | {r['load_average']} | {goal} | {shares} |"
+            f"{r['per_second']:,} | {r['per_cpu_second']:,} | {r['load_average']} | {goal} | {share_text(r)} |"
         )
-    (args.out / "ingest_logs.md").write_text("\n".join(lines) + "\n")
-    replace_block("ingest-logs", "\n".join(["## Log ingestion throughput", *lines[1:]]) + f"\n\nCommit {commit()}.")
-    print("\n".join(lines))
+    write_report(
+        args.out, "ingest_logs", "ingest-logs", "## Log ingestion throughput", lines, lines=described, runs=runs
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperCommand
@@ -216,7 +217,7 @@ def serve_command(
     console.print(f"rca API on http://{settings.host}:{settings.port} (docs at /docs)")
     failure = serve(settings, ingest=ingest)
     if failure is not None:
-        console.print(f"[red]error:[/red] {failure}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(failure))}", highlight=False)
         raise SystemExit(1)
 
 
@@ -344,8 +345,8 @@ def main() -> None:
     try:
         app()
     except RCAError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None
     except ValidationError as exc:  # only settings are validated outside the API
-        console.print(f"[red]error:[/red] {describe_error(exc)}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(describe_error(exc))}", soft_wrap=True, highlight=False)
         raise SystemExit(2) from None

@@ -7,13 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.sax import saxutils
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from rca.anomaly.scores import baseline_zscores
+from rca.extras import require
 from rca.graphview import EDGE_KINDS, SCORE_BINS, score_colour
 
 NODE_HEIGHT = 26
@@ -219,8 +216,10 @@ def render_series(
 
     Scaling by the pre-anomaly median and IQR (:func:`rca.anomaly.scores.baseline_zscores`) puts
     series of different units on one axis: what is shown is how far each moved from its normal, the
-    quantity the ranking is built on.
+    quantity the ranking is built on. Needs matplotlib (the ``ml`` extra); :func:`render_graph` does not.
     """
+    require("matplotlib", "render_series").use("Agg")  # no display: render to bytes
+    plt = require("matplotlib.pyplot", "render_series")
     figure, axis = plt.subplots(figsize=(10, 4.5))
     index = frame.index.to_numpy(dtype=float)
     before = index < anomaly_time

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-Objective = Literal["infonce", "simsiam"]
+from rca.causal.granger_params import Objective
 
 
 class CausalConvEncoder(nn.Module):

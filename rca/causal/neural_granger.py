@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from rca.anomaly.scores import robust_scale
-from rca.causal.contrastive import CausalConvEncoder, Objective, pretrain
+from rca.causal.contrastive import CausalConvEncoder, pretrain
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, train_forecaster
+from rca.causal.granger_params import NeuralGrangerParams
 from rca.errors import DataError
 
 FORMAT_VERSION = 2
@@ -66,55 +67,10 @@ def torch_device(choice: str) -> torch.device:
 
 
 @dataclass
-class NeuralGrangerParams:
-    """The parameters of :class:`NeuralGranger` (shared with the methods that build one).
-
-    Parameters
-    ----------
-    lags
-        Granger lag window (steps).
-    encoder_dim, encoder_hidden, encoder_depth
-        Encoder representation size, hidden channels, and number of dilated blocks.
-    pretraining
-        Pretrain the encoder contrastively (``False``: a randomly initialised, frozen encoder).
-    objective
-        ``"infonce"`` (TS2Vec, with negatives) or ``"simsiam"`` (no negatives).
-    pretrain_epochs
-        Pretraining epochs.
-    epochs, lr, sparsity
-        Forecaster training: maximum epochs (early stopping on a held-out tail), learning rate, and the
-        L1 weight on the off-diagonal attention.
-    seed, threads, device
-        Reproducibility and resources: torch threads and ``"auto"`` (GPU when present), ``"cpu"``, ...
-    progress
-        Optional callback receiving progress lines; nothing is printed otherwise.
-    """
-
-    lags: int = 5
-    encoder_dim: int = 16
-    encoder_hidden: int = 32
-    encoder_depth: int = 3
-    pretraining: bool = True
-    objective: Objective = "infonce"
-    pretrain_epochs: int = 10
-    epochs: int = 150
-    lr: float = 1e-2
-    sparsity: float = 1e-3
-    seed: int = 0
-    threads: int = 2
-    device: str = "auto"
-    progress: Callable[[str], None] | None = field(default=None, repr=False, compare=False)
-
-    def granger_params(self) -> dict[str, Any]:
-        """These parameters by name (what builds a :class:`NeuralGranger`)."""
-        return {f.name: getattr(self, f.name) for f in fields(NeuralGrangerParams)}
-
-
-@dataclass
 class NeuralGranger(NeuralGrangerParams):
     """A contrastively pretrained encoder and a neural Granger forecaster over all series at once.
 
-    Parameters: :class:`NeuralGrangerParams`.
+    Parameters: :class:`rca.causal.granger_params.NeuralGrangerParams`.
 
     Attributes
     ----------
@@ -253,4 +209,4 @@ class NeuralGranger(NeuralGrangerParams):
         return next(forecaster.parameters()).device
 
 
-__all__ = ["FORMAT_VERSION", "NeuralGranger", "NeuralGrangerParams", "torch_device", "torch_settings"]
+__all__ = ["FORMAT_VERSION", "NeuralGranger", "torch_device", "torch_settings"]

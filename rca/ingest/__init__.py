@@ -5,17 +5,14 @@ from rca.ingest.decoders import DECODERS
 from rca.ingest.metrics import IngestStats
 from rca.ingest.records import DecodeError
 from rca.ingest.replay import ReplayError, ReplayReport, plan_case, replay
-from rca.ingest.settings import IngestSettings, SettingsError
 
 __all__ = [
     "DECODERS",
     "DecodeError",
-    "IngestSettings",
     "IngestStats",
     "IngestWorker",
     "ReplayError",
     "ReplayReport",
-    "SettingsError",
     "plan_case",
     "replay",
 ]

@@ -42,10 +42,10 @@ from rca.ingest import metrics
 from rca.ingest.deadletter import DeadLetter, DeadLetterPublisher
 from rca.ingest.decoders import DECODERS, Decoder, decode
 from rca.ingest.metrics import IngestStats
-from rca.ingest.records import DecodeError, MetricPoint, SpanRecord
+from rca.ingest.records import DecodeError, LogLine, MetricPoint, SpanRecord
 from rca.ingest.retry import Stopped, backoff_delay, retry
-from rca.ingest.settings import IngestSettings
-from rca.store.logs import LogMessage, LogRecord, LogStore
+from rca.settings import IngestSettings
+from rca.store.logs import LogMessage, LogStore
 from rca.store.store import Store
 
 log = logging.getLogger("rca.ingest")
@@ -56,7 +56,7 @@ class _Message:
     record: Any
     points: list[MetricPoint]
     spans: list[SpanRecord]
-    logs: list[LogRecord] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
 
 
 _REJECTED = (sa.exc.DataError, sa.exc.IntegrityError, sa.exc.ProgrammingError)

@@ -8,7 +8,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 
 
 @dataclass(frozen=True)

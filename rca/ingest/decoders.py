@@ -24,7 +24,7 @@ DECODERS: dict[tuple[str, str], Decoder] = {
     ("logs_jsonl", "jsonl"): decode_logs_jsonl,
 }
 """``(signal, encoding) -> decoder``; metric decoders return :data:`~rca.ingest.records.MetricPoint` s,
-span decoders :data:`~rca.ingest.records.SpanRecord` s, log decoders :class:`~rca.store.logs.LogRecord` s."""
+span decoders :data:`~rca.ingest.records.SpanRecord` s, log decoders :data:`~rca.ingest.records.LogLine` s."""
 
 
 def decode(decoder: Decoder, value: bytes | None, max_bytes: int) -> list[Any]:

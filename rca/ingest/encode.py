@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf import json_format
@@ -22,11 +22,9 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
     Metric,
     MetricsData,
     NumberDataPoint,
-    ResourceMetrics,
     ScopeMetrics,
 )
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Status, TracesData
+from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Status, TracesData
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
 SCOPE = InstrumentationScope(name="rca.replay", version="1")
@@ -47,12 +45,25 @@ def id_bytes(value: str, size: int) -> bytes:
     return hashlib.blake2b(value.encode(), digest_size=size).digest()
 
 
-def _resource(service: str) -> Resource:
-    resource = Resource()
-    kv = resource.attributes.add()
-    kv.key = "service.name"
-    kv.value.string_value = service
-    return resource
+def scope_per_service(resources: Any, scope_field: str) -> Callable[[str], Any]:
+    """A function ``service -> scope`` over the repeated ``Resource*`` field of an OTLP ``*Data`` message.
+
+    The first call for a service adds its resource (``service.name``) with one scope (``rca.replay``)
+    in ``scope_field`` (``scope_metrics``, ``scope_spans``, ``scope_logs``); later calls return that scope.
+    """
+    scopes: dict[str, Any] = {}
+
+    def scope(service: str) -> Any:
+        found = scopes.get(service)
+        if found is None:
+            added = resources.add()
+            kv = added.resource.attributes.add()
+            kv.key, kv.value.string_value = "service.name", service
+            found = scopes[service] = getattr(added, scope_field).add()
+            found.scope.CopyFrom(SCOPE)
+        return found
+
+    return scope
 
 
 def metrics_data(points: Mapping[str, Sequence[tuple[str, int, float]]]) -> MetricsData:
@@ -61,11 +72,9 @@ def metrics_data(points: Mapping[str, Sequence[tuple[str, int, float]]]) -> Metr
     One resource per service (``service.name``), one gauge per metric name.
     """
     data = MetricsData()
+    scope = scope_per_service(data.resource_metrics, "scope_metrics")
     for service, rows in points.items():
-        rm: ResourceMetrics = data.resource_metrics.add()
-        rm.resource.CopyFrom(_resource(service))
-        sm: ScopeMetrics = rm.scope_metrics.add()
-        sm.scope.CopyFrom(SCOPE)
+        sm: ScopeMetrics = scope(service)
         by_metric: dict[str, Metric] = {}
         for metric, ns, value in rows:
             m = by_metric.get(metric)
@@ -86,16 +95,9 @@ def traces_data(spans: Iterable[Mapping[str, Any]]) -> TracesData:
     not ``None``/NaN, so spans without status stay without (no error rate is derived from them).
     """
     data = TracesData()
-    scopes: dict[str, ScopeSpans] = {}
+    scope = scope_per_service(data.resource_spans, "scope_spans")
     for row in spans:
-        service = str(row["service"])
-        ss = scopes.get(service)
-        if ss is None:
-            rs: ResourceSpans = data.resource_spans.add()
-            rs.resource.CopyFrom(_resource(service))
-            ss = rs.scope_spans.add()
-            ss.scope.CopyFrom(SCOPE)
-            scopes[service] = ss
+        ss: ScopeSpans = scope(str(row["service"]))
         sp: ProtoSpan = ss.spans.add()
         sp.trace_id = id_bytes(str(row["trace_id"]), 16)
         sp.span_id = id_bytes(str(row["span_id"]), 8)
@@ -127,6 +129,15 @@ def to_otlp_json(message: Message) -> bytes:
     return json.dumps(_hex_ids(as_dict), separators=(",", ":")).encode()
 
 
+def otlp_bytes(data: Message, encoding: str, what: str, choices: str) -> bytes:
+    """``data`` as ``otlp_proto`` or ``otlp_json`` bytes; a ``ValueError`` naming ``what`` and ``choices`` otherwise."""
+    if encoding == "otlp_proto":
+        return data.SerializeToString()
+    if encoding == "otlp_json":
+        return to_otlp_json(data)
+    raise ValueError(f"unknown {what} {encoding!r}; choose {choices}")
+
+
 def encode_metrics(points: Mapping[str, Sequence[tuple[str, int, float]]], encoding: str) -> bytes:
     """``service -> [(metric, time_unix_nano, value)]`` as ``otlp_proto``, ``otlp_json`` or ``jsonl``."""
     if encoding == "jsonl":
@@ -136,19 +147,9 @@ def encode_metrics(points: Mapping[str, Sequence[tuple[str, int, float]]], encod
             for metric, ns, value in rows
         ]
         return ("\n".join(lines) + "\n").encode()
-    data = metrics_data(points)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown encoding {encoding!r}; choose otlp_proto, otlp_json or jsonl")
+    return otlp_bytes(metrics_data(points), encoding, "encoding", "otlp_proto, otlp_json or jsonl")
 
 
 def encode_spans(spans: Iterable[Mapping[str, Any]], encoding: str) -> bytes:
     """Spans as ``otlp_proto`` or ``otlp_json`` bytes."""
-    data = traces_data(spans)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown span encoding {encoding!r}; choose otlp_proto or otlp_json")
+    return otlp_bytes(traces_data(spans), encoding, "span encoding", "otlp_proto or otlp_json")

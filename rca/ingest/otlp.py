@@ -31,7 +31,7 @@ dead-letter header and the counter label) and a message that says where in the p
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtobufDecodeError
@@ -52,8 +52,8 @@ from rca.ingest.records import (
     check_value,
     emit_stats,
     histogram_quantile,
+    resource_identity,
     series_names,
-    service_identity,
 )
 
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
@@ -75,18 +75,20 @@ def _pairs(attributes: Iterable[KeyValue]) -> list[tuple[str, Any]]:
     return [(kv.key, any_value(kv.value)) for kv in attributes]
 
 
-def resource_identity(attributes: Iterable[KeyValue], where: str) -> tuple[str, str]:
-    """``(service, instance)`` of a resource (see the module docstring); ``instance`` is ``""`` when absent."""
-    name = namespace = instance = ""
-    for kv in attributes:
-        key = kv.key
-        if key == "service.name":
-            name = kv.value.string_value
-        elif key == "service.namespace":
-            namespace = kv.value.string_value
-        elif key == "service.instance.id":
-            instance = kv.value.string_value
-    return service_identity(name, namespace, where), instance
+def scopes(
+    resources: Iterable[Any], scope_field: str, items_field: str, where: str
+) -> Iterator[tuple[str, str, Any, str]]:
+    """``(service, instance, items, where)`` of each scope of OTLP ``Resource*`` messages (``resource_metrics`` & co.).
+
+    ``scope_field`` and ``items_field`` name the repeated fields below a resource and a scope
+    (``scope_metrics`` and ``metrics``); ``where`` is the resources' JSON name, and comes back with the
+    resource's index for error messages. The OTLP/JSON twin is :func:`rca.ingest.otlp_json.scopes`.
+    """
+    for r, resource in enumerate(resources):
+        rw = f"{where}[{r}]"
+        service, instance = resource_identity(_pairs(resource.resource.attributes), rw)
+        for scope in getattr(resource, scope_field):
+            yield service, instance, getattr(scope, items_field), rw
 
 
 def _parse(message: Any, value: bytes) -> None:
@@ -109,59 +111,55 @@ def decode_metrics_proto(value: bytes) -> list[MetricPoint]:
     _parse(data, value)
     out: list[MetricPoint] = []
     append = out.append
-    for r, rm in enumerate(data.resource_metrics):
-        service, instance = resource_identity(rm.resource.attributes, f"resourceMetrics[{r}]")
-        for sm in rm.scope_metrics:
-            for metric in sm.metrics:
-                name, unit = metric.name, metric.unit
-                kind = metric.WhichOneof("data")
-                where = f"metric {name!r} of service {service!r}"
-                check_metric_name(name, where)
-                if kind == "gauge" or kind == "sum":
-                    points = metric.gauge.data_points if kind == "gauge" else metric.sum.data_points
-                    for dp in points:
-                        ns = dp.time_unix_nano
-                        if not ns:
-                            raise DecodeError("invalid", f"{where}: data point without time_unix_nano")
-                        ts = ns / 1_000_000_000
-                        v = dp.as_double if dp.WhichOneof("value") != "as_int" else float(dp.as_int)
-                        if v != v:
-                            continue
-                        if math.isinf(v) or not MIN_TS < ts < MAX_TS:
-                            check_value(v, where)
-                            check_ts(ts, where)
-                        if dp.attributes or instance:
-                            for full in series_names(name, _pairs(dp.attributes), instance, where):
-                                append((service, full, ts, v, unit))
-                        else:  # the common case, kept cheap
-                            append((service, name, ts, v, unit))
-                elif kind == "histogram":
-                    delta = metric.histogram.aggregation_temporality == _DELTA
-                    for hp in metric.histogram.data_points:
-                        stats: dict[str, float | None] = {"count": float(hp.count)}
-                        if hp.HasField("sum"):
-                            stats["sum"] = hp.sum
-                        if delta and hp.explicit_bounds:
-                            counts, bounds = list(hp.bucket_counts), list(hp.explicit_bounds)
-                            for q in HIST_QUANTILES:
-                                stats[f"p{q * 100:g}"] = histogram_quantile(q, bounds, counts)
-                        bases = series_names(name, _pairs(hp.attributes), instance, where)
-                        emit_stats(out, service, bases, hp.time_unix_nano, stats, unit, where)
-                elif kind == "exponential_histogram":
-                    for ep in metric.exponential_histogram.data_points:
-                        stats = {"count": float(ep.count)}
-                        if ep.HasField("sum"):
-                            stats["sum"] = ep.sum
-                        bases = series_names(name, _pairs(ep.attributes), instance, where)
-                        emit_stats(out, service, bases, ep.time_unix_nano, stats, unit, where)
-                elif kind == "summary":
-                    for sp in metric.summary.data_points:
-                        stats = {"count": float(sp.count), "sum": sp.sum}
-                        for qv in sp.quantile_values:
-                            stats[f"p{qv.quantile * 100:g}"] = qv.value
-                        bases = series_names(name, _pairs(sp.attributes), instance, where)
-                        emit_stats(out, service, bases, sp.time_unix_nano, stats, unit, where)
+    for service, instance, metrics, _where in scopes(
+        data.resource_metrics, "scope_metrics", "metrics", "resourceMetrics"
+    ):
+        for metric in metrics:
+            name, unit = metric.name, metric.unit
+            kind = metric.WhichOneof("data")
+            where = f"metric {name!r} of service {service!r}"
+            check_metric_name(name, where)
+            if kind == "gauge" or kind == "sum":
+                points = metric.gauge.data_points if kind == "gauge" else metric.sum.data_points
+                for dp in points:
+                    ns = dp.time_unix_nano
+                    if not ns:
+                        raise DecodeError("invalid", f"{where}: data point without time_unix_nano")
+                    ts = ns / 1_000_000_000
+                    v = dp.as_double if dp.WhichOneof("value") != "as_int" else float(dp.as_int)
+                    if v != v:
+                        continue
+                    if math.isinf(v) or not MIN_TS < ts < MAX_TS:
+                        check_value(v, where)
+                        check_ts(ts, where)
+                    if dp.attributes or instance:
+                        for full in series_names(name, _pairs(dp.attributes), instance, where):
+                            append((service, full, ts, v, unit))
+                    else:  # the common case, kept cheap
+                        append((service, name, ts, v, unit))
+            elif kind is not None:  # histogram, exponential_histogram, summary
+                _statistics(out, service, instance, name, unit, kind, getattr(metric, kind), where)
     return out
+
+
+def _statistics(
+    out: list[MetricPoint], service: str, instance: str, name: str, unit: str, kind: str, data: Any, where: str
+) -> None:
+    """The count, sum and quantile series of histogram, exponential histogram and summary points."""
+    delta = kind == "histogram" and data.aggregation_temporality == _DELTA
+    for hp in data.data_points:
+        stats: dict[str, float | None] = {"count": float(hp.count)}
+        if kind == "summary" or hp.HasField("sum"):  # a summary's sum is not optional
+            stats["sum"] = hp.sum
+        if delta and hp.explicit_bounds:
+            counts, bounds = list(hp.bucket_counts), list(hp.explicit_bounds)
+            for q in HIST_QUANTILES:
+                stats[f"p{q * 100:g}"] = histogram_quantile(q, bounds, counts)
+        if kind == "summary":
+            for qv in hp.quantile_values:
+                stats[f"p{qv.quantile * 100:g}"] = qv.value
+        bases = series_names(name, _pairs(hp.attributes), instance, where)
+        emit_stats(out, service, bases, hp.time_unix_nano, stats, unit, where)
 
 
 def decode_spans_proto(value: bytes) -> list[SpanRecord]:
@@ -176,13 +174,11 @@ def decode_spans_proto(value: bytes) -> list[SpanRecord]:
     _parse(data, value)
     out: list[SpanRecord] = []
     append = out.append
-    for r, rs in enumerate(data.resource_spans):
-        service, _instance = resource_identity(rs.resource.attributes, f"resourceSpans[{r}]")
-        for ss in rs.scope_spans:
-            for sp in ss.spans:
-                trace_id, span_id, parent = sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex()
-                start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
-                check_span(trace_id, span_id, parent, start, end, f"span {sp.name!r} of service {service!r}")
-                status = sp.status.code if sp.HasField("status") else None
-                append((trace_id, span_id, parent, service, sp.name.replace("\x00", ""), start, end, status))
+    for service, _instance, spans, _where in scopes(data.resource_spans, "scope_spans", "spans", "resourceSpans"):
+        for sp in spans:
+            trace_id, span_id, parent = sp.trace_id.hex(), sp.span_id.hex(), sp.parent_span_id.hex()
+            start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
+            check_span(trace_id, span_id, parent, start, end, f"span {sp.name!r} of service {service!r}")
+            status = sp.status.code if sp.HasField("status") else None
+            append((trace_id, span_id, parent, service, sp.name.replace("\x00", ""), start, end, status))
     return out

@@ -1,11 +1,11 @@
 """Decode OTLP/JSON messages (``otlp_json``) into metric points and spans.
 
 The twin of :mod:`rca.ingest.otlp`'s protobuf walker, walking the parsed JSON directly: protobuf's own
-``json_format.ParseDict`` into the same messages is about three times slower, which would put JSON
-ingestion far below its throughput target (``bench/otlp_json.py``). So the two walkers stay, share
-every rule (:mod:`rca.ingest.records`: service identity, attribute strings, checks, histogram
-statistics) and are tested against the same fixtures in both encodings
-(``tests/ingest/test_otlp_codec.py``): same series names, same values.
+``json_format.ParseDict`` into the same messages is 6-8 times slower, which would put JSON
+ingestion far below its throughput target (``bench/otlp_json.py``, docs/benchmarks.md). So the two
+walkers stay, share every rule (:mod:`rca.ingest.records`: service identity, attribute strings, checks,
+histogram statistics) and the shape of their walk (:func:`scopes`), and are tested against the same
+fixtures in both encodings (``tests/ingest/test_otlp_codec.py``): same series names, same values.
 
 OTLP/JSON as the Collector writes it: lowerCamelCase keys, trace and span ids as hex, 64-bit integers
 as decimal strings, enums as integers. As protobuf's JSON mapping, this also accepts the proto field
@@ -20,7 +20,7 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
@@ -36,8 +36,8 @@ from rca.ingest.records import (
     check_value,
     emit_stats,
     histogram_quantile,
+    resource_identity,
     series_names,
-    service_identity,
 )
 
 _DELTA = AggregationTemporality.AGGREGATION_TEMPORALITY_DELTA
@@ -171,14 +171,19 @@ def _pairs(obj: Mapping[str, Any], where: str, key: str = "attributes") -> list[
     return out
 
 
-def resource_identity(resource: Any, where: str) -> tuple[str, str]:
-    """``(service, instance)`` of a resource, as :func:`rca.ingest.otlp.resource_identity` reads it."""
-    found = {"service.name": "", "service.namespace": "", "service.instance.id": ""}
-    if resource is not None:
-        for key, value in _pairs(_obj(resource, where), where):
-            if key in found:
-                found[key] = value if isinstance(value, str) else ""
-    return service_identity(found["service.name"], found["service.namespace"], where), found["service.instance.id"]
+def scopes(root: Any, resources_key: str, scope_key: str, items_key: str) -> Iterator[tuple[str, str, list[Any], str]]:
+    """``(service, instance, items, where)`` of each scope of an OTLP/JSON message; the twin of
+    :func:`rca.ingest.otlp.scopes` (keys by their JSON names: ``resourceMetrics``, ``scopeMetrics``, ``metrics``).
+    """
+    for r, resource in enumerate(_list(_obj(root, "message"), resources_key, "message")):
+        rw = f"{resources_key}[{r}]"
+        resource = _obj(resource, rw)
+        attributes = resource.get("resource")
+        pairs = [] if attributes is None else _pairs(_obj(attributes, f"{rw}.resource"), f"{rw}.resource")
+        service, instance = resource_identity(pairs, f"{rw}.resource")
+        for s, scope in enumerate(_list(resource, scope_key, rw)):
+            sw = f"{rw}.{scope_key}[{s}]"
+            yield service, instance, _list(_obj(scope, sw), items_key, sw), f"{sw}.{items_key}"
 
 
 def decode_metrics_json(value: bytes) -> list[MetricPoint]:
@@ -189,47 +194,41 @@ def decode_metrics_json(value: bytes) -> list[MetricPoint]:
     DecodeError
         ``bad_utf8`` / ``bad_json`` when it does not parse, ``invalid`` for wrong types or values.
     """
-    root = _obj(load_json(value), "message")
     out: list[MetricPoint] = []
     append = out.append
-    for r, rm in enumerate(_list(root, "resourceMetrics", "message")):
-        rw = f"resourceMetrics[{r}]"
-        rm = _obj(rm, rw)
-        service, instance = resource_identity(rm.get("resource"), f"{rw}.resource")
-        for s, sm in enumerate(_list(rm, "scopeMetrics", rw)):
-            sw = f"{rw}.scopeMetrics[{s}]"
-            for m, metric in enumerate(_list(_obj(sm, sw), "metrics", sw)):
-                mw = f"{sw}.metrics[{m}]"
-                metric = _obj(metric, mw)
-                name = check_metric_name(_str(metric.get("name", ""), f"{mw}.name"), mw)
-                unit = _str(metric.get("unit", ""), f"{mw}.unit")
-                kind = "gauge" if "gauge" in metric else "sum" if "sum" in metric else None
-                if kind is not None:
-                    dw = f"{mw}.{kind}"
-                    for p, dp in enumerate(_list(_obj(metric[kind], dw), "dataPoints", dw)):
-                        pw = f"{dw}.dataPoints[{p}]"
-                        dp = _obj(dp, pw)
-                        ns = _uint(_get(dp, "timeUnixNano", 0), f"{pw}.timeUnixNano")
-                        if not ns:
-                            raise DecodeError("invalid", f"{pw}: data point without timeUnixNano")
-                        raw = _get(dp, "asDouble")
-                        if raw is None:
-                            v = float(_int(_get(dp, "asInt", 0), f"{pw}.asInt"))
-                        else:
-                            v = _float(raw, f"{pw}.asDouble")
-                        if not check_value(v, pw):
-                            continue
-                        ts = check_ts(ns / 1_000_000_000, pw)
-                        if "attributes" in dp or instance:
-                            for full in series_names(name, _pairs(dp, pw), instance, pw):
-                                append((service, full, ts, v, unit))
-                        else:
-                            append((service, name, ts, v, unit))
-                    continue
-                for kind in ("histogram", "exponentialHistogram", "summary"):
-                    data = _get(metric, kind)
-                    if data is not None:
-                        _histogram(out, service, instance, name, unit, kind, _obj(data, f"{mw}.{kind}"), f"{mw}.{kind}")
+    for service, instance, metrics, sw in scopes(load_json(value), "resourceMetrics", "scopeMetrics", "metrics"):
+        for m, metric in enumerate(metrics):
+            mw = f"{sw}[{m}]"
+            metric = _obj(metric, mw)
+            name = check_metric_name(_str(metric.get("name", ""), f"{mw}.name"), mw)
+            unit = _str(metric.get("unit", ""), f"{mw}.unit")
+            kind = "gauge" if "gauge" in metric else "sum" if "sum" in metric else None
+            if kind is not None:
+                dw = f"{mw}.{kind}"
+                for p, dp in enumerate(_list(_obj(metric[kind], dw), "dataPoints", dw)):
+                    pw = f"{dw}.dataPoints[{p}]"
+                    dp = _obj(dp, pw)
+                    ns = _uint(_get(dp, "timeUnixNano", 0), f"{pw}.timeUnixNano")
+                    if not ns:
+                        raise DecodeError("invalid", f"{pw}: data point without timeUnixNano")
+                    raw = _get(dp, "asDouble")
+                    if raw is None:
+                        v = float(_int(_get(dp, "asInt", 0), f"{pw}.asInt"))
+                    else:
+                        v = _float(raw, f"{pw}.asDouble")
+                    if not check_value(v, pw):
+                        continue
+                    ts = check_ts(ns / 1_000_000_000, pw)
+                    if "attributes" in dp or instance:
+                        for full in series_names(name, _pairs(dp, pw), instance, pw):
+                            append((service, full, ts, v, unit))
+                    else:
+                        append((service, name, ts, v, unit))
+                continue
+            for kind in ("histogram", "exponentialHistogram", "summary"):
+                data = _get(metric, kind)
+                if data is not None:
+                    _histogram(out, service, instance, name, unit, kind, _obj(data, f"{mw}.{kind}"), f"{mw}.{kind}")
     return out
 
 
@@ -283,26 +282,20 @@ def decode_spans_json(value: bytes) -> list[SpanRecord]:
     DecodeError
         ``bad_utf8`` / ``bad_json`` when it does not parse, ``invalid`` for wrong types, ids or times.
     """
-    root = _obj(load_json(value), "message")
     out: list[SpanRecord] = []
     append = out.append
-    for r, rs in enumerate(_list(root, "resourceSpans", "message")):
-        rw = f"resourceSpans[{r}]"
-        rs = _obj(rs, rw)
-        service, _instance = resource_identity(rs.get("resource"), f"{rw}.resource")
-        for s, ss in enumerate(_list(rs, "scopeSpans", rw)):
-            sw = f"{rw}.scopeSpans[{s}]"
-            for i, sp in enumerate(_list(_obj(ss, sw), "spans", sw)):
-                pw = f"{sw}.spans[{i}]"
-                sp = _obj(sp, pw)
-                trace_id = _hex_id(_get(sp, "traceId"), "traceId", pw)
-                span_id = _hex_id(_get(sp, "spanId"), "spanId", pw)
-                parent = _hex_id(_get(sp, "parentSpanId"), "parentSpanId", pw)
-                start = _uint(_get(sp, "startTimeUnixNano", 0), f"{pw}.startTimeUnixNano")
-                end = _uint(_get(sp, "endTimeUnixNano", 0), f"{pw}.endTimeUnixNano")
-                check_span(trace_id, span_id, parent, start, end, pw)
-                status = sp.get("status")
-                code = None if status is None else _enum(_obj(status, pw).get("code", 0), _STATUS, f"{pw}.status.code")
-                name = _str(sp.get("name", ""), f"{pw}.name").replace("\x00", "")
-                append((trace_id, span_id, parent, service, name, start, end, code))
+    for service, _instance, spans, sw in scopes(load_json(value), "resourceSpans", "scopeSpans", "spans"):
+        for i, sp in enumerate(spans):
+            pw = f"{sw}[{i}]"
+            sp = _obj(sp, pw)
+            trace_id = _hex_id(_get(sp, "traceId"), "traceId", pw)
+            span_id = _hex_id(_get(sp, "spanId"), "spanId", pw)
+            parent = _hex_id(_get(sp, "parentSpanId"), "parentSpanId", pw)
+            start = _uint(_get(sp, "startTimeUnixNano", 0), f"{pw}.startTimeUnixNano")
+            end = _uint(_get(sp, "endTimeUnixNano", 0), f"{pw}.endTimeUnixNano")
+            check_span(trace_id, span_id, parent, start, end, pw)
+            status = sp.get("status")
+            code = None if status is None else _enum(_obj(status, pw).get("code", 0), _STATUS, f"{pw}.status.code")
+            name = _str(sp.get("name", ""), f"{pw}.name").replace("\x00", "")
+            append((trace_id, span_id, parent, service, name, start, end, code))
     return out

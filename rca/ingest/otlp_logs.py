@@ -11,8 +11,8 @@ Formats, as the OpenTelemetry Collector's Kafka exporter and plain producers wri
   ``{"ts": 1674981742.38, "service": "ts-travel-service", "level": "INFO", "message": "...",
   "trace_id": "...", "span_id": "..."}``; ``level``, ``trace_id`` and ``span_id`` are optional.
 
-Each record becomes a :class:`rca.store.logs.LogRecord`: ``service`` from the resource as for metrics
-and spans (:func:`rca.ingest.otlp.resource_identity`: ``service.name``, prefixed by
+Each record becomes a :data:`rca.ingest.records.LogLine` tuple: ``service`` from the resource as for metrics
+and spans (:func:`rca.ingest.records.resource_identity`: ``service.name``, prefixed by
 ``service.namespace/`` when there is one), the time from ``time_unix_nano`` (else
 ``observed_time_unix_nano``, as the OTel data model says), the body as text, and the level and
 template key from :func:`rca.data.logs.parse_log_line` given the body and the severity (its text,
@@ -32,22 +32,19 @@ from typing import Any
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtobufDecodeError
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
-from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ResourceLogs, ScopeLogs
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogsData, ScopeLogs
 
 from rca.data.logs import level_of_severity_number, normalise_level, parse_log_line
-from rca.ingest.encode import id_bytes, to_otlp_json
-from rca.ingest.otlp import resource_identity
-from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, check_name
-from rca.store.logs import LogRecord
+from rca.ingest.encode import id_bytes, otlp_bytes, scope_per_service
+from rca.ingest.otlp import scopes
+from rca.ingest.records import MAX_TS, MIN_TS, DecodeError, LogLine, check_name
 
 SEVERITY_NUMBERS = {"TRACE": 1, "DEBUG": 5, "INFO": 9, "WARN": 13, "ERROR": 17, "FATAL": 21}
 """Level -> the first OTLP ``SeverityNumber`` of its range (the OTel log data model)."""
 
 MAX_ID_CHARS = 64
 """Longest trace or span id accepted on the JSON-lines topic."""
-
-_SCOPE = InstrumentationScope(name="rca.replay", version="1")
 
 
 def _body_text(body: AnyValue) -> str:
@@ -63,38 +60,35 @@ def _body_text(body: AnyValue) -> str:
     return str(getattr(body, kind))
 
 
-def _records(data: LogsData) -> list[LogRecord]:
-    out: list[LogRecord] = []
+def _records(data: LogsData) -> list[LogLine]:
+    out: list[LogLine] = []
     append = out.append
     lo, hi = MIN_TS * 1e9, MAX_TS * 1e9
-    for r, rl in enumerate(data.resource_logs):
-        service = resource_identity(rl.resource.attributes, f"resourceLogs[{r}]")[0]
-        for sl in rl.scope_logs:
-            for i, lr in enumerate(sl.log_records):
-                ns = lr.time_unix_nano or lr.observed_time_unix_nano
-                if not lo < ns < hi:
-                    raise DecodeError(
-                        "invalid",
-                        f"resourceLogs[{r}] record {i} of {service!r}: time {ns} ns is missing or not "
-                        "between 1970 and 2200",
-                    )
-                trace_id, span_id = lr.trace_id, lr.span_id
-                if len(trace_id) not in (0, 16) or len(span_id) not in (0, 8):
-                    raise DecodeError(
-                        "invalid",
-                        f"resourceLogs[{r}] record {i} of {service!r}: trace_id must be 0 or 16 bytes and span_id "
-                        f"0 or 8 (got {len(trace_id)}, {len(span_id)})",
-                    )
-                body = lr.body.string_value or _body_text(lr.body)
-                if "\x00" in body:
-                    body = body.replace("\x00", "")
-                severity = lr.severity_text or level_of_severity_number(lr.severity_number)
-                line = parse_log_line(body, severity or None)
-                append(LogRecord(service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
+    for service, _instance, records, where in scopes(data.resource_logs, "scope_logs", "log_records", "resourceLogs"):
+        for i, lr in enumerate(records):
+            ns = lr.time_unix_nano or lr.observed_time_unix_nano
+            if not lo < ns < hi:
+                raise DecodeError(
+                    "invalid",
+                    f"{where} record {i} of {service!r}: time {ns} ns is missing or not between 1970 and 2200",
+                )
+            trace_id, span_id = lr.trace_id, lr.span_id
+            if len(trace_id) not in (0, 16) or len(span_id) not in (0, 8):
+                raise DecodeError(
+                    "invalid",
+                    f"{where} record {i} of {service!r}: trace_id must be 0 or 16 bytes and span_id "
+                    f"0 or 8 (got {len(trace_id)}, {len(span_id)})",
+                )
+            body = lr.body.string_value or _body_text(lr.body)
+            if "\x00" in body:
+                body = body.replace("\x00", "")
+            severity = lr.severity_text or level_of_severity_number(lr.severity_number)
+            line = parse_log_line(body, severity or None)
+            append((service, ns / 1e9, line.level, line.template_key, body, trace_id.hex(), span_id.hex()))
     return out
 
 
-def decode_logs_proto(value: bytes) -> list[LogRecord]:
+def decode_logs_proto(value: bytes) -> list[LogLine]:
     """Log records of an OTLP ``LogsData`` protobuf message.
 
     Raises
@@ -139,7 +133,7 @@ def _hex_ids_to_base64(root: Any) -> None:
                             raise DecodeError("invalid", f"log record {key} {hex_id[:80]!r} is not hex") from None
 
 
-def decode_logs_json(value: bytes) -> list[LogRecord]:
+def decode_logs_json(value: bytes) -> list[LogLine]:
     """Log records of an OTLP/JSON logs message (hex ids, string nanoseconds).
 
     Raises
@@ -168,7 +162,7 @@ def _optional_str(obj: Mapping[str, Any], key: str, where: str, limit: int) -> s
     return value
 
 
-def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
+def decode_logs_jsonl(value: bytes) -> list[LogLine]:
     """Log records of ``rca_logs`` JSON lines (one object per non-empty line).
 
     Raises
@@ -180,7 +174,7 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise DecodeError("bad_utf8", f"not UTF-8 text: {exc}") from None
-    out: list[LogRecord] = []
+    out: list[LogLine] = []
     append = out.append
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -208,7 +202,7 @@ def decode_logs_jsonl(value: bytes) -> list[LogRecord]:
         level = _optional_str(obj, "level", where, 32)
         parsed = parse_log_line(message, level or None)
         append(
-            LogRecord(
+            (
                 check_name(service, "service", where),
                 float(ts),
                 parsed.level,
@@ -229,16 +223,9 @@ def logs_data(rows: Iterable[Mapping[str, Any]]) -> LogsData:
     as severity text and number, and the trace and span ids when the line has them.
     """
     data = LogsData()
-    scopes: dict[str, ScopeLogs] = {}
+    scope = scope_per_service(data.resource_logs, "scope_logs")
     for row in rows:
-        service = str(row["service"])
-        sl = scopes.get(service)
-        if sl is None:
-            rl: ResourceLogs = data.resource_logs.add()
-            kv = rl.resource.attributes.add()
-            kv.key, kv.value.string_value = "service.name", service
-            sl = scopes[service] = rl.scope_logs.add()
-            sl.scope.CopyFrom(_SCOPE)
+        sl: ScopeLogs = scope(str(row["service"]))
         record = sl.log_records.add()
         ns = round(float(row["time"]) * 1e9)
         record.time_unix_nano = record.observed_time_unix_nano = ns
@@ -262,17 +249,14 @@ def _text(value: Any) -> str:
 def encode_logs(rows: Iterable[Mapping[str, Any]], encoding: str) -> bytes:
     """Log lines as ``otlp_proto``, ``otlp_json`` or ``jsonl`` (the ``rca_logs`` topic) bytes."""
     if encoding == "jsonl":
-        lines = []
-        for row in rows:
-            obj = {"ts": float(row["time"]), "service": str(row["service"]), "message": str(row["message"])}
-            for key in ("level", "trace_id", "span_id"):
-                if _text(row.get(key)):
-                    obj[key] = _text(row.get(key))
-            lines.append(json.dumps(obj, separators=(",", ":")))
+        lines = [json.dumps(_jsonl_object(row), separators=(",", ":")) for row in rows]
         return ("\n".join(lines) + "\n").encode()
-    data = logs_data(rows)
-    if encoding == "otlp_proto":
-        return data.SerializeToString()
-    if encoding == "otlp_json":
-        return to_otlp_json(data)
-    raise ValueError(f"unknown log encoding {encoding!r}; choose otlp_proto, otlp_json or jsonl")
+    return otlp_bytes(logs_data(rows), encoding, "log encoding", "otlp_proto, otlp_json or jsonl")
+
+
+def _jsonl_object(row: Mapping[str, Any]) -> dict[str, Any]:
+    obj: dict[str, Any] = {"ts": float(row["time"]), "service": str(row["service"]), "message": str(row["message"])}
+    for key in ("level", "trace_id", "span_id"):
+        if _text(row.get(key)):
+            obj[key] = _text(row.get(key))
+    return obj

@@ -1,6 +1,6 @@
 """What the decoders yield, and the rules every decoder shares.
 
-Decoding gives plain ingest-level records (:data:`MetricPoint`, :data:`SpanRecord` tuples); the store
+Decoding gives plain ingest-level records (:data:`MetricPoint`, :data:`SpanRecord`, :data:`LogLine` tuples); the store
 takes tuples of these shapes and converts them to rows itself, so decoding never depends on the store.
 
 Shared rules: the service identity of a resource, the one string form of an attribute value, the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,10 @@ SpanRecord = tuple[str, str, str, str, str, int, int, int | None]
 """One span: ``(trace_id, span_id, parent_span_id, service, operation, start_ns, end_ns, status_code)``; ids
 lowercase hex, ``parent_span_id`` ``""`` for roots, ``status_code`` ``None`` when the span carried no status."""
 
+LogLine = tuple[str, float, str, str, str, str, str]
+"""One log record: ``(service, ts, level, template_key, message, trace_id, span_id)``; ``ts`` in Unix seconds,
+``(service, template_key, level)`` its stream (:func:`rca.data.logs.parse_log_line`), ids lowercase hex or ``""``."""
+
 
 class DecodeError(ValueError):
     """A message that cannot be decoded; ``reason`` is a short machine-readable kind.
@@ -67,13 +71,19 @@ class DecodeError(ValueError):
 
 
 # ------------------------------------------------------------------ identity
-def service_identity(name: str, namespace: str, where: str) -> str:
-    """The service of a resource: ``<service.namespace>/<service.name>``, or the name alone without a namespace.
+def resource_identity(attributes: Iterable[tuple[str, Any]], where: str) -> tuple[str, str]:
+    """``(service, instance)`` of a resource, from its attributes as ``(key, value)`` pairs of either encoding.
 
-    Two services of one name in different namespaces stay apart; an empty name is ``unknown_service``.
+    The service is ``<service.namespace>/<service.name>``, or the name alone without a namespace, so two
+    services of one name in different namespaces stay apart; an empty name is ``unknown_service``.
+    ``instance`` is ``service.instance.id``, ``""`` when absent. A value that is not a string counts as absent.
     """
-    service = f"{namespace}/{name or UNKNOWN_SERVICE}" if namespace else name or UNKNOWN_SERVICE
-    return check_name(service, "service", where)
+    found = {"service.name": "", "service.namespace": "", INSTANCE_LABEL: ""}
+    for key, value in attributes:
+        if key in found:
+            found[key] = value if isinstance(value, str) else ""
+    name, namespace = found["service.name"] or UNKNOWN_SERVICE, found["service.namespace"]
+    return check_name(f"{namespace}/{name}" if namespace else name, "service", where), found[INSTANCE_LABEL]
 
 
 def attribute_string(value: Any) -> str:

@@ -34,8 +34,10 @@ from rca.data.spans import span_series
 from rca.errors import RCAError
 from rca.ingest.encode import encode_metrics, encode_spans
 from rca.ingest.otlp_logs import encode_logs
-from rca.ingest.settings import REPLAY_ENCODINGS, IngestSettings
-from rca.settings import Settings
+from rca.settings import IngestSettings, Settings
+
+REPLAY_ENCODINGS = ("otlp_proto", "otlp_json", "jsonl")
+"""Encodings ``rca replay`` can publish; ``jsonl`` means the ``rca_metrics`` and ``rca_logs`` JSON-lines topics."""
 
 SPANS_PER_MESSAGE = 512
 """Spans per message (the Collector batch processor's default ``send_batch_size`` is 8192; 512 keeps

@@ -40,8 +40,8 @@ import pandas as pd
 from rca.anomaly.logs import LOG_CHANGE, Z_UNIT, LogChange, LogNormal
 from rca.anomaly.scores import Direction, Scoring, baseline_zscores, max_abs, onset_index, robust_scale, series_scores
 from rca.anomaly.signals import CALL_DELAY, cause_signal_series
+from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.causal.neural_granger import NeuralGranger, NeuralGrangerParams
 from rca.data.case import Case, Telemetry
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
@@ -65,7 +65,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     ----------
     lags, encoder_dim, encoder_hidden, encoder_depth, pretraining, objective, pretrain_epochs
         With ``epochs``, ``lr``, ``sparsity``, ``seed``, ``threads``, ``device`` and ``progress``: the
-        neural Granger model's (:class:`rca.causal.neural_granger.NeuralGrangerParams`);
+        neural Granger model's (:class:`rca.causal.granger_params.NeuralGrangerParams`);
         ``pretraining=False`` is the ablation without contrastive pretraining.
     direction, scoring, persistence
         How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="up"``: only
@@ -171,7 +171,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             model.report["log_templates"] = model.logs.templates_.size
         needed = max(self.min_fit_rows, 3 * self.lags + 10)
         if len(frame) >= needed and columns:
-            model.granger = NeuralGranger(**self.granger_params()).fit(self._standardise(model, values))
+            model.granger = neural_granger()(**self.granger_params()).fit(self._standardise(model, values))
             model.report.update(model.granger.report_)
         else:
             model.report["skipped"] = f"{len(frame)} history rows < {needed}"

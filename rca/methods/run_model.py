@@ -7,13 +7,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rca.anomaly.logs import LogNormal
-from rca.causal.neural_granger import NeuralGranger
+from rca.causal.granger_params import neural_granger
 from rca.errors import DataError
+
+if TYPE_CHECKING:
+    from rca.causal.neural_granger import NeuralGranger
 
 FORMAT_VERSION = 2
 """Version of ``model.json`` (2: the neural Granger model saved by name, :mod:`rca.causal.neural_granger`;
@@ -87,7 +90,7 @@ class FittedModel:
             logs=LogNormal.from_state(meta["logs"]) if meta.get("logs") else None,
         )
         if meta["trained"]:
-            model.granger = NeuralGranger.load(directory, device=device, threads=threads, progress=progress)
+            model.granger = neural_granger().load(directory, device=device, threads=threads, progress=progress)
         return model
 
 

@@ -155,15 +155,19 @@ class IncidentWatcher:
     def watch_once(self) -> list[IncidentEvent]:
         """Feed the points stored since the last poll to the detector; act on its events.
 
-        The first poll reads the whole retained store (the detector's normal history); later polls
-        read only what is newer than the last point seen (minus a few steps, for late points).
+        The first poll reads the newest ``history_points`` points of every series (the most normal
+        history the detector keeps), not the whole retained store; later polls read only what is newer
+        than the last point seen (minus a few steps, for late points).
         """
         newest = self.store.newest()
         if newest is None:
             return []
         INGEST_LAG.set(max(time.time() - newest, 0.0))
         self._refresh_prior()
-        start = None if self._watch_from is None else self._watch_from - 5 * self.settings.span_bucket_seconds
+        if self._watch_from is None:
+            start = self.store.history_start(self.detector.history_points)
+        else:
+            start = self._watch_from - 5 * self.settings.span_bucket_seconds
         frame, _ = self.store.read_points(start, None)
         columns = self.watched([str(c) for c in frame.columns])
         events: list[IncidentEvent] = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -53,14 +53,7 @@ class LogReads:
 
     def _buckets(self, start: float | None, end: float | None) -> pd.DataFrame:
         """Stored buckets starting in ``[start, end)``: the count columns plus ``first_ts``, ``last_ts``."""
-        c, tpl = log_counts, log_templates
-        query = sa.select(
-            tpl.c.service, tpl.c.template_key, tpl.c.level, c.c.bucket, c.c.count, c.c.first_ts, c.c.last_ts
-        ).join(tpl, tpl.c.id == c.c.template_id)
-        if start is not None:
-            query = query.where(c.c.bucket >= start)
-        if end is not None:
-            query = query.where(c.c.bucket < end)
+        query = _per_template(log_counts, "bucket", start, end, "bucket", "count", "first_ts", "last_ts")
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, "first_ts", "last_ts"])
         frame["count"] = frame["count"].astype("int64")
@@ -71,13 +64,7 @@ class LogReads:
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
         s, tpl = log_samples, log_templates
-        query = sa.select(
-            tpl.c.service, tpl.c.template_key, tpl.c.level, s.c.ts, s.c.message, s.c.trace_id, s.c.span_id
-        ).join(tpl, tpl.c.id == s.c.template_id)
-        if start is not None:
-            query = query.where(s.c.ts >= start)
-        if end is not None:
-            query = query.where(s.c.ts < end)
+        query = _per_template(s, "ts", start, end, "ts", "message", "trace_id", "span_id")
         with self.store.engine.connect() as conn:
             rows = conn.execute(query.order_by(tpl.c.service, tpl.c.template_key, tpl.c.level, s.c.ts)).all()
         frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
@@ -101,6 +88,9 @@ class LogReads:
             Columns ``time, service, level, message, trace_id, span_id`` sorted by time; ``None`` when
             no log was counted in the window.
         """
+        with self.store.engine.connect() as conn:  # no log stored at all (a store of metrics and spans): skip cheaply
+            if conn.execute(sa.select(log_counts.c.bucket).limit(1)).first() is None:
+                return None
         counts = self._buckets(start, end)
         if counts.empty:
             return None
@@ -152,3 +142,19 @@ class LogReads:
             total = sa.select(sa.func.coalesce(sa.func.sum(log_counts.c.count), 0))
             out["records"] = int(conn.execute(total).scalar_one())
         return out
+
+
+def _per_template(table: sa.Table, time: str, start: float | None, end: float | None, *columns: str) -> sa.Select[Any]:
+    """``service, template_key, level, *columns`` of ``table`` joined to its template, ``start <= time < end``.
+
+    Columns are named by their names in ``table``; ``None`` leaves that side of the window open.
+    """
+    tpl = log_templates
+    query = sa.select(tpl.c.service, tpl.c.template_key, tpl.c.level, *(table.c[c] for c in columns)).join(
+        tpl, tpl.c.id == table.c.template_id
+    )
+    if start is not None:
+        query = query.where(table.c[time] >= start)
+    if end is not None:
+        query = query.where(table.c[time] < end)
+    return query

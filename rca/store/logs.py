@@ -51,7 +51,10 @@ MAX_SAMPLE_CHARS = 4000
 
 
 class LogRecord(NamedTuple):
-    """One decoded log record: its stream ``(service, template_key, level)``, time and line."""
+    """One log record: its stream ``(service, template_key, level)``, time and line.
+
+    :meth:`LogStore.write` takes these or plain tuples of their shape (what the ingest decoders yield).
+    """
 
     service: str
     ts: float
@@ -62,6 +65,10 @@ class LogRecord(NamedTuple):
     span_id: str
 
 
+LogRecordLike = LogRecord | tuple[str, float, str, str, str, str, str]
+"""What :meth:`LogStore.write` takes as a record: a :class:`LogRecord` or a tuple of its shape."""
+
+
 @dataclass(frozen=True)
 class LogMessage:
     """The records of one Kafka message and where it came from (for the offset ledger)."""
@@ -69,7 +76,7 @@ class LogMessage:
     topic: str
     partition: int
     offset: int
-    records: Sequence[LogRecord]
+    records: Sequence[LogRecordLike]
 
 
 @dataclass(frozen=True)
@@ -139,14 +146,14 @@ class LogStore(LogReads):
             fresh, duplicates, next_offsets = self._claim(conn, messages)
             records = [r for m in fresh for r in m.records]
             counts: dict[tuple[str, str, str], dict[float, list[float]]] = {}  # [count, first, last]
-            candidates: dict[tuple[tuple[str, str, str], float], list[LogRecord]] = {}
+            candidates: dict[tuple[tuple[str, str, str], float], list[LogRecordLike]] = {}
             width, limit = self.bucket_seconds, self.samples_per_hour
             for record in records:
-                stream = (record.service, record.template_key, record.level)
+                service, ts, level, template_key = record[0], record[1], record[2], record[3]
+                stream = (service, template_key, level)
                 per_bucket = counts.get(stream)
                 if per_bucket is None:
                     per_bucket = counts[stream] = {}
-                ts = record.ts
                 bucket = math.floor(ts / width) * width
                 cell = per_bucket.get(bucket)
                 if cell is None:
@@ -157,7 +164,7 @@ class LogStore(LogReads):
                         cell[1] = ts
                     elif ts > cell[2]:
                         cell[2] = ts
-                slot = (stream, math.floor(record.ts / 3600.0) * 3600.0)
+                slot = (stream, math.floor(ts / 3600.0) * 3600.0)
                 kept = candidates.get(slot)
                 if kept is None:
                     candidates[slot] = [record]
@@ -257,7 +264,7 @@ class LogStore(LogReads):
         )
 
     def _add_samples(
-        self, conn: Connection, candidates: dict[tuple[int, float], list[LogRecord]]
+        self, conn: Connection, candidates: dict[tuple[int, float], list[LogRecordLike]]
     ) -> tuple[int, set[tuple[int, float]]]:
         """Keep the first lines of each (stream, hour) in its free slots; slots taken elsewhere stay."""
         open_slots = {k: v for k, v in candidates.items() if k not in self._full}
@@ -278,15 +285,16 @@ class LogStore(LogReads):
         for key in keys:
             start = taken.get(key, 0)
             for seq, record in enumerate(open_slots[key][: max(0, self.samples_per_hour - start)], start=start):
+                _service, ts, _level, _key, message, trace_id, span_id = record
                 rows.append(
                     {
                         "template_id": key[0],
                         "hour": key[1],
                         "seq": seq,
-                        "ts": record.ts,
-                        "message": record.message[:MAX_SAMPLE_CHARS],
-                        "trace_id": record.trace_id,
-                        "span_id": record.span_id,
+                        "ts": ts,
+                        "message": message[:MAX_SAMPLE_CHARS],
+                        "trace_id": trace_id,
+                        "span_id": span_id,
                     }
                 )
             if start + len(open_slots[key]) >= self.samples_per_hour:

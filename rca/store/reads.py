@@ -51,6 +51,24 @@ class TelemetryReads:
         wide.columns.name = None
         return wide, mapping
 
+    def history_start(self, points_per_series: int) -> float | None:
+        """The earliest time :meth:`read_points` must start at to read the newest ``points_per_series`` points
+        of every series (all of a series that has fewer); ``None`` when no point is stored.
+
+        One indexed lookup per series (the primary key is ``(series_id, ts)``), no scan of the points.
+        """
+        s, p = schema.series, schema.points
+
+        def per_series(query: sa.Select[Any]) -> sa.ScalarSelect[Any]:
+            return query.where(p.c.series_id == s.c.id).limit(1).correlate(s).scalar_subquery()
+
+        nth_newest = per_series(sa.select(p.c.ts).order_by(p.c.ts.desc()).offset(max(points_per_series, 1) - 1))
+        oldest = per_series(sa.select(p.c.ts).order_by(p.c.ts))
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.min(sa.func.coalesce(nth_newest, oldest))).select_from(s)
+            value = conn.execute(query).scalar_one()
+        return None if value is None else float(value)
+
     def read_spans(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Stored spans that start in ``[start, end)`` (Unix seconds), in the loaders' spans format.
 

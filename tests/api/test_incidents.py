@@ -107,10 +107,8 @@ def test_the_next_incidents_baseline_starts_after_the_last_one_closed(tmp_path: 
     assert windows[1]["start"] == closed_at + 1  # a clean baseline: none of the first fault in it
 
 
-def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
-    store = Store(settings.resolved_store_url)
-    service = Service(settings, store=store)
+def recorded_reads(store: Store) -> list[float | None]:
+    """The ``start`` of every later ``store.read_points`` call, in order."""
     reads: list[float | None] = []
     read_points = store.read_points
 
@@ -119,7 +117,33 @@ def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
         return read_points(start, end)
 
     store.read_points = recorded  # type: ignore[method-assign]
+    return reads
+
+
+def test_watcher_reads_only_new_points(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
+    store = Store(settings.resolved_store_url)
+    service = Service(settings, store=store)
+    reads = recorded_reads(store)
     for t in range(100, 103):
         store.write([Point("carts", "cpu", float(t), 0.5), Point("carts", "mem", float(t), 0.7)])
         assert service.watcher.watch_once() == []
-    assert reads[0] is None and reads[1] is not None and reads[2] is not None and reads[2] > reads[1]
+    # The first poll reads from the oldest point (fewer than the detector keeps), later ones only what is new.
+    assert reads[0] == 100.0 and reads[1] is not None and reads[2] is not None and reads[2] > reads[1]
+
+
+def test_watchers_first_poll_reads_only_the_history_the_detector_keeps(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, default_method="baro", retrain_cron="", span_bucket_seconds=1.0)
+    store = Store(settings.resolved_store_url)
+    # carts/cpu every second from 0, carts/mem every 10 s from 0, orders/cpu (young) from 80 on.
+    store.write([Point("carts", "cpu", float(t), 0.5) for t in range(100)])
+    store.write([Point("carts", "mem", float(t), 0.7) for t in range(0, 100, 10)])
+    store.write([Point("orders", "cpu", float(t), 0.2) for t in range(80, 100)])
+    assert store.history_start(5) == 50.0  # the 5th newest of carts/mem
+    assert store.history_start(20) == 0.0  # carts/mem has fewer: all of it
+    assert Store(f"sqlite:///{tmp_path / 'empty.sqlite'}").history_start(5) is None
+    service = Service(settings, store=store)
+    service.watcher.detector.history_points = 5
+    reads = recorded_reads(store)
+    service.watcher.watch_once()
+    assert reads == [50.0]

@@ -20,7 +20,7 @@ from kafka_broker import KafkaBroker
 from pg_server import PostgresServer
 
 from rca.ingest.consumer import IngestWorker
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 
 

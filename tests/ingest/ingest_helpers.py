@@ -14,7 +14,7 @@ from pathlib import Path
 from rca.ingest.consumer import IngestWorker
 from rca.ingest.encode import encode_metrics
 from rca.ingest.metrics import IngestStats
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

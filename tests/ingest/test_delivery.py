@@ -16,7 +16,7 @@ from kafka_broker import KafkaBroker
 from prometheus_client import REGISTRY
 
 from rca.ingest.encode import encode_metrics
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 
 pytestmark = pytest.mark.kafka

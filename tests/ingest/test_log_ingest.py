@@ -19,7 +19,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from rca.data.logs import log_counts
 from rca.ingest.otlp_logs import encode_logs
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 from rca.store.logs import LogStore
 

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 from otelcol import Collector
 
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 from rca.store.logs import LogStore
 

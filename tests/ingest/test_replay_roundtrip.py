@@ -18,7 +18,7 @@ from rca.data.case import Case
 from rca.data.datasets import discover
 from rca.data.spans import call_graph
 from rca.ingest.replay import plan_case, replay, trace_derived_columns
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 
 pytestmark = pytest.mark.kafka

@@ -12,7 +12,7 @@ from ingest_helpers import ingest_process, metric_messages, stored_values, wait_
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
 
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 from rca.store import Store
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -53,6 +54,20 @@ def test_counts_read_back_as_the_offline_log_counts(store: Store) -> None:
     window = logs.read_counts(T0 + 600, T0 + 1200)
     assert window["bucket"].between(T0 + 600, T0 + 1199).all()
     assert window["count"].sum() == ((frame["time"] >= T0 + 600) & (frame["time"] < T0 + 1200)).sum()
+
+
+def test_plain_tuples_of_the_record_shape_are_stored_as_records(store: Store, tmp_path: Path) -> None:
+    """What the ingest decoders yield (plain tuples) is counted and kept as LogRecords are."""
+    frame = lines(120)
+    named = LogStore(store)
+    named.write(messages(frame, 40))
+    plain = LogStore(Store(data_dir=tmp_path))
+    plain.write(
+        [LogMessage(m.topic, m.partition, m.offset, [tuple(r) for r in m.records]) for m in messages(frame, 40)]
+    )
+    pd.testing.assert_frame_equal(plain.read_counts(), named.read_counts())
+    pd.testing.assert_frame_equal(plain.read_samples(), named.read_samples())
+    assert not plain.read_samples().empty
 
 
 def test_a_message_delivered_again_is_not_counted_again(store: Store) -> None:
@@ -128,6 +143,7 @@ def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
     """The window as ``Telemetry.logs``: log_counts of it equals the stored counts; kept lines are real."""
     frame = lines(900, every=5.0)
     logs = LogStore(store, samples_per_hour=2)
+    assert logs.read_logs() is None  # nothing stored yet
     logs.write(messages(frame, 100))
     window = logs.read_logs(T0 + 3000, T0 + 4200)  # the first lines of the second hour are kept
     assert window is not None and list(window.columns) == ["time", "service", "level", "message", "trace_id", "span_id"]

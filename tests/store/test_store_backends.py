@@ -90,6 +90,15 @@ def test_services_and_extension_tables(store: Store) -> None:
         ).scalar_one() == str(schema.SCHEMA_VERSION)
 
 
+def test_history_start_keeps_the_newest_points_of_every_series(store: Store) -> None:
+    assert store.history_start(3) is None
+    store.write([("a", "cpu", float(t), 1.0) for t in range(50)] + [("b", "cpu", float(t), 1.0) for t in range(40, 50)])
+    assert store.history_start(3) == 47.0
+    assert store.history_start(12) == 38.0  # b has fewer than 12: all of b, from 40; a's 12th newest is 38
+    frame, _ = store.read_points(store.history_start(3))
+    assert (frame.notna().sum() == 3).all()
+
+
 def test_large_batches(store: Store) -> None:
     rows = [(f"s{i % 50}", f"m{i % 7}", float(i // 350), float(i)) for i in range(120_000)]
     result = store.write(rows)

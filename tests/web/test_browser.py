@@ -31,7 +31,7 @@ from server import free_port
 
 from rca.api.client import wait_until_healthy
 from rca.ingest.replay import replay
-from rca.ingest.settings import IngestSettings
+from rca.settings import IngestSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "browser-read-key-42"
