@@ -75,6 +75,7 @@ ServiceFilter = Annotated[
         alias="service",
         min_length=1,
         max_length=300,
+        pattern=r"^[^\x00]+$",  # PostgreSQL text cannot hold NUL: a 422, not a database error
         description="Only those whose ranked causes include this service (at `max_rank` or better); "
         "a service no analysis ranks gives an empty page.",
     ),
