@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 
-from rca.anomaly.logs import LOG_CHANGE
 from rca.data.case import Case
 from rca.explain.evidence import candidate_key
 from rca.explain.llm_client import ChatEndpoint, Fallback, Run, parse_object, text_field
@@ -28,10 +27,11 @@ from rca.explain.llm_tools import (
     MAX_LISTED_SERVICES,
     MAX_TOOL_CALLS_PER_TURN,
     compact,
+    log_evidence,
     offered,
     tool_message,
 )
-from rca.explain.mentions import MentionChecker
+from rca.explain.mentions import checker_for
 from rca.explain.model import Explanation, NodeReport, Timings
 from rca.explain.template import TemplateExplainer
 from rca.rank.ranking import Ranking
@@ -148,9 +148,9 @@ class LLMExplainer:
         base = self.template.render(evidence, ranking, k)
         run = Run(
             evidence=evidence,
-            checker=self._checker(case, ranking),
+            checker=checker_for(case, ranking),
             deadline=time.monotonic() + self.timeout_s,
-            log_changes=self._log_changes(ranking),
+            log_changes=log_evidence(ranking),
         )
         try:
             if not ranking.candidates:
@@ -160,26 +160,6 @@ class LLMExplainer:
         except Fallback as stop:
             return self._finish(base, run, start, fallback=stop)
         return self._finish(base, run, start, narrative=narrative)
-
-    @staticmethod
-    def _log_changes(ranking: Ranking) -> dict[str, Mapping[str, Any]]:
-        """``service -> log_change`` evidence, from whichever of its candidates carries it."""
-        changes: dict[str, Mapping[str, Any]] = {}
-        for candidate in ranking.candidates:
-            change = candidate.evidence.get(LOG_CHANGE)
-            if isinstance(change, Mapping):
-                changes.setdefault(candidate.service, change)
-        return changes
-
-    @staticmethod
-    def _checker(case: Case, ranking: Ranking) -> MentionChecker:
-        telemetry = case.telemetry
-        services = set(telemetry.services) | {c.service for c in ranking.candidates}
-        if telemetry.traces is not None:
-            services |= {str(s) for s in telemetry.traces["service"].unique()}
-        if telemetry.graph:
-            services |= {s for edge in telemetry.graph for s in edge}
-        return MentionChecker(services, telemetry.series.keys(), (m for _, m in telemetry.series.values()))
 
     def _finish(
         self,

@@ -11,10 +11,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rca.anomaly.logs import LOG_CHANGE
 from rca.data.case import Case
 from rca.explain.evidence import finite, span_stats
 from rca.explain.llm_client import Run, decode_call
 from rca.explain.model import SeriesNumbers, ToolCallRecord
+from rca.rank.ranking import Ranking
 
 MAX_TOOL_CALLS_PER_TURN = 4
 MAX_LISTED_COLUMNS = 40
@@ -85,6 +87,17 @@ def offered(case: Case, run: Run) -> list[dict[str, Any]]:
     if run.log_changes:
         names.add("read_logs")
     return [tool for tool in TOOLS if tool["function"]["name"] in names]
+
+
+def log_evidence(ranking: Ranking) -> dict[str, Mapping[str, Any]]:
+    """``service -> log_change`` evidence of a ranking (what ``read_logs`` answers), from whichever of a
+    service's candidates carries it."""
+    changes: dict[str, Mapping[str, Any]] = {}
+    for candidate in ranking.candidates:
+        change = candidate.evidence.get(LOG_CHANGE)
+        if isinstance(change, Mapping):
+            changes.setdefault(candidate.service, change)
+    return changes
 
 
 def compact(numbers: SeriesNumbers | None) -> dict[str, Any] | None:
