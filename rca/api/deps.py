@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from rca.api.cache import Cache
@@ -23,7 +23,7 @@ This process' own writes show at once; writes by other processes sharing the sto
 (plus the few milliseconds of a refresh, during which the previous page is still served).
 """
 RECENT_PAGES = 64
-"""Pages of ``GET /v1/analyses`` (by limit and offset) kept in memory."""
+"""Pages of ``GET /v1/analyses`` (by limit, offset and filter) kept in memory."""
 SERVICES_MAX_AGE_SECONDS = 1.0
 """How long the answer of ``GET /v1/services`` is reused (it scans the stored series and spans)."""
 
@@ -36,10 +36,10 @@ class Caches:
     """Finished analyses as served by ``GET /v1/analyses/{id}`` (they never change)."""
     summaries: Cache[str, Analysis] = field(default_factory=lambda: Cache(RECENT_DOCUMENTS))
     """Finished analyses without their graphs, as pages list them."""
-    pages: Cache[tuple[int, int], bytes] = field(
+    pages: Cache[tuple[int, int, str | None, int | None], bytes] = field(
         default_factory=lambda: Cache(RECENT_PAGES, max_age=PAGE_MAX_AGE_SECONDS)
     )
-    """Pages of ``GET /v1/analyses`` by (limit, offset), versioned by the analyses' changes."""
+    """Pages of ``GET /v1/analyses`` by (limit, offset, service, max_rank), versioned by the analyses' changes."""
     services: Cache[None, bytes] = field(default_factory=lambda: Cache(1, max_age=SERVICES_MAX_AGE_SECONDS))
     """The answer of ``GET /v1/services``."""
 
@@ -65,6 +65,31 @@ async def get_caches(request: Request) -> Caches:
     caches: Caches = request.app.state.caches
     return caches
 
+
+DEFAULT_MAX_RANK = 3
+"""A list filtered by service shows the analyses and incidents that rank it among their top three causes."""
+
+ServiceFilter = Annotated[
+    str | None,
+    Query(
+        alias="service",
+        min_length=1,
+        max_length=300,
+        pattern=r"^[^\x00]+$",  # PostgreSQL text cannot hold NUL: a 422, not a database error
+        description="Only those whose ranked causes include this service (at `max_rank` or better); "
+        "a service no analysis ranks gives an empty page.",
+    ),
+]
+"""The ``service`` filter of the list routes (``service`` itself names the running service there)."""
+MaxRank = Annotated[
+    int,
+    Query(
+        ge=1,
+        le=100,
+        description="With `service`: the worst rank at which it counts (1: the top cause only). "
+        "Ignored without `service`.",
+    ),
+]
 
 ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

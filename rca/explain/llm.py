@@ -2,10 +2,10 @@
 
 One agent per node of the subgraph, from the symptom toward the candidate causes; children run first and
 hand a small JSON report to their parent; one final synthesis call writes the narrative. The agents may
-read series and spans through two tools. The ranking is never changed: the explanation keeps the
-template's numbers and candidate list and only replaces the text. Any error, timeout, malformed answer,
-spent budget, or mention of a service that is not in the data returns the template's explanation with
-``fallback_reason`` set.
+read series, spans and a candidate's changed log templates through tools. The ranking is never changed:
+the explanation keeps the template's numbers and candidate list and only replaces the text. Any error,
+timeout, malformed answer, spent budget, or mention of a service that is not in the data returns the
+template's explanation with ``fallback_reason`` set.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from rca.explain.llm_tools import (
     MAX_LISTED_COLUMNS,
     MAX_LISTED_SERVICES,
     MAX_TOOL_CALLS_PER_TURN,
-    TOOLS,
     compact,
+    log_evidence,
+    offered,
     tool_message,
 )
-from rca.explain.mentions import MentionChecker
+from rca.explain.mentions import checker_for
 from rca.explain.model import Explanation, NodeReport, Timings
 from rca.explain.template import TemplateExplainer
 from rca.rank.ranking import Ranking
@@ -49,7 +50,8 @@ _RULES = (
 _NODE_TASK = (
     "Examine the node below: one series (or service) of the causal subgraph, between the symptom and the "
     "ranked causes. Its 'children' are its suspected causes, already examined by other agents: their reports "
-    "are included. You may call read_series and read_spans to check the data. A child that is clearly "
+    "are included. You may call the tools to check the data (read_logs: the log templates whose rate changed "
+    "most in a candidate service). A child that is clearly "
     "abnormal and earlier usually explains this node (then this node is a victim); blame this node only if no "
     "child explains what it shows."
 )
@@ -144,7 +146,12 @@ class LLMExplainer:
         start = time.perf_counter()
         evidence = self.template.evidence(case)
         base = self.template.render(evidence, ranking, k)
-        run = Run(evidence=evidence, checker=self._checker(case, ranking), deadline=time.monotonic() + self.timeout_s)
+        run = Run(
+            evidence=evidence,
+            checker=checker_for(case, ranking),
+            deadline=time.monotonic() + self.timeout_s,
+            log_changes=log_evidence(ranking),
+        )
         try:
             if not ranking.candidates:
                 raise Fallback("no_candidates", "the ranking has no candidates")
@@ -153,16 +160,6 @@ class LLMExplainer:
         except Fallback as stop:
             return self._finish(base, run, start, fallback=stop)
         return self._finish(base, run, start, narrative=narrative)
-
-    @staticmethod
-    def _checker(case: Case, ranking: Ranking) -> MentionChecker:
-        telemetry = case.telemetry
-        services = set(telemetry.services) | {c.service for c in ranking.candidates}
-        if telemetry.traces is not None:
-            services |= {str(s) for s in telemetry.traces["service"].unique()}
-        if telemetry.graph:
-            services |= {s for edge in telemetry.graph for s in edge}
-        return MentionChecker(services, telemetry.series.keys(), (m for _, m in telemetry.series.values()))
 
     def _finish(
         self,
@@ -211,7 +208,11 @@ class LLMExplainer:
         for note in base.candidates[: self.k]:
             members.update(note.path)
             edges.update(zip(note.path, note.path[1:], strict=False))
-        service_of = {m: case.telemetry.service_of(m) if m in case.telemetry.series else m for m in members}
+        # a candidate knows its service, also when its node is no column of the case (``<service>_log_change``)
+        ranked = {candidate_key(c): c.service for c in top}
+        service_of = {
+            m: ranked.get(m) or (case.telemetry.service_of(m) if m in case.telemetry.series else m) for m in members
+        }
 
         def matches(name: str) -> list[str]:
             exact = [m for m in members if m == name]
@@ -287,7 +288,7 @@ class LLMExplainer:
                 "likely_cause": "the service that best explains this node (itself or a child's), or null",
             },
         }
-        tools = TOOLS if case.telemetry.traces is not None else TOOLS[:1]
+        tools = offered(case, run)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": _RULES},
             {"role": "user", "content": json.dumps(payload)},

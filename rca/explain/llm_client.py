@@ -43,6 +43,8 @@ class Run:
     llm_s: float = 0.0
     tool_calls: list[ToolCallRecord] = field(default_factory=list)
     reports: list[NodeReport] = field(default_factory=list)
+    log_changes: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``service -> log_change`` evidence of the ranking's candidates (what ``read_logs`` answers from)."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""The tools the LLM explainer's agents may call: ``read_series`` and ``read_spans`` over the case."""
+"""The tools the LLM explainer's agents may call: ``read_series``, ``read_spans`` and ``read_logs``.
+
+``read_series`` and ``read_spans`` read the case; ``read_logs`` reads the ranking's log evidence (the
+templates whose rate changed most in a candidate service's logs, :mod:`rca.anomaly.logs`), so the
+model sees the same templates the ranking used.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,19 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rca.anomaly.logs import LOG_CHANGE
 from rca.data.case import Case
 from rca.explain.evidence import finite, span_stats
 from rca.explain.llm_client import Run, decode_call
 from rca.explain.model import SeriesNumbers, ToolCallRecord
+from rca.rank.ranking import Ranking
 
 MAX_TOOL_CALLS_PER_TURN = 4
 MAX_LISTED_COLUMNS = 40
 MAX_LISTED_SERVICES = 80
 _SPAN_LIMIT = 5
 _MAX_SPAN_LIMIT = 20
+_TEMPLATE_LIMIT = 5
 
 TOOLS: list[dict[str, Any]] = [
     {
@@ -50,8 +58,46 @@ TOOLS: list[dict[str, Any]] = [
             },
         },
     },
+    {
+        "type": "function",
+        "function": {
+            "name": "read_logs",
+            "description": "The log templates whose rate changed most in one candidate service's logs after the "
+            "anomaly time: each with its level, lines per minute before and after, z and one example line; and "
+            "the service's share of ERROR lines before and after.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "service": {"type": "string"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": _TEMPLATE_LIMIT},
+                },
+                "required": ["service"],
+            },
+        },
+    },
 ]
-"""The OpenAI ``tools`` the node agents get (``read_spans`` only when the case has spans)."""
+"""Every OpenAI ``tool`` the node agents may get; :func:`offered` picks those the data supports."""
+
+
+def offered(case: Case, run: Run) -> list[dict[str, Any]]:
+    """The tools for this case: ``read_spans`` when it has spans, ``read_logs`` when the ranking has log evidence."""
+    names = {"read_series"}
+    if case.telemetry.traces is not None:
+        names.add("read_spans")
+    if run.log_changes:
+        names.add("read_logs")
+    return [tool for tool in TOOLS if tool["function"]["name"] in names]
+
+
+def log_evidence(ranking: Ranking) -> dict[str, Mapping[str, Any]]:
+    """``service -> log_change`` evidence of a ranking (what ``read_logs`` answers), from whichever of a
+    service's candidates carries it."""
+    changes: dict[str, Mapping[str, Any]] = {}
+    for candidate in ranking.candidates:
+        change = candidate.evidence.get(LOG_CHANGE)
+        if isinstance(change, Mapping):
+            changes.setdefault(candidate.service, change)
+    return changes
 
 
 def compact(numbers: SeriesNumbers | None) -> dict[str, Any] | None:
@@ -99,7 +145,9 @@ def _run_tool(run: Run, case: Case, service: str, name: str, arguments: dict[str
         return _read_series(run, service, arguments)
     if name == "read_spans":
         return _read_spans(case, arguments)
-    return {"error": f"unknown tool {name!r}; the tools are read_series and read_spans"}
+    if name == "read_logs":
+        return _read_logs(run, arguments)
+    return {"error": f"unknown tool {name!r}; the tools are read_series, read_spans and read_logs"}
 
 
 def _read_series(run: Run, service: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,6 +175,24 @@ def _read_spans(case: Case, arguments: Mapping[str, Any]) -> dict[str, Any]:
     limit = arguments.get("limit", _SPAN_LIMIT)
     limit = min(max(limit, 1), _MAX_SPAN_LIMIT) if isinstance(limit, int) else _SPAN_LIMIT
     return span_stats(spans, service, case.inject_time, limit)
+
+
+def _read_logs(run: Run, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    service = arguments.get("service")
+    change = run.log_changes.get(service) if isinstance(service, str) else None
+    if change is None:
+        known = sorted(run.log_changes)[:MAX_LISTED_SERVICES]
+        return {"error": f"no log evidence for service {service!r}; services with log evidence: {known}"}
+    limit = arguments.get("limit", _TEMPLATE_LIMIT)
+    limit = min(max(limit, 1), _TEMPLATE_LIMIT) if isinstance(limit, int) else _TEMPLATE_LIMIT
+    templates = change.get("templates")
+    return {
+        "service": service,
+        "anomaly_time": run.evidence.case.inject_time,
+        "error_share_before": change.get("error_share_before"),
+        "error_share_after": change.get("error_share_after"),
+        "templates": list(templates[:limit]) if isinstance(templates, list) else [],
+    }
 
 
 def bounded(text: str, max_chars: int) -> str:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from rca.data.case import split_series_name
+from rca.data.case import Case, split_series_name
+from rca.rank.ranking import Ranking
 
 SERVICE_SUFFIXES = frozenset(
     {"service", "svc", "db", "api", "server", "app", "cache", "redis", "mysql", "mongo", "mongodb", "queue", "gateway"}
@@ -75,3 +76,15 @@ class MentionChecker:
         if self._known(word) or word in self.metrics:
             return True
         return "_" in word and split_series_name(word)[0] in self.services
+
+
+def checker_for(case: Case, ranking: Ranking) -> MentionChecker:
+    """The checker of an explanation of ``ranking``: the case's services, series and metrics, the ranked
+    services, and the services of its spans and call graph."""
+    telemetry = case.telemetry
+    services = set(telemetry.services) | {c.service for c in ranking.candidates}
+    if telemetry.traces is not None:
+        services |= {str(s) for s in telemetry.traces["service"].unique()}
+    if telemetry.graph:
+        services |= {s for edge in telemetry.graph for s in edge}
+    return MentionChecker(services, telemetry.series.keys(), (m for _, m in telemetry.series.values()))

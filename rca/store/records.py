@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from rca.store import schema
+from rca.store import causes, schema
 from rca.store.store import Store
 
 
@@ -66,7 +66,10 @@ class Records:
     def update_analysis(
         self, analysis_id: str, *, status: str, result: dict[str, Any] | None = None, error: str | None = None
     ) -> dict[str, Any]:
-        """Set an analysis' status and, when finished, its result or error; returns what changed."""
+        """Set an analysis' status and, when finished, its result or error; returns what changed.
+
+        A result's ranked services are stored with it (:mod:`rca.store.causes`), for lists by service.
+        """
         values: dict[str, Any] = {"status": status, "updated_at": time.time()}
         if result is not None:
             values["result"] = result
@@ -74,6 +77,8 @@ class Records:
             values["error"] = error
         with self.store.transaction(durable=False) as conn:
             conn.execute(sa.update(schema.analyses).where(schema.analyses.c.id == analysis_id).values(**values))
+            if result is not None:
+                causes.replace(conn, analysis_id, result)
         self._analyses_changed()
         return values
 
@@ -83,13 +88,21 @@ class Records:
             row = conn.execute(sa.select(schema.analyses).where(schema.analyses.c.id == analysis_id)).mappings().first()
         return None if row is None else dict(row)
 
-    def page_analyses(self, *, limit: int, offset: int) -> tuple[list[tuple[str, str]], int]:
-        """The ids and statuses of a page of analyses, newest first, and the total count."""
+    def page_analyses(
+        self, *, limit: int, offset: int, service: str | None = None, max_rank: int | None = None
+    ) -> tuple[list[tuple[str, str]], int]:
+        """The ids and statuses of a page of analyses, newest first, and the total count.
+
+        With ``service``, only analyses that rank it among their causes at ``max_rank`` or better
+        (``None``: at any rank); an unknown service gives an empty page.
+        """
         table = schema.analyses
+        where = [] if service is None else [table.c.id.in_(causes.involving(service, max_rank))]
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
             rows = conn.execute(
                 sa.select(table.c.id, table.c.status)
+                .where(*where)
                 .order_by(table.c.created_at.desc(), table.c.id)
                 .limit(limit)
                 .offset(offset)
@@ -126,10 +139,24 @@ class Records:
             )
         return None if row is None else dict(row)
 
-    def list_incidents(self, *, limit: int, offset: int, status: str | None = None) -> tuple[list[dict[str, Any]], int]:
-        """A page of incidents, newest first, and the total count."""
+    def list_incidents(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        service: str | None = None,
+        max_rank: int | None = None,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of incidents, newest first, and the total count.
+
+        With ``service``, only incidents whose analysis ranks it among its causes at ``max_rank`` or
+        better (``None``: at any rank); an incident not analysed yet involves no service.
+        """
         table = schema.incidents
         where = [] if status is None else [table.c.status == status]
+        if service is not None:
+            where.append(table.c.analysis_id.in_(causes.involving(service, max_rank)))
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one()
             rows = conn.execute(

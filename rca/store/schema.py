@@ -18,7 +18,9 @@ Telemetry:
 
 Service state, written by the API:
 ``analyses``, ``incidents`` and ``jobs`` hold an id, timestamps, a status and JSON documents, so the
-API can evolve their content without migrations. ``meta`` holds the schema version. Models are not
+API can evolve their content without migrations. ``cause_services`` holds the services of each
+analysis' ranked causes with their ranks, so lists of analyses and incidents filter by service in the
+database (:mod:`rca.store.causes`). ``meta`` holds the schema version. Models are not
 here: the registry keeps them as files under the data directory (:mod:`rca.registry.models`).
 """
 
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 2
-"""2 added ``series.unit`` (:func:`upgrade` adds it to a store of version 1)."""
+SCHEMA_VERSION = 3
+"""2 added ``series.unit`` (:func:`upgrade` adds it to a store of version 1); 3 added ``cause_services``
+(created like any missing table, then filled from the stored results by
+:func:`rca.store.causes.backfill`)."""
 
 metadata = sa.MetaData()
 
@@ -93,6 +97,15 @@ incidents = sa.Table(
     sa.Column("analysis_id", sa.String(64), sa.ForeignKey("analyses.id", ondelete="SET NULL"), nullable=True),
     sa.Column("summary", sa.JSON, nullable=True),
     sa.Index("ix_incidents_opened", "opened_at"),
+)
+
+cause_services = sa.Table(
+    "cause_services",
+    metadata,
+    sa.Column("analysis_id", sa.String(64), sa.ForeignKey("analyses.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("service", sa.String(300), primary_key=True),
+    sa.Column("rank", sa.SmallInteger, nullable=False),
+    sa.Index("ix_cause_services_service", "service", "rank"),
 )
 
 jobs = sa.Table(

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
-from rca.store import logs, schema
+from rca.store import causes, logs, schema
 from rca.store.engine import StoreError, default_url, make_engine, normalise_url, parse_url, safe_url
 from rca.store.reads import TelemetryReads
 
@@ -130,6 +130,11 @@ class Store(TelemetryReads):
             with self.transaction() as conn:
                 schema.metadata.create_all(conn)
                 schema.upgrade(conn)
+                stored = conn.execute(
+                    sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
+                ).scalar_one_or_none()
+                if stored is not None and int(stored) < 3:
+                    causes.backfill(conn)
                 self._upsert_meta(conn, "schema_version", str(schema.SCHEMA_VERSION))
         except sa.exc.OperationalError as exc:
             raise StoreError(

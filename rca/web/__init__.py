@@ -17,6 +17,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
+from rca.api.deps import DEFAULT_MAX_RANK
+
 HERE = Path(__file__).parent
 STATIC = "/static"
 SWAGGER = f"{STATIC}/vendor/swagger-ui"
@@ -34,8 +36,10 @@ def mount_web(app: FastAPI) -> None:
     app.mount(STATIC, StaticFiles(directory=HERE / "static"), name="static")
 
     @app.get("/", include_in_schema=False, response_class=HTMLResponse)
-    def index(request: Request) -> HTMLResponse:
-        return templates.TemplateResponse(request, "index.html", {"title": "Incidents and analyses"})
+    def index(request: Request, service: str = "") -> HTMLResponse:
+        # the filter is in the page's URL (?service=), so a link, a reload or a page turn keeps it
+        context = {"title": "Incidents and analyses", "service": service.strip(), "max_rank": DEFAULT_MAX_RANK}
+        return templates.TemplateResponse(request, "index.html", context)
 
     @app.get("/incidents/{incident_id}", include_in_schema=False, response_class=HTMLResponse)
     def incident_page(request: Request, incident_id: str) -> HTMLResponse:

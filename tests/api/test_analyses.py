@@ -62,6 +62,41 @@ def test_analyses_page(base_url: str, sock_shop_payload: dict[str, Any]) -> None
     assert page["items"][1]["id"] == first["items"][0]["id"] and page["total"] == first["total"] + 1
 
 
+def test_analyses_filtered_by_service_page_through_the_matches(
+    base_url: str, sock_shop_payload: dict[str, Any]
+) -> None:
+    # a service name only this test's cases have: its analyses are the only matches in the shared store
+    series = {c.replace("carts_", "basket_", 1): v for c, v in sock_shop_payload["series"].items()}
+    renamed = {**sock_shop_payload, "series": series}
+    made = [
+        finished_analysis(base_url, post(base_url, {"case": renamed, "method": "nsigma", "k": 3}), READ)
+        for _ in range(3)
+    ]
+    finished_analysis(base_url, post(base_url, {"case": sock_shop_payload, "method": "nsigma", "k": 3}), READ)
+    assert all(m["ranking"][0]["service"] == "basket" for m in made)
+    first = httpx.get(f"{base_url}/v1/analyses", params={"service": "basket", "limit": 2}, headers=READ).json()
+    second = httpx.get(
+        f"{base_url}/v1/analyses", params={"service": "basket", "limit": 2, "offset": 2}, headers=READ
+    ).json()
+    assert first["total"] == second["total"] == 3 and (len(first["items"]), len(second["items"])) == (2, 1)
+    assert [i["id"] for i in first["items"] + second["items"]] == [m["id"] for m in reversed(made)]
+    top_only = httpx.get(f"{base_url}/v1/analyses", params={"service": "basket", "max_rank": 1}, headers=READ).json()
+    assert top_only["total"] == 3
+    third = made[0]["ranking"][2]["service"]
+    ranked = httpx.get(f"{base_url}/v1/analyses", params={"service": third, "limit": 200}, headers=READ).json()
+    assert {m["id"] for m in made} <= {i["id"] for i in ranked["items"]}
+    assert all(third in {r["service"] for r in i["ranking"][:3]} for i in ranked["items"])
+    unknown = httpx.get(f"{base_url}/v1/analyses", params={"service": "no-such-service"}, headers=READ)
+    assert unknown.status_code == 200 and unknown.json()["total"] == 0 and unknown.json()["items"] == []
+    for bad in ({"service": "basket", "max_rank": 0}, {"service": "a\x00b"}, {"service": ""}):
+        assert httpx.get(f"{base_url}/v1/analyses", params=bad, headers=READ).status_code == 422, bad
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    for path in ("/v1/analyses", "/v1/incidents"):
+        parameters = {p["name"]: p for p in spec["paths"][path]["get"]["parameters"]}
+        assert "ranked causes include this service" in parameters["service"]["description"]
+        assert parameters["max_rank"]["schema"]["maximum"] == 100
+
+
 def test_a_page_shows_analyses_recorded_by_another_process(settings: Settings, base_url: str) -> None:
     before = httpx.get(f"{base_url}/v1/analyses", params={"limit": 1}, headers=READ).json()
     other = Records(Store(settings.resolved_store_url))  # a second writer on the same store, as this test is

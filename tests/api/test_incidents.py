@@ -71,6 +71,16 @@ def test_watcher_opens_one_incident_and_analyses_it(sock_shop: Path, tmp_path: P
         # the fault inside the window, the whole normal part before it, 120 s of the fault after it
         assert analysis["window"]["start"] == frame.index[0] and analysis["window"]["end"] == case.inject_time + 120
         assert analysis["ranking"][0]["service"] == "catalogue"
+        # filtered by the services its analysis ranks, in the database
+        second = next(r["service"] for r in analysis["ranking"] if r["rank"] == 2)
+        for params, total in [
+            ({"service": "catalogue", "max_rank": 1}, 1),
+            ({"service": second}, 1),
+            ({"service": second, "max_rank": 1}, 0),
+            ({"service": "no-such-service"}, 0),
+        ]:
+            page = httpx.get(f"{base}/v1/incidents", params={**params, "embed": True}, headers=headers).json()
+            assert page["total"] == total and len(page["items"]) == total, (params, page)
         services = httpx.get(f"{base}/v1/services", headers=headers).json()
         assert {s["service"] for s in services} >= {"catalogue", "carts", "orders"}
 

@@ -1,9 +1,12 @@
-"""The template explanation tells a service's changed log templates (the log-change evidence)."""
+"""The explanations tell a service's changed log templates (the log-change evidence): the template in its
+text, the LLM explainer through its ``read_logs`` tool."""
 
 from __future__ import annotations
 
+from fake_llm import FakeLLM, ScriptedModel, tool_call
+
 from rca.data import Case
-from rca.explain import TemplateExplainer
+from rca.explain import LLMExplainer, TemplateExplainer
 from rca.explain.template import describe_log_change
 from rca.rank.ranking import Candidate, Ranking
 
@@ -50,10 +53,11 @@ def test_describe_log_change_tells_started_stopped_and_changed_templates() -> No
     assert describe_log_change("s", {"templates": []}) == ""
 
 
-def test_root_cause_and_its_note_carry_the_log_change(nezha_case: Case) -> None:
-    service = nezha_case.root_cause.service if nezha_case.root_cause else "ts-contacts-service"
-    cpu = next(c for c in nezha_case.frame.columns if c.startswith(service))
-    ranking = Ranking(
+def logged_ranking(case: Case) -> Ranking:
+    """The case's root cause first, with a log change as its second candidate; a service without logs after it."""
+    service = case.root_cause.service if case.root_cause else "ts-contacts-service"
+    cpu = next(c for c in case.frame.columns if c.startswith(service))
+    return Ranking(
         (
             Candidate(service, cpu, 2.0, {"anomaly_score": 0.5}),
             Candidate(service, f"{service}_log_change", 1.5, {"anomaly_score": 8.9, "log_change": CHANGE}),
@@ -61,9 +65,43 @@ def test_root_cause_and_its_note_carry_the_log_change(nezha_case: Case) -> None:
         ),
         info={"method": "run"},
     )
+
+
+def test_root_cause_and_its_note_carry_the_log_change(nezha_case: Case) -> None:
+    ranking = logged_ranking(nezha_case)
+    service = ranking.candidates[0].service
     explanation = TemplateExplainer().explain(nezha_case, ranking)
     assert explanation.root_cause is not None
     assert f"In its logs, {service} started logging ERROR" in explanation.root_cause.text
     assert "42 times a minute, normally 0" in explanation.root_cause.text
     assert "started logging ERROR" in explanation.candidates[1].text
     assert "logging" not in explanation.candidates[2].text
+
+
+def test_the_llm_agents_read_a_candidates_changed_templates(llm: FakeLLM, nezha_case: Case) -> None:
+    ranking = logged_ranking(nezha_case)
+    service = ranking.candidates[0].service
+    llm.reset(ScriptedModel(tools=lambda p: [tool_call("read_logs", {"service": p["service"], "limit": 2})]))
+    result = LLMExplainer(llm.url, "fake-model").explain(nezha_case, ranking)
+    assert result.source == "llm", result.fallback_detail
+    offered = [t["function"]["name"] for t in llm.requests[0].body["tools"]]
+    assert offered == ["read_series", "read_spans", "read_logs"]
+    assert "read_logs" in llm.requests[0].payload["instructions"]
+    calls = [t for t in result.tool_calls if t.name == "read_logs"]
+    assert calls and {t.arguments["service"] for t in calls} >= {service, "ts-order-service"}
+    answers = {r.payload["node"]: r.tool_results[0] for r in llm.requests if r.tool_results}
+    read = [a for a in answers.values() if a.get("service") == service]
+    assert read, answers
+    # the answer that reaches the model: the ranking's templates, cut at the limit, with their example lines
+    assert read[0]["templates"] == CHANGE["templates"][:2]
+    assert read[0]["templates"][0]["example"].endswith("[No contacts]")
+    assert read[0]["anomaly_time"] == nezha_case.inject_time
+    without = [a for a in answers.values() if "error" in a]
+    assert without and all(f"services with log evidence: ['{service}']" in a["error"] for a in without)
+    assert {t.ok for t in calls} == {True, False}
+
+
+def test_read_logs_is_offered_only_with_log_evidence(llm: FakeLLM, nezha_case: Case) -> None:
+    plain = Ranking(tuple(c for c in logged_ranking(nezha_case).candidates if "log_change" not in c.evidence))
+    LLMExplainer(llm.url, "fake-model").explain(nezha_case, plain)
+    assert [t["function"]["name"] for t in llm.requests[0].body["tools"]] == ["read_series", "read_spans"]

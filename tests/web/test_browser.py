@@ -27,9 +27,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from kafka_broker import KafkaBroker
-from server import free_port
+from server import finished_analysis, free_port
 
 from rca.api.client import wait_until_healthy
+from rca.data import discover
 from rca.ingest.replay import replay
 from rca.settings import IngestSettings
 
@@ -191,4 +192,81 @@ def test_incident_page_in_a_real_browser(incident: tuple[str, dict[str, Any]], s
         loaded = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert loaded and all(url.startswith(base) for url in loaded), loaded
         driver.save_screenshot(str(shots / "docs.png"))
+        assert console_errors(driver) == []
+
+
+SHELF = 23
+"""Analyses of a service only this test's cases have: more than one page of 20."""
+
+
+@pytest.fixture(scope="module")
+def shelf(incident: tuple[str, dict[str, Any]], sock_shop: Path) -> list[str]:
+    """The ids of ``SHELF`` inline analyses whose causes include ``shelf`` (catalogue renamed), oldest first."""
+    base, _ = incident
+    case = discover(sock_shop / "catalogue-cpu" / "1")[0].load()
+    frame = case.frame
+    series = {c.replace("catalogue_", "shelf_", 1): [None if v != v else v for v in frame[c]] for c in frame.columns}
+    body = {"case": {"time": frame.index.tolist(), "series": series, "inject_time": case.inject_time}}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    ids = []
+    for _ in range(SHELF):
+        response = httpx.post(
+            f"{base}/v1/analyses", json={**body, "method": "nsigma", "k": 3}, headers=headers, timeout=120
+        )
+        ids.append(finished_analysis(base, response, headers)["id"])
+    return ids
+
+
+@pytest.mark.kafka
+def test_the_list_filters_by_service_across_pages(
+    incident: tuple[str, dict[str, Any]], shelf: list[str], shots: Path
+) -> None:
+    base, _ = incident
+
+    def analyses_shown(d: WebDriver) -> list[str]:
+        links = d.find_elements(By.CSS_SELECTOR, "#analyses tbody a.open")
+        return [str(a.get_attribute("href")).rsplit("/", 1)[1] for a in links]
+
+    def pager(d: WebDriver) -> str:
+        return str(d.find_element(By.CSS_SELECTOR, '.pager[data-for="analyses"] span').text)
+
+    with chromium() as driver:
+        driver.get(base + "/")
+        driver.execute_script("sessionStorage.setItem('rca.apiKey', arguments[0])", KEY)
+        driver.get(base + "/")
+        wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        console_errors(driver)  # the keyless first load's 401s: count only what follows
+
+        # keyboard only: Tab to the filter, type the service, Enter; the filter goes into the URL
+        tab_to(driver, "#service-filter")
+        ActionChains(driver).send_keys("shelf", Keys.ENTER).perform()
+        wait_for(driver, lambda d: d.current_url.endswith("/?service=shelf"))
+        wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert driver.find_element(By.ID, "analyses-count").text == f"({SHELF})"
+        assert driver.find_element(By.ID, "incidents-count").text == "(0)"
+        assert "no incidents rank shelf" in driver.find_element(By.CSS_SELECTOR, "#incidents tbody").text
+        first = analyses_shown(driver)
+        assert first == shelf[::-1][:20] and pager(driver) == f"1-20 of {SHELF}"
+        driver.save_screenshot(str(shots / "list-filtered.png"))
+
+        # the next page keeps the filter (the server filters; this is not the first page's rows filtered)
+        tab_to(driver, '.pager[data-for="analyses"] button[data-step="1"]')
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        wait_for(driver, lambda d: pager(d) == f"21-{SHELF} of {SHELF}")
+        assert analyses_shown(driver) == shelf[::-1][20:]
+        assert "service=shelf" in driver.current_url and "analyses=20" in driver.current_url
+        # a reload shows the same page, Back the one before
+        driver.refresh()
+        wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert pager(driver) == f"21-{SHELF} of {SHELF}" and analyses_shown(driver) == shelf[::-1][20:]
+        assert driver.find_element(By.ID, "service-filter").get_attribute("value") == "shelf"
+        driver.back()
+        wait_for(driver, lambda d: pager(d) == f"1-20 of {SHELF}")
+        assert analyses_shown(driver) == first
+        # clearing the filter lists everything again
+        driver.find_element(By.ID, "service-clear").click()
+        wait_for(driver, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready"))
+        assert driver.current_url == base + "/"
+        assert int(driver.find_element(By.ID, "analyses-count").text.strip("()")) > SHELF
+        assert driver.find_element(By.ID, "incidents-count").text == "(1)"
         assert console_errors(driver) == []

@@ -74,6 +74,16 @@ def test_the_key_field_never_sends_the_key_in_a_url(base: str) -> None:
     assert 'type="password"' in html
 
 
+def test_the_service_filter_is_a_get_form_prefilled_from_the_url(base: str) -> None:
+    html = httpx.get(base + "/", params={"service": '"><script>x</script>'}).text
+    form = re.search(r'<form class="filters" id="service-form"[^>]*>', html)
+    assert form and 'method="get"' in form.group(0), "the filter is part of the page's URL"
+    assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in html and "<script>x" not in html
+    assert 'id="service-clear"' in html
+    plain = httpx.get(base + "/").text
+    assert 'value=""' in plain and 'id="service-clear"' not in plain
+
+
 def test_swagger_ui_is_served_from_local_assets(base: str) -> None:
     html = httpx.get(base + "/docs").text
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html and "/openapi.json" in html

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from rca.analysis import Graph
-from rca.api.deps import READ, CachesDep, ServiceDep, SettingsDep
+from rca.api.deps import DEFAULT_MAX_RANK, READ, CachesDep, MaxRank, ServiceDep, ServiceFilter, SettingsDep
 from rca.api.http import JSONRoute
 from rca.api.schemas import Analysis, AnalysisPage, AnalysisRequest, InlineCase
 from rca.data.case import Case
@@ -87,12 +87,19 @@ async def list_analyses(
     caches: CachesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    involving: ServiceFilter = None,
+    max_rank: MaxRank = DEFAULT_MAX_RANK,
 ) -> Response:
-    """Analyses, newest first (without their graphs)."""
+    """Analyses, newest first (without their graphs); with ``service``, those that rank it among their causes.
+
+    ``total`` counts the analyses that match; ``offset`` pages through them.
+    """
     records = service.records
 
     def page() -> bytes:
-        ids, total = records.page_analyses(limit=limit, offset=offset)
+        ids, total = records.page_analyses(
+            limit=limit, offset=offset, service=involving, max_rank=None if involving is None else max_rank
+        )
         rows = records.get_analyses([i for i, _ in ids if caches.summaries.get(i) is None])
         items = []
         for analysis_id, _ in ids:
@@ -106,7 +113,8 @@ async def list_analyses(
             items.append(analysis)
         return AnalysisPage(items=items, total=total, limit=limit, offset=offset).model_dump_json().encode()
 
-    body = await caches.pages.get_or_compute((limit, offset), page, version=lambda: records.analyses_version)
+    key = (limit, offset, involving, max_rank if involving else None)
+    body = await caches.pages.get_or_compute(key, page, version=lambda: records.analyses_version)
     return Response(body, media_type=JSON)
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from rca.api.deps import READ, ServiceDep
+from rca.api.deps import DEFAULT_MAX_RANK, READ, MaxRank, ServiceDep, ServiceFilter
 from rca.api.schemas import Analysis, Incident, IncidentPage
 from rca.service import Service
 
@@ -27,9 +27,16 @@ def list_incidents(
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     embed: Annotated[bool, Query(description="Include each incident's analysis.")] = False,
+    involving: ServiceFilter = None,
+    max_rank: MaxRank = DEFAULT_MAX_RANK,
 ) -> IncidentPage:
-    """Incidents the service opened itself, newest first."""
-    rows, total = service.records.list_incidents(limit=limit, offset=offset)
+    """Incidents the service opened itself, newest first; with ``service``, those whose analysis ranks it.
+
+    ``total`` counts the incidents that match; ``offset`` pages through them.
+    """
+    rows, total = service.records.list_incidents(
+        limit=limit, offset=offset, service=involving, max_rank=None if involving is None else max_rank
+    )
     items = [_incident(service, r, embed=embed) for r in rows]
     return IncidentPage(items=items, total=total, limit=limit, offset=offset)
 

@@ -2,12 +2,25 @@
 "use strict";
 
 const PAGE = 20;
+// The page's state lives in its URL (?service=&incidents=&analyses=): a reload, a link or Back shows the same rows.
 const state = { incidents: 0, analyses: 0, service: "" };
 const loaded = { incidents: null, analyses: null };
 
-function involves(ranking, extra, service) {
-  if (!service) return true;
-  return (ranking || []).some((item) => item.service === service) || extra.includes(service);
+function readUrl() {
+  const query = new URLSearchParams(location.search);
+  state.service = (query.get("service") || "").trim();
+  for (const which of ["incidents", "analyses"]) {
+    const offset = Number.parseInt(query.get(which) || "0", 10);
+    state[which] = Number.isFinite(offset) && offset > 0 ? offset - (offset % PAGE) : 0;
+  }
+}
+
+function writeUrl() {
+  const query = new URLSearchParams();
+  if (state.service) query.set("service", state.service);
+  for (const which of ["incidents", "analyses"]) if (state[which]) query.set(which, String(state[which]));
+  const search = query.toString();
+  history.pushState(null, "", search ? "?" + search : location.pathname);
 }
 
 function statusBadge(status) {
@@ -48,15 +61,12 @@ function analysisRow(analysis) {
 function render(which) {
   const page = loaded[which];
   if (!page) return;
-  const rows = page.items.filter((item) =>
-    which === "incidents"
-      ? involves(item.analysis && item.analysis.ranking, Object.keys(item.symptoms || {}).map((s) => s.split("_")[0]), state.service)
-      : involves(item.ranking, [], state.service),
-  );
+  const rows = page.items;
   const body = document.querySelector(`#${which} tbody`);
   body.replaceChildren(...rows.map(which === "incidents" ? incidentRow : analysisRow));
   if (!rows.length) {
-    body.append(el("tr", {}, el("td", { colspan: 6, class: "empty" }, page.total ? "no row on this page involves that service" : `no ${which} yet`)));
+    const none = state.service ? `no ${which} rank ${state.service} among their top causes` : `no ${which} yet`;
+    body.append(el("tr", {}, el("td", { colspan: 6, class: "empty" }, page.total ? "no rows on this page" : none)));
   }
   document.getElementById(`${which}-count`).textContent = `(${page.total})`;
   const pager = document.querySelector(`.pager[data-for="${which}"]`);
@@ -68,19 +78,31 @@ function render(which) {
 
 async function load(which) {
   const path = which === "incidents" ? "/v1/incidents?embed=true&" : "/v1/analyses?";
+  const filter = state.service ? "&service=" + encodeURIComponent(state.service) : "";
   try {
-    loaded[which] = await apiJSON(`${path}limit=${PAGE}&offset=${state[which]}`);
+    loaded[which] = await apiJSON(`${path}limit=${PAGE}&offset=${state[which]}${filter}`);
     render(which);
+    const analyses = loaded[which].items.map((item) => (which === "incidents" ? item.analysis : item));
+    suggest(analyses.flatMap((analysis) => ((analysis && analysis.ranking) || []).map((cause) => cause.service)));
   } catch (error) {
     showError(error);
   }
 }
 
+// the filter's suggestions: services known from the stream, and those ranked on the pages shown
+const suggested = new Set();
+function suggest(names) {
+  const options = document.getElementById("service-options");
+  for (const name of [...new Set(names)].sort()) {
+    if (!name || suggested.has(name)) continue;
+    suggested.add(name);
+    options.append(el("option", { value: name }));
+  }
+}
+
 async function loadServices() {
   try {
-    const services = await apiJSON("/v1/services");
-    const select = document.getElementById("service-filter");
-    for (const service of services) select.append(el("option", { value: service.service }, service.service));
+    suggest((await apiJSON("/v1/services")).map((service) => service.service));
   } catch (error) {
     showError(error);
   }
@@ -90,14 +112,17 @@ document.querySelectorAll(".pager button").forEach((button) =>
   button.addEventListener("click", () => {
     const which = button.parentElement.dataset.for;
     state[which] = Math.max(0, state[which] + Number(button.dataset.step) * PAGE);
+    writeUrl();
     load(which);
   }),
 );
-document.getElementById("service-filter").addEventListener("change", (event) => {
-  state.service = event.target.value;
-  render("incidents");
-  render("analyses");
+window.addEventListener("popstate", () => {
+  readUrl();
+  document.getElementById("service-filter").value = state.service;
+  load("incidents");
+  load("analyses");
 });
+readUrl();
 setUpWindowForm(null);
 // data-ready: milliseconds from navigation start until both lists are drawn (tests and bench/web.py wait for it)
 Promise.all([load("incidents"), load("analyses"), loadServices()]).then(() =>
