@@ -215,9 +215,11 @@ class IncidentWatcher:
         return IncidentWindow(start, end, anomaly_time, symptom)
 
     def _on_event(self, event: IncidentEvent) -> None:
+        # two clocks: onset, detected and recovered are data times (they match the data); opened_at and
+        # closed_at are the service's wall clock (a replay of last year's data opens its incident now)
         summary: dict[str, Any] = {"onset": event.onset, "symptoms": event.symptoms}
         if event.kind == "opened":
-            incident = self.records.open_incident(event.time, summary)
+            incident = self.records.open_incident(time.time(), {**summary, "detected": event.time})
             self._open_incident = incident["id"]
             window = self.incident_window(event)
             self._pending = (incident["id"], window)
@@ -235,7 +237,9 @@ class IncidentWatcher:
         elif self._open_incident is not None:
             if self._pending is not None and self._pending[0] == self._open_incident:
                 self._analyse(*self._pending, end=event.time + self.settings.span_bucket_seconds / 2)
-            self.records.update_incident(self._open_incident, status="closed", closed_at=event.time, summary=summary)
+            stored = (self.records.get_incident(self._open_incident) or {}).get("summary") or {}
+            summary = {**stored, **summary, "recovered": event.time}
+            self.records.update_incident(self._open_incident, status="closed", closed_at=time.time(), summary=summary)
             log.info("incident closed id=%s data_time=%.3f", self._open_incident, event.time)
             self._open_incident = None
             INCIDENTS_OPEN.dec()

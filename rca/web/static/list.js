@@ -17,11 +17,12 @@ function statusBadge(status) {
 function incidentRow(incident) {
   const analysis = incident.analysis;
   const top = analysis && analysis.ranking ? analysis.ranking[0] : null;
-  const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1] - a[1]);
+  const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1].detection_score - a[1].detection_score);
   return el(
     "tr",
     {},
-    el("td", {}, el("a", { href: "/incidents/" + encodeURIComponent(incident.id), class: "open" }, utc(incident.opened_at))),
+    el("td", {}, el("a", { href: "/incidents/" + encodeURIComponent(incident.id), class: "open" }, utc(incident.onset))),
+    el("td", {}, utc(incident.opened_at)),
     el("td", {}, statusBadge(incident.status)),
     el("td", {}, utc(incident.closed_at) || "-"),
     el("td", {}, symptoms.length ? symptoms[0][0] : ""),
@@ -56,7 +57,7 @@ function render(which) {
   const body = document.querySelector(`#${which} tbody`);
   body.replaceChildren(...rows.map(which === "incidents" ? incidentRow : analysisRow));
   if (!rows.length) {
-    body.append(el("tr", {}, el("td", { colspan: 6, class: "empty" }, page.total ? "no row on this page involves that service" : `no ${which} yet`)));
+    body.append(el("tr", {}, el("td", { colspan: which === "incidents" ? 7 : 6, class: "empty" }, page.total ? "no row on this page involves that service" : `no ${which} yet`)));
   }
   document.getElementById(`${which}-count`).textContent = `(${page.total})`;
   const pager = document.querySelector(`.pager[data-for="${which}"]`);
