@@ -73,7 +73,8 @@ function utc(seconds) {
 function number(value) {
   if (value === null || value === undefined) return "";
   if (typeof value !== "number") return String(value);
-  if (Number.isInteger(value) || !Number.isFinite(value)) return String(value);
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return "0";
   const magnitude = Math.abs(value);
   if (magnitude < 1e-3 || magnitude >= 1e7) return value.toPrecision(3);
   const decimals = Math.max(0, 2 - Math.floor(Math.log10(magnitude)));
