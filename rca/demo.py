@@ -184,9 +184,12 @@ def run(
 
     shift = (report.offsets or {}).get(ref.name, 0.0)
     console.print(incident_times(incident, shift, case.inject_time + shift))
-    table = Table(title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})")
-    for column in ("rank", "service", "strongest evidence", "robust z", "ranking score", ""):
-        table.add_column(column)
+    table = Table(
+        title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})",
+        caption="score: the ranking's; robust z: the series' largest deviation, in IQRs of its baseline",
+    )
+    for column in ("#", "service", "strongest series", "robust z", "score", ""):
+        table.add_column(column, no_wrap=True)  # a row per line, also in an 80-column terminal
     best: dict[str, dict[str, Any]] = {}
     for item in analysis["ranking"]:
         best.setdefault(item["service"], item)
