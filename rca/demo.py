@@ -186,7 +186,7 @@ def run(
     console.print(incident_times(incident, shift, case.inject_time + shift))
     table = Table(
         title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})",
-        caption="score: the ranking's; robust z: the series' largest deviation, in IQRs of its baseline",
+        caption="score: the ranking's; robust z: largest deviation in baseline IQRs",
     )
     for column in ("#", "service", "strongest series", "robust z", "score", ""):
         table.add_column(column, no_wrap=True)  # a row per line, also in an 80-column terminal
