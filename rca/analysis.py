@@ -18,6 +18,8 @@ from pydantic import BaseModel, Field
 from rca.charts import series_windows
 from rca.data.case import Case
 from rca.data.preprocess import preprocess
+from rca.explain.evidence import series_numbers
+from rca.explain.model import SeriesNumbers
 from rca.graphview import by_service, layered
 from rca.methods import get_method
 from rca.rank.ranking import Candidate, Ranking
@@ -32,7 +34,13 @@ class RankedCause(BaseModel):
     metric: str | None
     score: float
     evidence: dict[str, Any] = Field(
-        default_factory=dict, description="anomaly_score, onset_time, path (cause -> symptom), ..."
+        default_factory=dict,
+        description=(
+            "robust_z (the analysis' score of the series: its largest deviation from the anomaly time on, in "
+            "IQRs of its baseline before the anomaly time, signed; what the explanation and the incident show), "
+            "anomaly_score (the method's own measure it ranks by; for run, the rise in multiples of the "
+            "baseline's widest swing), onset_time, path (cause -> symptom), ..."
+        ),
     )
 
 
@@ -104,12 +112,21 @@ class Graph(BaseModel):
     svg_url: str | None = None
 
 
+ROBUST_Z = (
+    "Every series -> its robust z: the largest deviation from the anomaly time on, in IQRs of the series' "
+    "baseline (its values before the anomaly time) from the baseline median; signed, negative for a drop; "
+    "null where the series has no baseline. Computed once per analysis: the ranking's evidence, the "
+    "explanation and the incident's symptoms all show this number."
+)
+
+
 class AnalysisDocument(BaseModel):
     """What a finished analysis stores: the ranking, the readable graph, where the time went."""
 
     model_version: str | None = None
     ranking: list[RankedCause]
     graph: Graph
+    robust_z: dict[str, float | None] = Field(default_factory=dict, description=ROBUST_Z)
     timings: dict[str, float] = Field(default_factory=dict)
 
 
@@ -134,6 +151,9 @@ class AnalysisResult:
         Seconds spent in each phase (``prepare``, ``fit``, ``rank``).
     windows
         The symptom's and the top causes' series around the anomaly (:func:`rca.charts.series_windows`).
+    series
+        How every series moved (:func:`rca.explain.evidence.series_numbers`), computed once on the
+        ranked case: its ``robust_z`` is the score every view of the analysis shows.
     """
 
     ranking: Ranking
@@ -141,6 +161,11 @@ class AnalysisResult:
     model_version: str | None
     timings: dict[str, float] = field(default_factory=dict)
     windows: list[dict[str, Any]] = field(default_factory=list)
+    series: dict[str, SeriesNumbers] = field(default_factory=dict)
+
+    def robust_z(self) -> dict[str, float | None]:
+        """Series -> its robust z (see :data:`ROBUST_Z`)."""
+        return {column: numbers.robust_z for column, numbers in self.series.items()}
 
     def top_services(self, k: int, *, per_service: int = SERIES_PER_SERVICE) -> list[tuple[int, Candidate]]:
         """The candidates of the first ``k`` distinct services, each with its service's rank.
@@ -169,10 +194,17 @@ class AnalysisResult:
                 service=candidate.service,
                 metric=candidate.metric,
                 score=candidate.score,
-                evidence=dict(candidate.evidence),
+                evidence=self._evidence(candidate),
             )
             for rank, candidate in self.top_services(k)
         ]
+
+    def _evidence(self, candidate: Candidate) -> dict[str, Any]:
+        """The candidate's evidence with its series' robust z (absent for a series not in the data)."""
+        numbers = self.series.get(str(candidate.metric))
+        if numbers is None:
+            return dict(candidate.evidence)
+        return {"robust_z": numbers.robust_z, **candidate.evidence}
 
     def graph_view(self, k: int, *, max_nodes: int = 40, max_edges: int = 60) -> Graph:
         """The part of the causal graph a person can read: the top ``k`` candidates, their evidence paths,
@@ -240,7 +272,11 @@ class AnalysisResult:
         graph = self.graph_view(k)
         graph.svg_url = svg_url
         return AnalysisDocument(
-            model_version=self.model_version, ranking=self.ranked(k), graph=graph, timings=self.timings
+            model_version=self.model_version,
+            ranking=self.ranked(k),
+            graph=graph,
+            robust_z=self.robust_z(),
+            timings=self.timings,
         ).model_dump()
 
 
@@ -283,7 +319,8 @@ class Analyzer:
         ranking = instance.rank(prepared)
         timings["rank"] = time.perf_counter() - started
         rounded = {k: round(v, 4) for k, v in timings.items()}
-        return AnalysisResult(ranking, method, version, rounded, series_windows(prepared, ranking))
+        windows = series_windows(prepared, ranking)
+        return AnalysisResult(ranking, method, version, rounded, windows, series_numbers(prepared))
 
     def _registered(self, method: str, case: Case) -> tuple[Any, str] | None:
         if self.registry is None:

@@ -32,6 +32,7 @@ from rich.table import Table
 from rca.api.client import wait_until_healthy
 from rca.data.datasets import CaseRef, discover
 from rca.errors import RCAError
+from rca.explain.evidence import format_delay, format_number, format_time
 
 PID_FILE = "serve.pid"
 
@@ -62,6 +63,19 @@ def stop(data_dir: Path, console: Console) -> None:
     except ProcessLookupError:
         console.print("the demo server had already stopped")
     pid_file.unlink()
+
+
+def incident_times(incident: dict[str, Any], shift: float, fault: float) -> str:
+    """The incident's times, each with its clock: the onset in data time (and in the recording's own
+    time, ``shift`` seconds earlier), the opening on the service's wall clock; ``fault`` is the
+    recorded fault time in data time."""
+    onset = float(incident["onset"])
+    recorded = f"; {format_time(onset - shift)} in the recording" if shift else ""
+    return (
+        f"incident {incident['id'][:8]}: onset {format_time(onset)} in data time{recorded} "
+        f"({format_delay(onset - fault, 'the recorded fault')}); opened {format_time(incident['opened_at'])} "
+        "on the service's wall clock"
+    )
 
 
 def choose_case(source: Path, case: str | None = None, *, seed: int | None = None) -> tuple[Path, CaseRef]:
@@ -136,7 +150,7 @@ def run(
     console.print(f"[bold]2.[/bold] replaying {ref.name} through Kafka ({bootstrap}) at {speed:g}x, timestamps now")
     with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("", total=None)
-        replay(
+        report = replay(
             source,
             bootstrap,
             speed=speed,
@@ -168,15 +182,22 @@ def run(
     if analysis["status"] != "done":
         raise DemoError(f"the incident's analysis failed: {analysis['error']}")
 
-    table = Table(title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})")
-    for column in ("rank", "service", "strongest evidence", "score", ""):
-        table.add_column(column)
+    shift = (report.offsets or {}).get(ref.name, 0.0)
+    console.print(incident_times(incident, shift, case.inject_time + shift))
+    table = Table(
+        title=f"incident {incident['id'][:8]}: top-5 root-cause services ({analysis['method']})",
+        caption="score: the ranking's; robust z: largest deviation in baseline IQRs",
+    )
+    for column in ("#", "service", "strongest series", "robust z", "score", ""):
+        table.add_column(column, no_wrap=True)  # a row per line, also in an 80-column terminal
     best: dict[str, dict[str, Any]] = {}
     for item in analysis["ranking"]:
         best.setdefault(item["service"], item)
     for position, (service, item) in enumerate(list(best.items())[:5], start=1):
         mark = "[green]<- true root cause[/green]" if service == truth else ""
-        table.add_row(str(position), service, item["metric"] or "-", f"{item['score']:.3g}", mark)
+        robust_z = item["evidence"].get("robust_z")
+        shown = "-" if robust_z is None else format_number(robust_z)
+        table.add_row(str(position), service, item["metric"] or "-", shown, f"{item['score']:.3g}", mark)
     console.print(table)
     explanation = httpx.post(f"{base}/v1/analyses/{analysis['id']}/explanation", timeout=60)
     if explanation.status_code == 200:

@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rca.analysis import Graph, RankedCause
+from rca.analysis import ROBUST_Z, Graph, RankedCause
 
 Status = Literal["pending", "running", "done", "failed"]
 MAX_NANOSECONDS = 2**63 - 1
@@ -134,12 +134,16 @@ class Analysis(BaseModel):
     model_version: str | None = None
     ranking: list[RankedCause] | None = None
     graph: Graph | None = None
+    robust_z: dict[str, float | None] | None = Field(None, description=ROBUST_Z)
     timings: dict[str, float] = Field(default_factory=dict)
     error: str | None = None
 
     @classmethod
     def from_record(cls, record: dict[str, Any], *, graph: bool = True) -> Analysis:
-        """The analysis of a stored record (:class:`rca.store.records.Records`); ``graph=False`` leaves it out."""
+        """The analysis of a stored record (:class:`rca.store.records.Records`).
+
+        ``graph=False`` leaves out the bulky parts: the graph and every series' robust z.
+        """
         request = record.get("request") or {}
         result = record.get("result") or {}
         return cls(
@@ -154,6 +158,7 @@ class Analysis(BaseModel):
             model_version=result.get("model_version"),
             ranking=result.get("ranking"),
             graph=result.get("graph") if graph else None,
+            robust_z=result.get("robust_z") if graph else None,
             timings=result.get("timings", {}),
             error=record.get("error"),
         )
@@ -178,31 +183,66 @@ class AnalysisPage(Page):
     items: list[Analysis]
 
 
+class IncidentSymptom(BaseModel):
+    """A series the incident involves, with the detector's statistic and the analysis' score."""
+
+    detection_score: float = Field(
+        description=(
+            "The detector's statistic, not a z-score: the largest rise of one point above the series' normal "
+            "history, in multiples of that history's widest swing (what opened or joined the incident)."
+        )
+    )
+    robust_z: float | None = Field(
+        None,
+        description=(
+            "The series' robust z in the incident's analysis, the number its ranking and explanation show "
+            "(null until the analysis is done)."
+        ),
+    )
+
+
+DATA_TIME = "data time (the timestamps the telemetry carries, as sent or replayed), Unix seconds UTC"
+WALL_TIME = "wall clock of the service, Unix seconds UTC"
+
+
 class Incident(BaseModel):
-    """An incident the service opened itself."""
+    """An incident the service opened itself.
+
+    Times are on two clocks: ``onset``, ``detected_data_time`` and ``recovered_data_time`` are the data's
+    own (the timestamps of the points, so they match the data; a replay with ``--now`` shifts them),
+    ``opened_at`` and ``closed_at`` the service's wall clock (when it acted).
+    """
 
     id: str
     status: Literal["open", "closed"]
-    opened_at: float
-    closed_at: float | None = None
-    onset: float
-    symptoms: dict[str, float] = Field(
-        description="Series involved -> the largest score seen (times the widest swing of its normal history)."
+    opened_at: float = Field(description=f"When the service opened it: {WALL_TIME}.")
+    closed_at: float | None = Field(None, description=f"When the service closed it: {WALL_TIME}.")
+    onset: float = Field(description=f"The first anomalous point of the series that opened it: {DATA_TIME}.")
+    detected_data_time: float | None = Field(None, description=f"The point that opened it: {DATA_TIME}.")
+    recovered_data_time: float | None = Field(None, description=f"The point that closed it: {DATA_TIME}.")
+    symptoms: dict[str, IncidentSymptom] = Field(
+        description="Series involved -> the detector's statistic and the analysis' robust z."
     )
     analysis_id: str | None = None
     analysis: Analysis | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any], analysis: Analysis | None = None) -> Incident:
-        """The incident of a stored row, with its analysis when given."""
+        """The incident of a stored row, with its analysis when given (its robust z fill the symptoms)."""
         summary = row.get("summary") or {}
+        scores = (analysis.robust_z if analysis is not None else None) or {}
         return cls(
             id=row["id"],
             status=row["status"],
             opened_at=row["opened_at"],
             closed_at=row.get("closed_at"),
             onset=summary.get("onset", row["opened_at"]),
-            symptoms=summary.get("symptoms", {}),
+            detected_data_time=summary.get("detected"),
+            recovered_data_time=summary.get("recovered"),
+            symptoms={
+                series: IncidentSymptom(detection_score=score, robust_z=scores.get(series))
+                for series, score in summary.get("symptoms", {}).items()
+            },
             analysis_id=row.get("analysis_id"),
             analysis=analysis,
         )

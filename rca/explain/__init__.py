@@ -5,11 +5,12 @@ The ranking is computed by the engine; an explainer only narrates it and never c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from rca.data.case import Case
 from rca.explain.llm import LLMExplainer
-from rca.explain.model import Explanation
+from rca.explain.model import Explanation, SeriesNumbers
 from rca.explain.template import TemplateExplainer
 from rca.rank.ranking import Ranking
 
@@ -17,8 +18,10 @@ from rca.rank.ranking import Ranking
 class Explainer(Protocol):
     """Anything that narrates a ranking."""
 
-    def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
-        """Explain ``ranking`` of ``case``, narrating its top ``k`` candidates."""
+    def explain(
+        self, case: Case, ranking: Ranking, k: int = 5, *, numbers: Mapping[str, SeriesNumbers] | None = None
+    ) -> Explanation:
+        """Explain ``ranking`` of ``case``, narrating its top ``k`` candidates (with the analysis' ``numbers``)."""
         ...
 
 

@@ -149,6 +149,55 @@ def causal_path(ranking: Ranking, source: str, targets: Sequence[str]) -> list[s
     return []
 
 
+def series_numbers(
+    case: Case, *, units: Mapping[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD
+) -> dict[str, SeriesNumbers]:
+    """How every series of ``case`` moved: the one place an analysis scores a series for people.
+
+    Each series' robust z is its largest ``|x - median| / IQR`` from the anomaly time on, against its
+    baseline (the rows before the anomaly time; :func:`rca.anomaly.scores.baseline_zscores`), signed;
+    the onset is the first time ``|z| >= threshold``. Units come from ``units``, else the case's
+    telemetry (the units its series were sent with), else the series' names.
+    """
+    units = {**case.telemetry.units, **(units or {})}
+    normal = case.normal().frame
+    anomalous = case.anomalous().frame
+    columns = [str(c) for c in case.frame.columns]
+    base = normal.to_numpy(dtype=float)
+    after = anomalous.to_numpy(dtype=float)
+    times = anomalous.index.to_numpy(dtype=float)
+    z = baseline_zscores(base, after)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(base, axis=0) if len(base) else np.full(len(columns), np.nan)
+    size = np.where(np.isfinite(z), np.abs(z), -1.0)
+    peak_rows = size.argmax(axis=0) if len(after) else np.zeros(len(columns), dtype=int)
+    onsets = onset_index(z, threshold) if len(after) else np.full(len(columns), -1)
+    numbers: dict[str, SeriesNumbers] = {}
+    for j, column in enumerate(columns):
+        service, metric = case.telemetry.series[column]
+        row = int(peak_rows[j])
+        has_peak = len(after) > 0 and size[row, j] >= 0
+        baseline = finite(medians[j])
+        peak = finite(after[row, j]) if has_peak else None
+        change = None
+        if baseline is not None and peak is not None and baseline != 0:
+            change = (peak - baseline) / abs(baseline) * 100
+        numbers[column] = SeriesNumbers(
+            column=column,
+            service=service,
+            metric=metric,
+            unit=unit_of(column, units) or unit_of(metric, units),
+            baseline=baseline,
+            peak=peak,
+            peak_time=float(times[row]) if has_peak else None,
+            robust_z=finite(z[row, j]) if has_peak else None,
+            onset_time=float(times[onsets[j]]) if onsets[j] >= 0 else None,
+            change_pct=change,
+        )
+    return numbers
+
+
 @dataclass(frozen=True)
 class CaseEvidence:
     """Per-series numbers of one case, computed once.
@@ -162,7 +211,7 @@ class CaseEvidence:
     numbers
         Column -> how it moved (in frame column order).
     strength
-        Column -> largest ``|z|`` after the anomaly time (0 where unknown).
+        Column -> ``|robust_z|`` (0 where unknown).
     """
 
     case: Case
@@ -172,52 +221,21 @@ class CaseEvidence:
 
     @classmethod
     def build(
-        cls, case: Case, *, units: Mapping[str, str] | None = None, threshold: float = DEFAULT_THRESHOLD
+        cls,
+        case: Case,
+        *,
+        units: Mapping[str, str] | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        numbers: Mapping[str, SeriesNumbers] | None = None,
     ) -> CaseEvidence:
-        """Score every series of ``case`` against its pre-anomaly baseline.
+        """The evidence of ``case``: ``numbers`` as an analysis computed them, else :func:`series_numbers`.
 
-        Units come from ``units``, else the case's telemetry (the units its series were sent with), else
-        the series' names.
+        An analysis computes each series' numbers once (:attr:`rca.analysis.AnalysisResult.series`);
+        passing them here makes the explanation tell the very numbers the ranking shows.
         """
-        units = {**case.telemetry.units, **(units or {})}
-        normal = case.normal().frame
-        anomalous = case.anomalous().frame
-        columns = [str(c) for c in case.frame.columns]
-        base = normal.to_numpy(dtype=float)
-        after = anomalous.to_numpy(dtype=float)
-        times = anomalous.index.to_numpy(dtype=float)
-        z = baseline_zscores(base, after)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            medians = np.nanmedian(base, axis=0) if len(base) else np.full(len(columns), np.nan)
-        size = np.where(np.isfinite(z), np.abs(z), -1.0)
-        peak_rows = size.argmax(axis=0) if len(after) else np.zeros(len(columns), dtype=int)
-        onsets = onset_index(z, threshold) if len(after) else np.full(len(columns), -1)
-        numbers: dict[str, SeriesNumbers] = {}
-        strength: dict[str, float] = {}
-        for j, column in enumerate(columns):
-            service, metric = case.telemetry.series[column]
-            row = int(peak_rows[j])
-            has_peak = len(after) > 0 and size[row, j] >= 0
-            baseline = finite(medians[j])
-            peak = finite(after[row, j]) if has_peak else None
-            score = finite(z[row, j]) if has_peak else None
-            change = None
-            if baseline is not None and peak is not None and baseline != 0:
-                change = (peak - baseline) / abs(baseline) * 100
-            numbers[column] = SeriesNumbers(
-                column=column,
-                service=service,
-                metric=metric,
-                unit=unit_of(column, units) or unit_of(metric, units),
-                baseline=baseline,
-                peak=peak,
-                peak_time=float(times[row]) if has_peak else None,
-                anomaly_score=score,
-                onset_time=float(times[onsets[j]]) if onsets[j] >= 0 else None,
-                change_pct=change,
-            )
-            strength[column] = abs(score) if score is not None else 0.0
+        if numbers is None:
+            numbers = series_numbers(case, units=units, threshold=threshold)
+        strength = {c: abs(n.robust_z) if n.robust_z is not None else 0.0 for c, n in numbers.items()}
         return cls(case=case, threshold=threshold, numbers=numbers, strength=strength)
 
     def anomalous(self) -> list[str]:
@@ -231,7 +249,7 @@ class CaseEvidence:
             return None
         numbers = self.numbers[candidate.metric]
         overrides: dict[str, float | None] = {}
-        for key in ("anomaly_score", "baseline", "peak"):
+        for key in ("robust_z", "baseline", "peak"):
             value = finite(candidate.evidence.get(key))
             if value is not None:
                 overrides[key] = value

@@ -32,7 +32,7 @@ from rca.explain.llm_tools import (
     tool_message,
 )
 from rca.explain.mentions import checker_for
-from rca.explain.model import Explanation, NodeReport, Timings
+from rca.explain.model import Explanation, NodeReport, SeriesNumbers, Timings
 from rca.explain.template import TemplateExplainer
 from rca.rank.ranking import Ranking
 
@@ -141,10 +141,15 @@ class LLMExplainer:
         self.template = template or TemplateExplainer()
         self.endpoint = ChatEndpoint(self.base_url, model, api_key, max_calls, timeout_s, max_tokens, max_total_tokens)
 
-    def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
-        """Explain ``ranking`` of ``case``; the candidate list narrates its top ``k`` candidates."""
+    def explain(
+        self, case: Case, ranking: Ranking, k: int = 5, *, numbers: Mapping[str, SeriesNumbers] | None = None
+    ) -> Explanation:
+        """Explain ``ranking`` of ``case``; the candidate list narrates its top ``k`` candidates.
+
+        ``numbers``: the analysis' per-series numbers, as :meth:`TemplateExplainer.explain` takes them.
+        """
         start = time.perf_counter()
-        evidence = self.template.evidence(case)
+        evidence = self.template.evidence(case, numbers)
         base = self.template.render(evidence, ranking, k)
         run = Run(
             evidence=evidence,

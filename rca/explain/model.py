@@ -42,8 +42,9 @@ class SeriesNumbers(_Frozen):
         The value at the largest robust deviation from the anomaly time on.
     peak_time
         When ``peak`` was observed (Unix seconds).
-    anomaly_score
-        Robust z of the peak (median / IQR of the baseline); signed: negative for a drop.
+    robust_z
+        How far the peak is from the baseline median, in IQRs of the baseline; signed: negative for a
+        drop. The one per-series score an analysis shows (:func:`rca.explain.evidence.series_numbers`).
     onset_time
         First time the series left its baseline band (``|z| >= threshold``), or ``None``.
     change_pct
@@ -57,7 +58,7 @@ class SeriesNumbers(_Frozen):
     baseline: float | None = None
     peak: float | None = None
     peak_time: float | None = None
-    anomaly_score: float | None = None
+    robust_z: float | None = None
     onset_time: float | None = None
     change_pct: float | None = None
 

@@ -45,8 +45,8 @@ def describe_move(numbers: SeriesNumbers) -> str:
     details = []
     if numbers.change_pct is not None:
         details.append(f"{'+' if numbers.change_pct >= 0 else ''}{format_number(numbers.change_pct)}%")
-    if numbers.anomaly_score is not None:
-        details.append(f"robust z {format_number(numbers.anomaly_score)}")
+    if numbers.robust_z is not None:
+        details.append(f"robust z {format_number(numbers.robust_z)}")
     suffix = f" ({', '.join(details)})" if details else ""
     if numbers.baseline is None or numbers.peak is None:
         return f"reached {peak}{suffix}"
@@ -134,14 +134,20 @@ class TemplateExplainer:
         self.threshold = threshold
         self.units = dict(units or {})
 
-    def evidence(self, case: Case) -> CaseEvidence:
-        """The per-series numbers the template narrates."""
-        return CaseEvidence.build(case, units=self.units, threshold=self.threshold)
+    def evidence(self, case: Case, numbers: Mapping[str, SeriesNumbers] | None = None) -> CaseEvidence:
+        """The per-series numbers the template narrates: ``numbers`` (an analysis' own), else computed."""
+        return CaseEvidence.build(case, units=self.units, threshold=self.threshold, numbers=numbers)
 
-    def explain(self, case: Case, ranking: Ranking, k: int = 5) -> Explanation:
-        """Explain ``ranking`` of ``case``, narrating its top ``k`` candidates."""
+    def explain(
+        self, case: Case, ranking: Ranking, k: int = 5, *, numbers: Mapping[str, SeriesNumbers] | None = None
+    ) -> Explanation:
+        """Explain ``ranking`` of ``case``, narrating its top ``k`` candidates.
+
+        ``numbers`` are the analysis' per-series numbers (:attr:`rca.analysis.AnalysisResult.series`):
+        given, the explanation tells exactly what the ranking's evidence shows; else they are computed.
+        """
         start = time.perf_counter()
-        explanation = self.render(self.evidence(case), ranking, k)
+        explanation = self.render(self.evidence(case, numbers), ranking, k)
         return explanation.model_copy(update={"timings": Timings(total_s=time.perf_counter() - start)})
 
     def render(self, evidence: CaseEvidence, ranking: Ranking, k: int = 5) -> Explanation:
@@ -236,7 +242,7 @@ class TemplateExplainer:
         else:
             score = finite(c.evidence.get("anomaly_score"))
             if score is not None:
-                text += f", robust z {format_number(score)}"
+                text += f", anomaly score {format_number(score)}"  # the method's: the series is not in the data
         change = c.evidence.get("log_change")
         if isinstance(change, Mapping) and describe_log_change(c.service, change):
             text += f"; {describe_log_change(c.service, change)}"

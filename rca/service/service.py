@@ -217,6 +217,6 @@ class Service:
         if recent is None:
             return None
         case, result = recent
-        explanation = self.explainer.explain(case, result.ranking, k=k)
+        explanation = self.explainer.explain(case, result.ranking, k=k, numbers=result.series)
         EXPLANATIONS.labels(explanation.source, explanation.fallback_reason or "none").inc()
         return explanation

@@ -141,6 +141,8 @@ class IncidentWatcher:
         self._pending: tuple[str, IncidentWindow] | None = None
         self._watch_from: float | None = None
         self._prior_version: str | None = None
+        self._reported: dict[str, float] = {}
+        """The open incident's symptoms as last written to its record."""
 
     def watched(self, columns: list[str]) -> list[str]:
         """The series the detector watches among ``columns``: the configured ones, else all.
@@ -179,6 +181,7 @@ class IncidentWatcher:
             self._watch_from = float(frame.index[-1])
         for event in events:
             self._on_event(event)
+        self._report_symptoms()
         if self._pending is not None and newest >= self._pending[1].end:
             self._analyse(*self._pending, end=self._pending[1].end)
         return events
@@ -218,10 +221,21 @@ class IncidentWatcher:
         symptom = max(symptoms, key=lambda c: event.symptoms[c]) if symptoms else None
         return IncidentWindow(start, end, anomaly_time, symptom)
 
+    def _report_symptoms(self) -> None:
+        """Keep the open incident's stored symptoms as the detector has them (series join while it is open)."""
+        current = self.detector.open_incident
+        if self._open_incident is None or current is None or current.symptoms == self._reported:
+            return
+        stored = (self.records.get_incident(self._open_incident) or {}).get("summary") or {}
+        self.records.update_incident(self._open_incident, summary={**stored, "symptoms": dict(current.symptoms)})
+        self._reported = dict(current.symptoms)
+
     def _on_event(self, event: IncidentEvent) -> None:
+        # two clocks: onset, detected and recovered are data times (they match the data); opened_at and
+        # closed_at are the service's wall clock (a replay of last year's data opens its incident now)
         summary: dict[str, Any] = {"onset": event.onset, "symptoms": event.symptoms}
         if event.kind == "opened":
-            incident = self.records.open_incident(event.time, summary)
+            incident = self.records.open_incident(time.time(), {**summary, "detected": event.time})
             self._open_incident = incident["id"]
             window = self.incident_window(event)
             self._pending = (incident["id"], window)
@@ -239,7 +253,9 @@ class IncidentWatcher:
         elif self._open_incident is not None:
             if self._pending is not None and self._pending[0] == self._open_incident:
                 self._analyse(*self._pending, end=event.time + self.settings.span_bucket_seconds / 2)
-            self.records.update_incident(self._open_incident, status="closed", closed_at=event.time, summary=summary)
+            stored = (self.records.get_incident(self._open_incident) or {}).get("summary") or {}
+            summary = {**stored, **summary, "recovered": event.time}
+            self.records.update_incident(self._open_incident, status="closed", closed_at=time.time(), summary=summary)
             log.info("incident closed id=%s data_time=%.3f", self._open_incident, event.time)
             self._open_incident = None
             INCIDENTS_OPEN.dec()

@@ -55,6 +55,12 @@ def test_demo_on_a_random_case_detects_the_incident_and_ranks_the_root_cause_fir
             first_row = next(line for line in result.stdout.splitlines() if line.startswith("│ 1 "))
             assert truth in first_row and "true root cause" in first_row, result.stdout
             assert f"Root cause: {truth}" in result.stdout
+            # one number per series: the table's robust z of the top cause is the explanation's
+            robust_z = first_row.split("│")[4].strip()
+            assert f"robust z {robust_z})" in " ".join(result.stdout.split()), result.stdout
+            # each time with its clock
+            assert re.search(r"onset \S+ \S+ UTC in data time; .* in the recording", " ".join(result.stdout.split()))
+            assert "on the service's wall clock" in " ".join(result.stdout.split())
             incident_id = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()["items"][0]["id"]
             assert f"http://127.0.0.1:{port}/incidents/{incident_id}" in result.stdout, "the page's URL is printed"
             incidents = httpx.get(f"http://127.0.0.1:{port}/v1/incidents", timeout=10).json()

@@ -12,6 +12,7 @@ from fake_llm import FakeLLM, Recorded, Reply, ScriptedModel, completion, json_r
 
 from rca.data import Case
 from rca.explain import Explanation, LLMExplainer, TemplateExplainer, make_explainer
+from rca.explain.evidence import series_numbers
 from rca.rank.ranking import Ranking
 
 GRAPH = (
@@ -353,3 +354,17 @@ def test_factory_builds_the_llm_explainer(llm: FakeLLM, sock_case: Case, sock_ra
     assert result.source == "llm"
     assert len(llm.requests) <= 5
     assert json.loads(result.model_dump_json())["llm_model"] == "fake-model"
+
+
+def test_agents_and_the_fallback_tell_the_analysis_numbers(
+    llm: FakeLLM, sock_case: Case, deep_ranking: Ranking
+) -> None:
+    # the numbers an analysis computed once (here marked, so that a recomputation would show)
+    numbers = {c: n.model_copy(update={"robust_z": 1234.0}) for c, n in series_numbers(sock_case).items()}
+    llm.reset(lambda request: Reply(status=500, body={"error": "boom"}))
+    result = explainer(llm).explain(sock_case, deep_ranking, numbers=numbers)
+    assert node_requests(llm)[0].payload["evidence"]["robust_z"] == 1234.0
+    assert result.fallback_reason == "http_error"
+    assert result.root_cause is not None and result.root_cause.numbers is not None
+    assert result.root_cause.numbers.robust_z == 1234.0
+    assert "robust z 1,234)" in result.summary

@@ -35,7 +35,7 @@ def test_root_cause_is_the_top_candidate_with_its_numbers(sock_case: Case, sock_
     anomalous = sock_case.anomalous().frame["carts_cpu"]
     assert numbers.baseline == pytest.approx(float(normal.median()))
     assert numbers.peak == pytest.approx(float(anomalous.max()))
-    assert numbers.anomaly_score == pytest.approx(top.evidence["anomaly_score"])
+    assert numbers.robust_z == pytest.approx(top.evidence["anomaly_score"])  # BARO ranks by the peak robust z
     assert numbers.onset_time == top.evidence["onset_time"]
     assert numbers.unit == "%"
     assert "carts_cpu rose from 1.25% to 100%" in explanation.summary
@@ -95,12 +95,12 @@ def test_alerted_symptom_and_causal_path(sock_case: Case, sock_ranking: Ranking)
 
 
 def test_ranking_evidence_takes_precedence(sock_case: Case) -> None:
-    evidence = {"anomaly_score": 7.0, "baseline": 2.0, "peak": 5.0, "onset_time": None, "path": ["carts_cpu", "x"]}
+    evidence = {"robust_z": 7.0, "baseline": 2.0, "peak": 5.0, "onset_time": None, "path": ["carts_cpu", "x"]}
     ranking = Ranking((Candidate("carts", "carts_cpu", 1.0, evidence), Candidate("user", None, 0.5)))
     explanation = TemplateExplainer().explain(sock_case, ranking)
     root = explanation.root_cause
     assert root is not None and root.numbers is not None
-    assert (root.numbers.baseline, root.numbers.peak, root.numbers.anomaly_score) == (2.0, 5.0, 7.0)
+    assert (root.numbers.baseline, root.numbers.peak, root.numbers.robust_z) == (2.0, 5.0, 7.0)
     assert root.numbers.change_pct == pytest.approx(150.0)
     assert root.path == ["carts_cpu", "x"]
     assert "rose from 2% to 5% (+150%, robust z 7)" in root.text

@@ -31,6 +31,7 @@ from server import finished_analysis, free_port
 
 from rca.api.client import wait_until_healthy
 from rca.data import discover
+from rca.explain.evidence import format_number
 from rca.ingest.replay import replay
 from rca.settings import IngestSettings
 
@@ -146,7 +147,17 @@ def test_incident_page_in_a_real_browser(incident: tuple[str, dict[str, Any]], s
         ActionChains(driver).send_keys(Keys.ENTER).perform()
         wait_for(driver, lambda d: d.find_element(By.ID, "main").get_attribute("data-ready"), timeout=60)
         assert driver.current_url == f"{base}/incidents/{found['id']}"
-        assert "Most likely root cause: catalogue" in driver.find_element(By.ID, "summary").text
+        summary = driver.find_element(By.ID, "summary").text
+        assert "Most likely root cause: catalogue" in summary
+        assert "(data time)" in summary and "(the service's wall clock)" in summary  # each time says its clock
+        # one number per series: the page shows the analysis' robust z, as the API and the explanation do
+        top_cause = found["analysis"]["ranking"][0]
+        robust_z = f"robust z {format_number(top_cause['evidence']['robust_z'])}"
+        first_evidence = driver.find_element(By.CSS_SELECTOR, '#causes li[data-rank="1"] ul.evidence li.robust-z')
+        assert robust_z in first_evidence.text
+        symptoms = {s: v["robust_z"] for s, v in found["symptoms"].items() if v["robust_z"] is not None}
+        for series, z in symptoms.items():
+            assert f"{series} (robust z {format_number(z)}, detection score" in summary
 
         # the graph: layered services, the top cause marked, a legend
         graph = driver.find_element(By.CSS_SELECTOR, "#graph svg.causal-graph")
@@ -184,6 +195,7 @@ def test_incident_page_in_a_real_browser(incident: tuple[str, dict[str, Any]], s
         driver.find_element(By.ID, "explain").click()
         badge = wait_for(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#explanation .badge"), timeout=60)
         assert badge[0].text == "source: template"
+        assert f"{robust_z})" in driver.find_element(By.ID, "explanation").text
         assert console_errors(driver) == []
 
         # Swagger UI, every resource from this server

@@ -68,11 +68,17 @@ function utc(seconds) {
   return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
 }
 
+// as the explanations write numbers (rca.explain.evidence.format_number): three significant digits,
+// thousands separated, scientific outside [0.001, 1e7), so a score reads the same on the page and in the text
 function number(value) {
   if (value === null || value === undefined) return "";
   if (typeof value !== "number") return String(value);
-  if (Number.isInteger(value)) return String(value);
-  return Math.abs(value) >= 1000 || Math.abs(value) < 0.01 ? value.toPrecision(3) : value.toFixed(2);
+  if (!Number.isFinite(value)) return String(value);
+  if (value === 0) return "0";
+  const magnitude = Math.abs(value);
+  if (magnitude < 1e-3 || magnitude >= 1e7) return value.toPrecision(3);
+  const decimals = Math.max(0, 2 - Math.floor(Math.log10(magnitude)));
+  return value.toLocaleString("en-US", { maximumFractionDigits: decimals });
 }
 
 function cause(item) {

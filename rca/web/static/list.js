@@ -30,11 +30,12 @@ function statusBadge(status) {
 function incidentRow(incident) {
   const analysis = incident.analysis;
   const top = analysis && analysis.ranking ? analysis.ranking[0] : null;
-  const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1] - a[1]);
+  const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1].detection_score - a[1].detection_score);
   return el(
     "tr",
     {},
-    el("td", {}, el("a", { href: "/incidents/" + encodeURIComponent(incident.id), class: "open" }, utc(incident.opened_at))),
+    el("td", {}, el("a", { href: "/incidents/" + encodeURIComponent(incident.id), class: "open" }, utc(incident.onset))),
+    el("td", {}, utc(incident.opened_at)),
     el("td", {}, statusBadge(incident.status)),
     el("td", {}, utc(incident.closed_at) || "-"),
     el("td", {}, symptoms.length ? symptoms[0][0] : ""),
@@ -66,7 +67,7 @@ function render(which) {
   body.replaceChildren(...rows.map(which === "incidents" ? incidentRow : analysisRow));
   if (!rows.length) {
     const none = state.service ? `no ${which} rank ${state.service} among their top causes` : `no ${which} yet`;
-    body.append(el("tr", {}, el("td", { colspan: 6, class: "empty" }, page.total ? "no rows on this page" : none)));
+    body.append(el("tr", {}, el("td", { colspan: which === "incidents" ? 7 : 6, class: "empty" }, page.total ? "no rows on this page" : none)));
   }
   document.getElementById(`${which}-count`).textContent = `(${page.total})`;
   const pager = document.querySelector(`.pager[data-for="${which}"]`);

@@ -27,9 +27,12 @@ function generic(value) {
 
 function evidenceList(evidence, anomalyTime) {
   const items = [];
-  const known = new Set(["anomaly_score", "onset_time", "path", "pagerank"]);
+  const known = new Set(["robust_z", "anomaly_score", "onset_time", "path", "pagerank"]);
+  if (evidence.robust_z !== undefined && evidence.robust_z !== null) {
+    items.push(el("li", { class: "robust-z" }, el("b", {}, "how far: "), `robust z ${number(evidence.robust_z)}`, el("span", { class: "hint" }, " (its largest deviation after the anomaly time, in IQRs of its baseline; as the explanation says)")));
+  }
   if (evidence.anomaly_score !== undefined) {
-    items.push(el("li", {}, el("b", {}, "how far: "), `anomaly score ${number(evidence.anomaly_score)}`, el("span", { class: "hint" }, " (1 = the largest swing of its own baseline)")));
+    items.push(el("li", {}, el("b", {}, "ranked on: "), `anomaly score ${number(evidence.anomaly_score)}`, el("span", { class: "hint" }, " (the method's own measure; for run, 1 = the largest swing of its own baseline)")));
   }
   if (evidence.onset_time !== undefined && evidence.onset_time !== null) {
     const after = anomalyTime ? ` (${relative(evidence.onset_time - anomalyTime)} from the anomaly time)` : "";
@@ -140,10 +143,12 @@ function renderSummary(analysis, incident) {
   const top = analysis.ranking && analysis.ranking[0];
   const parts = [];
   if (incident) {
-    const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1] - a[1]);
+    const symptoms = Object.entries(incident.symptoms || {}).sort((a, b) => b[1].detection_score - a[1].detection_score);
+    const robust = (v) => (v.robust_z === null || v.robust_z === undefined ? "" : `robust z ${number(v.robust_z)}, `);
     parts.push(
-      el("p", {}, "Incident ", el("span", { class: "status " + incident.status }, incident.status), ` opened ${utc(incident.opened_at)} UTC`, incident.closed_at ? `, closed ${utc(incident.closed_at)} UTC` : ""),
-      el("p", {}, "Symptoms: ", symptoms.map(([s, z]) => `${s} (z ${number(z)})`).join(", ") || "-"),
+      el("p", {}, "Incident ", el("span", { class: "status " + incident.status }, incident.status), ` · onset ${utc(incident.onset)} UTC (data time)`),
+      el("p", { class: "hint" }, `opened ${utc(incident.opened_at)} UTC`, incident.closed_at ? `, closed ${utc(incident.closed_at)} UTC` : "", " (the service's wall clock)"),
+      el("p", { class: "symptoms" }, "Symptoms: ", symptoms.map(([s, v]) => `${s} (${robust(v)}detection score ${number(v.detection_score)})`).join(", ") || "-"),
     );
   }
   parts.push(el("p", {}, `Analysis ${analysis.id.slice(0, 8)}: `, el("span", { class: "status " + analysis.status }, analysis.status), ` · ${analysis.method} · ${analysis.source}`));
