@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,7 @@ def series_windows(
                 "symptom": column == symptom,
                 "anomaly_time": case.inject_time,
                 "time": times[picked].tolist(),
-                "values": [float(f"{values[i]:.6g}") if np.isfinite(values[i]) else None for i in picked],
+                "values": [float(f"{v:.6g}") if math.isfinite(v) else None for v in values[picked].tolist()],
                 "baseline": None
                 if not len(baseline)
                 else {"low": float(baseline.min()), "median": median, "high": float(baseline.max())},

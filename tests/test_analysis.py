@@ -23,12 +23,15 @@ def test_pool_gives_the_in_process_answer_and_survives_a_killed_worker(case: Cas
     pool = AnalysisPool(None, processes=1)
     try:
         pool.warm_up()
-        expected = Analyzer().analyze(case, "baro").ranking
-        assert pool.analyze(case, "baro").ranking == expected
+        expected = Analyzer().analyze(case, "baro")
+        result, document = pool.analyze(case, "baro", 3, svg_url="/graph.svg")
+        assert result.ranking == expected.ranking
+        stored = expected.document(3, svg_url="/graph.svg")
+        assert {**document, "timings": None} == {**stored, "timings": None}, "the worker builds the stored document"
         (process,) = pool._executor._processes.values()
         os.kill(process.pid, signal.SIGKILL)
         process.join(timeout=30)
-        assert pool.analyze(case, "baro").ranking == expected  # a fresh pool took over
+        assert pool.analyze(case, "baro", 3)[0].ranking == expected.ranking  # a fresh pool took over
     finally:
         pool.close()
 

@@ -7,7 +7,6 @@ through their tools. Everything here is a pure function of the case and the rank
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from rca.anomaly.scores import baseline_zscores, onset_index
+from rca.anomaly.scores import baseline_zscores, nan_percentiles, onset_index
 from rca.causal.graph import evidence_paths
 from rca.data.case import Case, is_symptom_metric
 from rca.explain.model import SeriesNumbers
@@ -167,9 +166,7 @@ def series_numbers(
     after = anomalous.to_numpy(dtype=float)
     times = anomalous.index.to_numpy(dtype=float)
     z = baseline_zscores(base, after)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        medians = np.nanmedian(base, axis=0) if len(base) else np.full(len(columns), np.nan)
+    medians = nan_percentiles(base, [50])[0]  # the median the ranking centres on (rca.anomaly.scores)
     size = np.where(np.isfinite(z), np.abs(z), -1.0)
     peak_rows = size.argmax(axis=0) if len(after) else np.zeros(len(columns), dtype=int)
     onsets = onset_index(z, threshold) if len(after) else np.full(len(columns), -1)

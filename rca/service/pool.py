@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 from rca.analysis import AnalysisResult, Analyzer
 from rca.data.case import Case
@@ -49,8 +50,12 @@ class AnalysisPool:
         for future in [self._executor.submit(_ping) for _ in range(self.processes)]:
             future.result()
 
-    def analyze(self, case: Case, method: str) -> AnalysisResult:
-        """Run :meth:`Analyzer.analyze` in a worker process and wait for its result.
+    def analyze(
+        self, case: Case, method: str, k: int, *, svg_url: str | None = None
+    ) -> tuple[AnalysisResult, dict[str, Any]]:
+        """Run :meth:`Analyzer.analyze` in a worker process and wait for its result and the result's
+        stored document (:meth:`AnalysisResult.document` of the top ``k``, built in the worker too: its
+        typed models are the heaviest work left, and the API process's interpreter serves every request).
 
         A worker that dies breaks the whole pool, and the pool cannot tell whether it died while idle
         (killed for memory between analyses, say) or running this analysis; so a broken pool is replaced
@@ -64,7 +69,7 @@ class AnalysisPool:
         executor = self._executor
         for attempt in range(2):
             try:
-                return executor.submit(_analyze, case, method).result()
+                return executor.submit(_analyze, case, method, k, svg_url).result()
             except BrokenProcessPool:
                 executor = self._replace(executor)
                 if attempt:
@@ -100,6 +105,7 @@ def _ping() -> None:
     return None
 
 
-def _analyze(case: Case, method: str) -> AnalysisResult:
+def _analyze(case: Case, method: str, k: int, svg_url: str | None) -> tuple[AnalysisResult, dict[str, Any]]:
     assert _worker is not None, "the pool's initializer sets the worker's analyzer"
-    return _worker.analyze(case, method)
+    result = _worker.analyze(case, method)
+    return result, result.document(k, svg_url=svg_url)

@@ -165,8 +165,7 @@ class Service:
         started = time.perf_counter()
         self.records.update_analysis(analysis_id, status="running")
         try:
-            result = self.analyses.analyze(case, method)
-            document = result.document(k, svg_url=f"/v1/analyses/{analysis_id}/graph.svg")
+            result, document = self.analyses.analyze(case, method, k, svg_url=f"/v1/analyses/{analysis_id}/graph.svg")
             self._recent[analysis_id] = (case, result)
             while len(self._recent) > RECENT_ANALYSES:
                 self._recent.popitem(last=False)
