@@ -154,7 +154,7 @@ class GroupLassoGranger:
         """One-step forecast errors ``(T - lags, N)`` in units of the in-sample errors' standard deviation."""
         self._require_fitted()
         assert self.residual_scale_ is not None
-        return self.residuals_raw(values) / self.residual_scale_
+        return np.asarray(self.residuals_raw(values) / self.residual_scale_, dtype=float)
 
     def granger_matrix(self) -> np.ndarray:
         """``G[i, j] = ||coef_[j, i, :]||``: the weight of cause ``i`` on effect ``j`` (0: not a cause); 0 diagonal."""
