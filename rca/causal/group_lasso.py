@@ -78,7 +78,7 @@ class GroupLassoGranger:
     """
 
     lags: int = 3
-    alpha: float = 0.1
+    alpha: float = 0.05
     iterations: int = 300
     device: str = "cpu"
 
@@ -94,8 +94,8 @@ class GroupLassoGranger:
             raise ValueError(f"need a (rows, series) array with more than {self.lags + 1} rows, got {values.shape}")
         inputs, targets = lagged_design(values, self.lags)
         device = torch.device(self.device)
-        x = torch.as_tensor(inputs, dtype=torch.float64, device=device)  # (S, N, L)
-        y = torch.as_tensor(targets, dtype=torch.float64, device=device)  # (S, N)
+        x = torch.as_tensor(inputs, dtype=torch.float32, device=device)  # (S, N, L)
+        y = torch.as_tensor(targets, dtype=torch.float32, device=device)  # (S, N)
         observed = torch.isfinite(y)
         weight = observed.to(x.dtype) / observed.sum(0).clamp(min=1)  # per-target mean over observed rows
         y = torch.nan_to_num(y)
