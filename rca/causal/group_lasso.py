@@ -14,8 +14,9 @@ Tank et al.'s component-wise models with a group penalty on each target's input 
 series, optimised with proximal gradient steps (FISTA, step ``1 / Lipschitz`` of the squared error);
 here the component networks are linear, which is what fits the 30-600 rows a case's history has
 (the nonlinear heads of :class:`rca.causal.neural_granger.NeuralGranger` overfit there, see
-``docs/method.md``). The strength of the penalty is set relative to each target's ``lambda_max``
-(the smallest penalty that removes every cause), so ``alpha`` is free of the data's scale.
+``docs/method.md``). The penalty is set per target in units of the largest gradient a non-cause
+shows by chance (its own-lag forecast's noise times ``sqrt(2 log(N) lags / rows)``: the universal
+threshold of Donoho and Johnstone applied per group), so ``alpha`` is free of the data's scale and size.
 
 References
 ----------
@@ -27,6 +28,8 @@ Yuan, Lin. "Model selection and estimation in regression with grouped variables"
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
 
@@ -61,7 +64,8 @@ class GroupLassoGranger:
     lags
         Granger lag window (steps).
     alpha
-        Penalty as a share of each target's ``lambda_max`` (0: least squares; 1: no causes).
+        Penalty in units of the largest gradient a non-cause's group shows by chance (``noise *
+        sqrt(2 log(N) lags / rows)``, the noise of the target's own-lag forecast); 0: least squares.
     iterations
         FISTA iterations.
     device
@@ -78,7 +82,7 @@ class GroupLassoGranger:
     """
 
     lags: int = 3
-    alpha: float = 0.05
+    alpha: float = 1.0
     iterations: int = 300
     device: str = "cpu"
 
@@ -110,15 +114,15 @@ class GroupLassoGranger:
 
         step = 1.0 / self._lipschitz(flat)
         off = 1.0 - torch.eye(n, dtype=x.dtype, device=device)
-        coef = torch.zeros(n, n, lags, dtype=x.dtype, device=device)
-        lambda_max = torch.linalg.vector_norm(gradient(coef), dim=-1) * off
-        threshold = step * self.alpha * lambda_max.max(dim=1, keepdim=True).values * off
-        momentum, t = coef, 1.0
-        for _ in range(self.iterations):
-            updated = group_soft_threshold(momentum - step * gradient(momentum), threshold)
-            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-            momentum = updated + ((t - 1.0) / t_next) * (updated - coef)
-            coef, t = updated, t_next
+        # own lags first (every other group held at zero): the noise each target's causes must beat
+        coef = self._fista(gradient, torch.zeros(n, n, lags, dtype=x.dtype, device=device), step, off * 1e30)
+        own_residual = (flat @ coef.reshape(n, -1).T - (x_mean * coef).sum((1, 2)) - (y - y_mean)) * observed
+        noise = torch.sqrt((own_residual**2 * weight).sum(0))  # standard deviation of each target's errors
+        rows = observed.sum(0).clamp(min=1)
+        # a non-cause's gradient group has norm about noise * sqrt(lags / rows); the largest of N of them
+        # about sqrt(2 log N) times that (the universal threshold of Donoho and Johnstone, per group)
+        threshold = step * self.alpha * noise * torch.sqrt(2.0 * math.log(max(n, 2)) * lags / rows)
+        coef = self._fista(gradient, coef, step, threshold[:, None] * off)
         intercept = y_mean - (x_mean * coef).sum((1, 2))
         self.coef_ = coef.cpu().numpy()
         self.intercept_ = intercept.cpu().numpy()
@@ -126,6 +130,22 @@ class GroupLassoGranger:
         spread = np.nanstd(errors, axis=0) if len(errors) else np.ones(n)
         self.residual_scale_ = np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0)
         return self
+
+    def _fista(
+        self,
+        gradient: Callable[[torch.Tensor], torch.Tensor],
+        coef: torch.Tensor,
+        step: float,
+        threshold: torch.Tensor,
+    ) -> torch.Tensor:
+        """``iterations`` accelerated proximal gradient steps from ``coef`` (Beck and Teboulle's FISTA)."""
+        momentum, t = coef, 1.0
+        for _ in range(self.iterations):
+            updated = group_soft_threshold(momentum - step * gradient(momentum), threshold)
+            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            momentum = updated + ((t - 1.0) / t_next) * (updated - coef)
+            coef, t = updated, t_next
+        return coef
 
     @staticmethod
     def _lipschitz(flat: torch.Tensor) -> float:
