@@ -83,7 +83,7 @@ class GroupLassoGranger:
 
     lags: int = 3
     alpha: float = 1.0
-    iterations: int = 300
+    iterations: int = 100
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -114,8 +114,12 @@ class GroupLassoGranger:
 
         step = 1.0 / self._lipschitz(flat)
         off = 1.0 - torch.eye(n, dtype=x.dtype, device=device)
-        # own lags first (every other group held at zero): the noise each target's causes must beat
-        coef = self._fista(gradient, torch.zeros(n, n, lags, dtype=x.dtype, device=device), step, off * 1e30)
+        # own lags first, by least squares (every other group at zero): the noise each target's causes must beat
+        own = x - torch.diagonal(x_mean).T  # (S, N, L): each target's own lags, centred on its rows
+        gram = torch.einsum("sjl,sjm,sj->jlm", own, own, weight) + 1e-6 * torch.eye(lags, dtype=x.dtype, device=device)
+        moment = torch.einsum("sjl,sj->jl", own, (y - y_mean) * weight)
+        coef = torch.zeros(n, n, lags, dtype=x.dtype, device=device)
+        coef[torch.arange(n, device=device), torch.arange(n, device=device)] = torch.linalg.solve(gram, moment)
         own_residual = (flat @ coef.reshape(n, -1).T - (x_mean * coef).sum((1, 2)) - (y - y_mean)) * observed
         noise = torch.sqrt((own_residual**2 * weight).sum(0))  # standard deviation of each target's errors
         rows = observed.sum(0).clamp(min=1)
