@@ -330,6 +330,23 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     return row
 
 
+def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
+    """Print the CPU and wall seconds of one :class:`GroupLassoGranger` fit on a synthetic case of this size."""
+    import torch
+
+    sc = make_case(0, n, rows, np.random.default_rng(seed), cycles=3)
+    values = sc.case.frame.to_numpy()[:rows]
+    center, scale = robust_scale(values)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    cpu, wall = time.process_time(), time.perf_counter()
+    GroupLassoGranger().fit((values - center) / scale)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    torch.set_num_threads(previous)
+    print(f"GroupLassoGranger.fit {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
+    return 0
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"20x300"`` -> 20 series, 300 rows before the fault."""
     try:
@@ -347,8 +364,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10, help="cases per size and graph kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cycles", type=int, default=3, help="back edges in the variant with cycles")
+    parser.add_argument(
+        "--fit-speed", type=parse_size, metavar="NxROWS",
+        help="only time GroupLassoGranger.fit (2 threads) on one case of this size; print CPU and wall seconds",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthetic.md")
     args = parser.parse_args(argv)
+    if args.fit_speed is not None:
+        return fit_speed(*args.fit_speed, seed=args.seed)
     columns = (
         *VARIANTS, "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
         "run seconds (fit+rank)",
