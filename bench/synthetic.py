@@ -237,7 +237,6 @@ def rows_before(sc: SyntheticCase) -> int:
 
 
 def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]]) -> bool:
-    """Whether the faulty node has the highest regression-based score given ``edges``."""
     return first(regression_hypothesis_scores(sc.case.frame.to_numpy(), rows_before(sc), edges), sc)
 
 
@@ -337,12 +336,10 @@ def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
     sc = make_case(0, n, rows, np.random.default_rng(seed), cycles=3)
     values = sc.case.frame.to_numpy()[:rows]
     center, scale = robust_scale(values)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads)  # a command of its own: nothing else runs in this process
     cpu, wall = time.process_time(), time.perf_counter()
     GroupLassoGranger().fit((values - center) / scale)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    torch.set_num_threads(previous)
     print(f"GroupLassoGranger.fit {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
     return 0
 
