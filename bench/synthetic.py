@@ -24,7 +24,15 @@ and AC@1 (top-1 service = the faulty node) of:
 - ``run, random graph``: the true graph's edges rewired by degree-preserving swaps;
 - ``run, true graph``: the true edges given as the call graph (``graph="call"``), the ceiling;
 - ``RHT, no / learned / true graph``: a reference scorer that uses the graph the way CIRCA does
-  (:func:`regression_hypothesis_scores`), over no edges, the learned edges, and the true ones.
+  (:func:`regression_hypothesis_scores`: least squares on each node's parents, then
+  :func:`rca.causal.rht.regression_hypothesis_test`), over no edges, the edges ``run`` learned, and
+  the true ones;
+- ``RHT, neural Granger``: the same test with ``run``'s fitted neural Granger forecaster as the
+  regressor (its one-step residuals);
+- ``RHT, group lasso`` and ``RHT+DA, group lasso``: with :class:`rca.causal.group_lasso.GroupLassoGranger`
+  fitted on the rows before the fault as the regressor, without and with CIRCA's descendant adjustment
+  over its graph (:func:`rca.causal.rht.descendant_adjustment`); ``lasso precision/recall``: its
+  non-zero groups against the true edges.
 
 The known graphs enter ``run`` as a case's call graph: a call ``caller -> callee`` is read as the
 edge ``callee -> caller`` (:func:`rca.causal.graph.call_digraph`), and with one series per service
@@ -53,7 +61,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import commit, machine, replace_block
 
+from rca.anomaly.scores import robust_scale
 from rca.causal.graph import granger_digraph
+from rca.causal.group_lasso import GroupLassoGranger
+from rca.causal.rht import descendant_adjustment, granger_edges, regression_hypothesis_test
 from rca.data.case import Case, RootCause, Telemetry
 from rca.eval.metrics import service_rank
 from rca.methods import get_method
@@ -189,18 +200,17 @@ def edge_scores(learned: set[tuple[int, int]], true: set[tuple[int, int]]) -> tu
 def regression_hypothesis_scores(
     values: np.ndarray, rows: int, edges: set[tuple[int, int]], lags: int = 3
 ) -> np.ndarray:
-    """CIRCA's regression-based hypothesis testing, linear: how far each node leaves what its parents predict.
+    """CIRCA's regression-based hypothesis testing, linear, over given parents: a bench-only reference.
 
     Each node is regressed (least squares, on the ``rows`` rows before the fault) on its own and its
-    parents' last ``lags`` values; its score is the mean standardised residual after the fault, in
-    absolute value. A node whose change its parents explain scores low (descendant adjustment).
-    Reference: Li et al., KDD 2022. A bench-only reference to size what a graph can give.
+    parents' last ``lags`` values; the standardised residuals go to
+    :func:`rca.causal.rht.regression_hypothesis_test`. Reference: Li et al., KDD 2022.
     """
     n = values.shape[1]
     parents: dict[int, list[int]] = {j: [] for j in range(n)}
     for i, j in edges:
         parents[j].append(i)
-    scores = np.zeros(n)
+    residuals = np.zeros((len(values) - lags, n))
     for j in range(n):
         inputs = [j, *parents[j]]
         design = np.column_stack(
@@ -211,18 +221,47 @@ def regression_hypothesis_scores(
         fit = slice(0, rows - lags)
         coef, *_ = np.linalg.lstsq(design[fit], target[fit], rcond=None)
         residual = target - design @ coef
-        spread = residual[fit].std() or 1.0
-        scores[j] = abs(residual[rows - lags :].mean()) / spread
-    return scores
+        residuals[:, j] = residual / (residual[fit].std() or 1.0)
+    return regression_hypothesis_test(residuals, np.arange(len(residuals)) >= rows - lags)
 
 
-def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]]) -> bool:
-    """Whether the faulty node has the highest regression-based score given ``edges``."""
-    rows = int(np.sum(sc.case.frame.index.to_numpy() < sc.case.inject_time))
-    scores = regression_hypothesis_scores(sc.case.frame.to_numpy(), rows, edges)
+def first(scores: np.ndarray, sc: SyntheticCase) -> bool:
+    """Whether the faulty node has the highest score."""
     assert sc.case.root_cause is not None
     faulty = sc.names.index(sc.case.root_cause.service)
     return bool(scores[faulty] > np.delete(scores, faulty).max())
+
+
+def rows_before(sc: SyntheticCase) -> int:
+    return int(np.sum(sc.case.frame.index.to_numpy() < sc.case.inject_time))
+
+
+def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]]) -> bool:
+    return first(regression_hypothesis_scores(sc.case.frame.to_numpy(), rows_before(sc), edges), sc)
+
+
+def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[int, int]]]:
+    """RHT with a group-lasso Granger model as the regressor, without and with descendant adjustment; its edges."""
+    values, rows = sc.case.frame.to_numpy(), rows_before(sc)
+    center, scale = robust_scale(values[:rows])
+    z = (values - center) / scale
+    model = GroupLassoGranger(lags=lags).fit(z[:rows])
+    residuals = model.residuals(z)
+    scores = regression_hypothesis_test(residuals, np.arange(len(residuals)) >= rows - lags)
+    matrix = model.granger_matrix()
+    nodes = list(range(len(scores)))
+    adjusted = descendant_adjustment(dict(enumerate(scores.tolist())), granger_edges(matrix, nodes))
+    learned = {(int(i), int(j)) for i, j in zip(*np.nonzero(matrix > 0), strict=True)}
+    return first(scores, sc), first(np.array([adjusted[i] for i in nodes]), sc), learned
+
+
+def neural_rht(sc: SyntheticCase, method: RCAMethod) -> bool:
+    """RHT with ``run``'s fitted neural Granger forecaster as the regressor (its standardised residuals)."""
+    model = method.model_  # type: ignore[attr-defined]
+    values, rows = sc.case.frame.to_numpy(), rows_before(sc)
+    residuals = model.granger.residuals(method._standardise(model, values))  # type: ignore[attr-defined]
+    after = np.arange(len(residuals)) >= rows - model.granger.lags
+    return first(regression_hypothesis_test(residuals, after), sc)
 
 
 VARIANTS = (
@@ -234,6 +273,9 @@ VARIANTS = (
     "RHT, no graph",
     "RHT, learned graph",
     "RHT, true graph",
+    "RHT, neural Granger",
+    "RHT, group lasso",
+    "RHT+DA, group lasso",
 )
 
 
@@ -241,7 +283,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     """AC@1 of each variant and the learned graph's edge precision/recall over ``cases`` cases."""
     rng = np.random.default_rng([seed, n, rows, cycles])
     wins = dict.fromkeys(VARIANTS, 0)
-    precision, recall, precision_k = [], [], []
+    precision, recall, precision_k, lasso_precision, lasso_recall = [], [], [], [], []
     fit_seconds = []
     for k in range(cases):
         sc = make_case(k, n, rows, rng, cycles=cycles)
@@ -262,6 +304,13 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
             top = {(int(i), int(j)) for i, j in zip(*np.unravel_index(strongest, matrix.shape), strict=True)}
             precision_k.append(edge_scores(top, true)[0])
             wins["RHT, learned graph"] += rht_top1(sc, {(int(a), int(b)) for a, b in learned.edges})
+            wins["RHT, neural Granger"] += neural_rht(sc, full)
+        plain, adjusted, lasso_edges = lasso_rht(sc)
+        wins["RHT, group lasso"] += plain
+        wins["RHT+DA, group lasso"] += adjusted
+        p, r = edge_scores(lasso_edges, true)
+        lasso_precision.append(p)
+        lasso_recall.append(r)
         wins["RHT, no graph"] += rht_top1(sc, set())
         wins["RHT, true graph"] += rht_top1(sc, true)
         no_fit = {"min_fit_rows": 10**9, "threads": 1}
@@ -274,8 +323,25 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     row["edge precision"] = float(np.mean(precision)) if precision else float("nan")
     row["edge recall"] = float(np.mean(recall)) if recall else float("nan")
     row["precision@#edges"] = float(np.mean(precision_k)) if precision_k else float("nan")
+    row["lasso precision"] = float(np.mean(lasso_precision))
+    row["lasso recall"] = float(np.mean(lasso_recall))
     row["run seconds (fit+rank)"] = float(np.median(fit_seconds))
     return row
+
+
+def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
+    """Print the CPU and wall seconds of one :class:`GroupLassoGranger` fit on a synthetic case of this size."""
+    import torch
+
+    sc = make_case(0, n, rows, np.random.default_rng(seed), cycles=3)
+    values = sc.case.frame.to_numpy()[:rows]
+    center, scale = robust_scale(values)
+    torch.set_num_threads(threads)  # a command of its own: nothing else runs in this process
+    cpu, wall = time.process_time(), time.perf_counter()
+    GroupLassoGranger().fit((values - center) / scale)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    print(f"GroupLassoGranger.fit {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
+    return 0
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -295,9 +361,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10, help="cases per size and graph kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cycles", type=int, default=3, help="back edges in the variant with cycles")
+    parser.add_argument(
+        "--fit-speed", type=parse_size, metavar="NxROWS",
+        help="only time GroupLassoGranger.fit (2 threads) on one case of this size; print CPU and wall seconds",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthetic.md")
     args = parser.parse_args(argv)
-    columns = (*VARIANTS, "edge precision", "edge recall", "precision@#edges", "run seconds (fit+rank)")
+    if args.fit_speed is not None:
+        return fit_speed(*args.fit_speed, seed=args.seed)
+    columns = (
+        *VARIANTS, "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
+        "run seconds (fit+rank)",
+    )  # fmt: skip
     sizes = " ".join(f"{n}x{rows}" for n, rows in args.sizes)
     command = f"bench/synthetic.py --sizes {sizes} --cases {args.cases} --seed {args.seed} --cycles {args.cycles}"
     lines = [
