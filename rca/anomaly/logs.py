@@ -27,10 +27,9 @@ baseline:
   ``1/k`` as above), increases only.
 
 ``score = max(0, departure - normal) + max(0, error departure - normal) + max(0, error z)``. A
-service without log lines on both sides
-gets no score (it is neither helped nor hurt). The baseline is the fitted normal (:class:`LogNormal`,
-part of a trained model) or the case's own records before the anomaly time, leaving out the last
-``guard`` seconds: a fault often shows in the logs before its label.
+service without log lines on both sides gets no score (it is neither helped nor hurt). The baseline is
+the fitted normal (:class:`LogNormal`, part of a trained model) or the case's own records before the
+anomaly time, leaving out the last ``guard`` seconds: a fault often shows in the logs before its label.
 
 References: the two-proportion z-test (e.g. Agresti, "Categorical Data Analysis", 3rd ed., 2013);
 Drain (He et al., ICWS 2017) for the templates; the use of new and vanished log templates as fault
@@ -77,10 +76,9 @@ class TemplateChange:
     before_per_minute: float
     after_per_minute: float
     z: float
-    """The share's z-score, a rise divided by :attr:`services`."""
     example: str
     services: int = 1
-    """Services that write this template (the case's normal and after the anomaly time)."""
+    """Services that write this template (normal or after the anomaly time); a rise's ``z`` is divided by it."""
 
 
 @dataclass(frozen=True)
