@@ -166,3 +166,16 @@ def test_a_nezha_return_fault_puts_its_service_first_with_the_error_line(nezha: 
     error = next(t for t in changes["ts-contacts-service"].templates if t.level == "ERROR")
     assert error.template.startswith("c.s.ContactsServiceImpl#37") and error.before_per_minute == 0
     assert "No contacts according to contactsId" in error.example
+
+
+def test_a_nezha_exception_is_not_blamed_on_the_caller_that_logs_the_framework_error(nezha: Path) -> None:
+    # ts-price-service throws; ts-travel-service logs the servlet's error line about it, more often
+    ref = next(r for r in discover(nezha) if r.name == "2023-01-29/23-ts-price-service-exception")
+    case = ref.load()
+    assert case.telemetry.logs is not None
+    changes = log_changes(case.telemetry.logs, case.inject_time)
+    assert max(changes, key=lambda s: changes[s].score) == "ts-price-service"
+    caller = changes["ts-travel-service"]
+    assert caller.error_share_before == 0 < caller.error_share_after, "the caller did start logging errors"
+    stopped = next(t for t in changes["ts-price-service"].templates if t.after_per_minute == 0)
+    assert stopped.z < -3 and stopped.template.startswith("p.c.PriceController#")
