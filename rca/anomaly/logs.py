@@ -77,7 +77,7 @@ class TemplateChange:
     after_per_minute: float
     z: float
     example: str
-    services: int = 1
+    services: int
     """Services that write this template (normal or after the anomaly time); a rise's ``z`` is divided by it."""
 
 
