@@ -7,23 +7,35 @@ latency. So, per service, the records are grouped into templates (:class:`~rca.a
 over :func:`rca.data.logs.parse_log_line` keys, at their level) and compared with a fault-free
 baseline:
 
-* departure: the largest two-proportion z-score, over the service's templates, of a template's
-  share of the service's lines after the anomaly time against its share in the baseline. Templates
-  that appear and templates that stop both count, and shares (not rates) make a change of load,
-  which moves every template alike, no departure.
-* normal: the same statistic between each ``window`` of the baseline and the rest of it (the
-  median): how much the service's own mix varies between normal periods. A chatty service has
-  large z-scores for small wobbles, a quiet one noisy shares; the departure counts above this.
-* error share: the two-proportion z-score of the share of ``ERROR``/``FATAL`` lines, increases only.
+* specificity: a line that many services write (a framework's error handler, "Servlet.service()
+  threw exception") says where a failure *surfaced*, in each caller that received it, not where it
+  arose; a service's own statements do. So a template's *rise* counts ``1/k``, ``k`` the number of
+  services that write it (in the normal or after the anomaly time), like the inverse document
+  frequency that weights log events in LogCluster. A template that stops is not weighted: a service
+  whose usual lines stop is where the code no longer runs, whatever the lines say.
+* departure: the largest two-proportion z-score, over the service's templates except rising error
+  ones, of a template's share of the service's lines after the anomaly time against its share in the
+  baseline. Templates that appear and templates that stop both count, and shares (not rates) make a
+  change of load, which moves every template alike, no departure.
+* error departure: the same over the templates at ``ERROR``/``FATAL`` level that rise. A new error
+  line and a stopped line are different evidence (a wrong return value logs the one, an exception
+  skips the other), so each counts once.
+* normal: the largest z-score of any template between each ``window`` of the baseline and the rest
+  of it (the median): how much the service's own mix varies between normal periods. A chatty service
+  has large z-scores for small wobbles, a quiet one noisy shares; both departures count above this.
+* error share: the two-proportion z-score of the share of ``ERROR``/``FATAL`` lines (each counting
+  ``1/k`` as above), increases only.
 
-``score = max(0, departure - normal) + max(0, error z)``. A service without log lines on both sides
-gets no score (it is neither helped nor hurt). The baseline is the fitted normal (:class:`LogNormal`,
-part of a trained model) or the case's own records before the anomaly time, leaving out the last
-``guard`` seconds: a fault often shows in the logs before its label.
+``score = max(0, departure - normal) + max(0, error departure - normal) + max(0, error z)``. A
+service without log lines on both sides gets no score (it is neither helped nor hurt). The baseline is
+the fitted normal (:class:`LogNormal`, part of a trained model) or the case's own records before the
+anomaly time, leaving out the last ``guard`` seconds: a fault often shows in the logs before its label.
 
 References: the two-proportion z-test (e.g. Agresti, "Categorical Data Analysis", 3rd ed., 2013);
 Drain (He et al., ICWS 2017) for the templates; the use of new and vanished log templates as fault
-evidence follows LogCluster/Log3C-style template-frequency comparison (Lin et al., ICSE 2016).
+evidence and the inverse-frequency weight of events shared by many sources follow LogCluster
+(Lin, Zhang, Lou, Zhang, Chen, "Log Clustering based Problem Identification for Online Service
+Systems", ICSE-SEIP 2016).
 """
 
 from __future__ import annotations
@@ -47,10 +59,12 @@ EVIDENCE_TEMPLATES = 5
 LOG_CHANGE = "log_change"
 """Metric name of the per-service log-change pseudo-series a ranking adds."""
 
-Z_UNIT = 3.0
-"""A log-change score in units of the series scores' normal range: a centred z of 3 (three standard
-errors beyond the service's own normal variation, the classic three-sigma edge) scores 1, which is
-:data:`rca.anomaly.signals.NORMAL_RANGE`."""
+Z_UNIT = 1.0
+"""A log-change score in units of the series scores' normal range: a log change one standard error
+beyond the service's own normal variation (already subtracted) scores 1, the edge of that range
+(:data:`rca.anomaly.signals.NORMAL_RANGE`). Chosen on Train Ticket (scan and leave-one-group-out
+figures in ``docs/method.md``); below 1 the logs of a saturated service's callers start to outweigh
+its resource series."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +77,8 @@ class TemplateChange:
     after_per_minute: float
     z: float
     example: str
+    services: int
+    """Services that write this template (normal or after the anomaly time); a rise's ``z`` is divided by it."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +88,8 @@ class LogChange:
     Attributes
     ----------
     score
-        ``max(0, departure - normal) + max(0, error_z)``.
-    departure, normal, error_z
+        ``max(0, departure - normal) + max(0, error_departure - normal) + max(0, error_z)``.
+    departure, error_departure, normal, error_z
         See the module docstring.
     error_share_before, error_share_after
         Share of ERROR/FATAL lines in the baseline and after the anomaly time.
@@ -85,6 +101,7 @@ class LogChange:
     departure: float
     normal: float
     error_z: float
+    error_departure: float
     error_share_before: float
     error_share_after: float
     templates: tuple[TemplateChange, ...]
@@ -94,6 +111,7 @@ class LogChange:
         return {
             "score": round(self.score, 3),
             "departure": round(self.departure, 3),
+            "error_departure": round(self.error_departure, 3),
             "normal": round(self.normal, 3),
             "error_share_before": round(self.error_share_before, 4),
             "error_share_after": round(self.error_share_after, 4),
@@ -104,6 +122,7 @@ class LogChange:
                     "before_per_minute": round(t.before_per_minute, 2),
                     "after_per_minute": round(t.after_per_minute, 2),
                     "z": round(t.z, 2),
+                    "services": t.services,
                     "example": t.example,
                 }
                 for t in self.templates
@@ -203,26 +222,37 @@ class LogNormal:
         parsed = _categorise(_parse(logs.sort_values("time", kind="stable")), self.templates_)
         _, seconds = _segments(parsed["time"].to_numpy(dtype=float), self.window)
         minutes_after = max(seconds / 60.0, 1e-9)
+        groups = {str(s): g for s, g in parsed.groupby("service", sort=True)}
+        counted = {service: _count(group) for service, group in groups.items()}
+        writers = _writers({s: n.categories for s, n in self.services_.items()}, counted)
         out: dict[str, LogChange] = {}
-        for service, group in parsed.groupby("service", sort=True):
-            normal = self.services_.get(str(service))
-            if normal is None:
+        for service, group in groups.items():
+            if service not in self.services_:
                 continue
-            counts = _count(group)
+            normal = self.services_[service]
+            counts = counted[service]
             keys = sorted(set(normal.categories) | set(counts))
             before = np.array([normal.categories.get(k, 0) for k in keys], dtype=float)
             after = np.array([counts.get(k, 0) for k in keys], dtype=float)
-            z = share_z(after, before)
+            shared = np.array([writers[t] for t, _ in keys], dtype=float)
+            raw = share_z(after, before)
+            z = np.where(raw > 0, raw / shared, raw)
             error = np.array([level in ERROR_LEVELS for _, level in keys])
-            error_counts = [np.array([side[error].sum(), side[~error].sum()]) for side in (after, before)]
+            rising_error = error & (z > 0)
+            # error lines count 1/k each: a framework's error line in every caller is one failure
+            error_counts = [np.array([(side / shared)[error].sum(), side[~error].sum()]) for side in (after, before)]
             error_z = float(share_z(*error_counts)[0])
-            departure = float(np.abs(z).max(initial=0.0))
+            departure = float(np.abs(z[~rising_error]).max(initial=0.0))
+            error_departure = float(z[rising_error].max(initial=0.0))
             examples = {**normal.examples, **_examples(group)}
-            out[str(service)] = LogChange(
-                score=max(0.0, departure - normal.normal) + max(0.0, error_z),
+            out[service] = LogChange(
+                score=max(0.0, departure - normal.normal)
+                + max(0.0, error_departure - normal.normal)
+                + max(0.0, error_z),
                 departure=departure,
                 normal=normal.normal,
                 error_z=error_z,
+                error_departure=error_departure,
                 error_share_before=float(before[error].sum() / before.sum()),
                 error_share_after=float(after[error].sum() / after.sum()),
                 templates=tuple(
@@ -233,6 +263,7 @@ class LogNormal:
                         after_per_minute=float(after[i] / minutes_after),
                         z=float(z[i]),
                         example=examples.get(keys[i], ""),
+                        services=int(shared[i]),
                     )
                     for i in np.argsort(-np.abs(z), kind="stable")[:top]
                     if z[i] != 0
@@ -291,6 +322,19 @@ def _count(group: pd.DataFrame) -> dict[tuple[str, str], int]:
     """Records per (template, level), in sorted order."""
     counts = group.groupby(["template", "level"], sort=True).size()
     return {(str(key[0]), str(key[1])): int(n) for key, n in zip(counts.index, counts.to_numpy(), strict=True)}
+
+
+def _writers(*mixes: Mapping[str, Mapping[tuple[str, str], int]]) -> dict[str, int]:
+    """Per template, how many services write it in any of ``mixes`` (``service -> (template, level) -> count``)."""
+    written: dict[str, set[str]] = {}
+    for mix in mixes:
+        for service, categories in mix.items():
+            written.setdefault(service, set()).update(t for t, _ in categories)
+    writers: dict[str, int] = {}
+    for templates in written.values():
+        for template in templates:
+            writers[template] = writers.get(template, 0) + 1
+    return writers
 
 
 def _examples(group: pd.DataFrame) -> dict[tuple[str, str], str]:

@@ -62,6 +62,32 @@ def test_a_new_error_line_names_its_service_with_its_rate() -> None:
     assert new.template == "o.Svc#7 no order <*>"
 
 
+def test_a_line_every_caller_writes_counts_less_than_a_services_own_line() -> None:
+    servlet = "ERROR o.a.c.DispatcherServlet#175 Servlet.service() threw exception {i}"
+    logs = _system(
+        {
+            "orders": [
+                ("INFO o.Svc#5 find {i}", 30.0, ""),
+                ("INFO o.Svc#9 found {i}", 24.0, ""),
+                ("ERROR o.Svc#7 no order {i}", 6.0, ""),
+            ],
+            # both callers log the framework's error line about the failed call, more often than the fault's own line
+            "api": [
+                ("INFO a.Ctl#10 got order {i}", 120.0, ""),
+                ("INFO a.Ctl#12 sent order {i}", 110.0, ""),
+                (servlet, 10.0, ""),
+            ],
+            "quiet": [("INFO q.Job#1 tick {i}", 4.0, ""), (servlet, 2.0, "")],
+        }
+    )
+    changes = log_changes(logs, T0)
+    assert max(changes, key=lambda s: changes[s].score) == "orders"
+    framework = next(t for t in changes["api"].templates if t.level == "ERROR")
+    own = next(t for t in changes["orders"].templates if t.level == "ERROR")
+    assert framework.services == 2 and own.services == 1
+    assert changes["orders"].error_departure > framework.z > 0
+
+
 def test_a_change_of_load_is_no_departure() -> None:
     doubled = {"api": [("INFO a.Ctl#10 got order {i}", 240.0, ""), ("INFO a.Ctl#12 sent order {i}", 240.0, "")]}
     scores = log_change_scores(_system(doubled), T0)
@@ -140,3 +166,16 @@ def test_a_nezha_return_fault_puts_its_service_first_with_the_error_line(nezha: 
     error = next(t for t in changes["ts-contacts-service"].templates if t.level == "ERROR")
     assert error.template.startswith("c.s.ContactsServiceImpl#37") and error.before_per_minute == 0
     assert "No contacts according to contactsId" in error.example
+
+
+def test_a_nezha_exception_is_not_blamed_on_the_caller_that_logs_the_framework_error(nezha: Path) -> None:
+    # ts-price-service throws; ts-travel-service logs the servlet's error line about it, more often
+    ref = next(r for r in discover(nezha) if r.name == "2023-01-29/23-ts-price-service-exception")
+    case = ref.load()
+    assert case.telemetry.logs is not None
+    changes = log_changes(case.telemetry.logs, case.inject_time)
+    assert max(changes, key=lambda s: changes[s].score) == "ts-price-service"
+    caller = changes["ts-travel-service"]
+    assert caller.error_share_before == 0 < caller.error_share_after, "the caller did start logging errors"
+    stopped = next(t for t in changes["ts-price-service"].templates if t.after_per_minute == 0)
+    assert stopped.z < -3 and stopped.template.startswith("p.c.PriceController#")
