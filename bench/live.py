@@ -48,6 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
+from live_local import local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
@@ -63,15 +64,6 @@ from rca.settings import Settings  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data"
 DATASETS = ("sock-shop-rcd", "nezha-train-ticket")
 METHOD = "run"
-
-
-def services_of(ranking: list[dict[str, Any]]) -> list[str]:
-    """Distinct services of an analysis' ranking, in order."""
-    return list(dict.fromkeys(item["service"] for item in ranking))
-
-
-def rank_of(services: list[str], truth: str | None) -> int | None:
-    return services.index(truth) + 1 if truth in services else None
 
 
 def offline_records(path: Path | None, refs: list[CaseRef]) -> dict[str, dict[str, Any]]:
@@ -277,6 +269,14 @@ def main() -> None:
     parser.add_argument(
         "--detector-only", action="store_true", help="only the detector over each case's rows (no broker, no server)"
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="no broker, no server: the replay's messages decoded into a store the service's watcher polls "
+        "(bench/live_local.py); results in live-inprocess-<dataset>.json",
+    )
+    parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
+    parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
     started = time.monotonic()
@@ -296,6 +296,9 @@ def main() -> None:
             print(dataset, json.dumps(summary), flush=True)
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / f"live-detector-{dataset}.json").write_text(json.dumps({"summary": summary, "cases": records}))
+        return
+    if args.in_process:
+        in_process(args)
         return
     broker = None
     bootstrap = args.bootstrap
@@ -336,6 +339,30 @@ def main() -> None:
             broker.close()
     if not args.no_docs:
         write_docs(summaries, args, time.monotonic() - started)
+
+
+def in_process(args: argparse.Namespace) -> None:
+    """``--in-process``: every case through :func:`live_local.local_case`; per-case lines and a summary."""
+    for dataset in args.dataset or DATASETS:
+        refs = discover(SHARED / dataset)
+        refs = [r for r in refs if not args.case or r.name in set(args.case)][: args.limit]
+        records = []
+        for ref in refs:
+            case = ref.load()
+            record = local_case(case, history=args.history, analyse=not args.no_analyses)
+            if not args.no_analyses:
+                record["offline_top5"] = run_case(get_method(METHOD), preprocess(case))["top5"][:5]
+            records.append(record)
+            print(f"  {json.dumps(record, default=str)}", flush=True)
+        offline = {r["case"]: {"rank": rank_of(r.get("offline_top5", []), r["root_cause"]),
+                               "top5": r.get("offline_top5", [])} for r in records}  # fmt: skip
+        summary = summarise(records, offline)
+        summary["false_in_history"] = sum(r["false_in_history"] for r in records)
+        print(dataset, json.dumps(summary), flush=True)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"live-inprocess-{dataset}.json").write_text(
+            json.dumps({"summary": summary, "cases": records}, indent=1, default=str)
+        )
 
 
 def write_docs(summaries: dict[str, dict[str, Any]], args: argparse.Namespace, seconds: float) -> None:

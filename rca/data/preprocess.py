@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 
 from rca.data.case import Case, Telemetry
 
@@ -28,14 +31,25 @@ def usable_columns(case: Case, *, min_baseline_points: int = 1) -> list[str]:
 
 
 def preprocess(case: Case) -> Case:
-    """Drop the columns that :func:`usable_columns` rejects; nothing else is changed.
+    """Drop the columns that :func:`usable_columns` rejects; the rest in one canonical order and layout.
 
     Missing values stay missing: every method handles NaN itself (filling is a modelling choice).
+    Columns are sorted by name: a learnt model initialises its weights column by column, and the
+    order a frame happens to have (a file's, or the order series reached the store) must not change
+    the answer. The values are copied into one float64 block whose ``to_numpy()`` is column-major, whatever
+    built the frame: numpy sums a C- and an F-ordered array in a different order, so the same
+    values in another memory layout (a frame pivoted from the store, where a loader's frame was read
+    from a file) drift in the last bits, and a learnt model's near-ties flip. Same window, same answer.
     """
     columns = usable_columns(case)
     if case.symptom and case.symptom not in columns:
         columns.append(case.symptom)
-    return case.with_telemetry(case.telemetry.with_columns(columns))
+    telemetry = case.telemetry.with_columns(sorted(columns))
+    frame = telemetry.frame
+    canonical = pd.DataFrame(
+        np.asfortranarray(frame.to_numpy(dtype=float)), index=frame.index.copy(), columns=frame.columns.copy()
+    )
+    return case.with_telemetry(replace(telemetry, frame=canonical))
 
 
 def clean_history(history: Telemetry, *, min_points: int = 3) -> Telemetry:

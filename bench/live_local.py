@@ -1,0 +1,190 @@
+"""The live path without the broker and the server: ``bench/live.py --in-process``.
+
+What `rca serve --ingest` does with a replayed case, in one process: every message the replay would
+publish (:func:`rca.ingest.replay.plan_case`) goes through the consumer's decoder
+(:data:`rca.ingest.decoders.DECODERS`) into a fresh :class:`rca.store.store.Store`, and the service's
+own :class:`rca.service.watcher.IncidentWatcher` polls that store as the data arrives. Its incidents'
+analyses and the window analysis at the true fault time run on the cases the watcher and
+:func:`rca.service.watcher.window_case` read back from the store, with the service's analysis code
+(:class:`rca.analysis.Analyzer`). Not measured: the broker, the consumer's batching, HTTP.
+
+History: a deployed service has been running all day before a fault. Where a case has a fault-free
+history (``Case.history``: Train Ticket's day before the fault, other faults' windows removed), its
+rows before the case's first row are stored first and the watcher's first poll reads them all, as at
+a service's start-up over its retained store; then the case is stored one row (one message time) at a
+time, with a watcher poll after each.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rca.analysis import Analyzer
+from rca.data.case import Case
+from rca.ingest.decoders import DECODERS, decode
+from rca.ingest.replay import OutMessage, case_step, plan_case
+from rca.service.watcher import IncidentWatcher, window_case
+from rca.settings import Settings
+from rca.store.logs import LogMessage, LogStore
+from rca.store.records import Records
+from rca.store.store import Store
+
+ENCODING = "otlp_proto"
+
+
+def service_settings(case: Case) -> Settings:
+    """The settings ``bench/live.py`` starts each `rca serve` with (see ``Server``)."""
+    step = case_step(case)
+    normal = case.inject_time - float(case.frame.index[0])
+    return Settings().model_copy(
+        update={"span_bucket_seconds": step, "baseline_seconds": max(600.0, normal + step), "default_k": 5}
+    )
+
+
+class LocalService:
+    """A store, a watcher and the analyser of one case, fed message by message."""
+
+    def __init__(self, settings: Settings, directory: Path, *, analyse: bool = True) -> None:
+        self.settings = settings
+        self.store = Store(None, data_dir=directory, span_step_seconds=settings.span_bucket_seconds)
+        self.logs = LogStore(self.store, bucket_seconds=settings.ingest.log_bucket_seconds)
+        self.records = Records(self.store)
+        self.analyzer = Analyzer()
+        self.analyses: dict[str, dict[str, Any]] = {}
+        self.analyse_incidents = analyse
+        self.watcher = IncidentWatcher(settings, self.store, self.records, self._submit)
+        self._topics = settings.ingest.topics()
+        self._offset = 0
+
+    def _submit(self, case: Case, source: str) -> dict[str, Any]:
+        record = self.records.create_analysis({"source": source, "window": window_of(case)})
+        if self.analyse_incidents:
+            self.analyses[record["id"]] = self.analyse(case)
+        return record
+
+    def analyse(self, case: Case) -> dict[str, Any]:
+        """The service's analysis of ``case`` (its document: ranking, graph, timings) and its window."""
+        result = self.analyzer.analyze(case, self.settings.default_method)
+        return {**result.document(self.settings.default_k), "window": window_of(case)}
+
+    def write(self, messages: list[OutMessage]) -> None:
+        """Decode ``messages`` as the consumer does and store them (one transaction for points and spans)."""
+        points, spans = [], []
+        for message in messages:
+            signal, encoding = self._topics[message.topic]
+            rows = decode(DECODERS[(signal, encoding)], message.value, self.settings.ingest.max_message_bytes)
+            self._offset += 1
+            if signal == "spans":
+                spans += rows
+            elif signal in ("logs", "logs_jsonl"):
+                self.logs.write([LogMessage(message.topic, 0, self._offset, rows)])
+            else:
+                points += rows
+        if points or spans:
+            self.store.write(points, spans)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def window_of(case: Case) -> dict[str, float]:
+    return {"start": float(case.frame.index[0]), "end": float(case.frame.index[-1]), "anomaly_time": case.inject_time}
+
+
+def history_messages(case: Case, settings: Settings) -> list[OutMessage]:
+    """The messages of the case's fault-free history before its first row (none without a history)."""
+    if case.history is None or case.history.frame.empty:
+        return []
+    first = float(case.frame.index[0])
+    frame = case.history.frame
+    earlier = case.history.with_columns(list(frame.columns))
+    earlier = replace(earlier, frame=frame.loc[frame.index < first])
+    if earlier.frame.empty:
+        return []
+    return plan_case(Case(name=f"{case.name} history", telemetry=earlier, inject_time=first), settings.ingest, ENCODING)
+
+
+def replay_local(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+    """Store (history and) the case into a fresh local service; incidents, their analyses, the window analysis."""
+    settings = service_settings(case)
+    with tempfile.TemporaryDirectory(prefix="rca-live-local-") as directory:
+        service = LocalService(settings, Path(directory), analyse=analyse)
+        try:
+            before = history_messages(case, settings) if history else []
+            if before:
+                service.write(before)
+                service.watcher.watch_once()
+            messages = plan_case(case, settings.ingest, ENCODING)
+            times = sorted({m.at for m in messages})
+            for t in times:
+                service.write([m for m in messages if m.at == t])
+                service.watcher.watch_once()
+            incidents, _ = service.records.list_incidents(limit=1000, offset=0)
+            step = case_step(case)
+            window = (
+                None
+                if not analyse
+                else window_case(
+                    service.store,
+                    settings,
+                    float(case.frame.index[0]),
+                    float(case.frame.index[-1]) + step / 2,
+                    anomaly_time=case.inject_time,
+                )
+            )
+            return {
+                "history_rows": len({m.at for m in before}),
+                "incidents": [
+                    {**i, "analysis": service.analyses.get(i.get("analysis_id") or "")}
+                    for i in sorted(incidents, key=lambda i: i["opened_at"])
+                ],
+                "window": None if window is None else service.analyse(window),
+            }
+        finally:
+            service.close()
+
+
+def services_of(ranking: list[dict[str, Any]]) -> list[str]:
+    """Distinct services of an analysis' ranking, in order."""
+    return list(dict.fromkeys(item["service"] for item in ranking))
+
+
+def rank_of(services: list[str], truth: str | None) -> int | None:
+    return services.index(truth) + 1 if truth in services else None
+
+
+def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+    """One case through :func:`replay_local`, as ``bench/live.py``'s per-case record."""
+    truth = case.root_cause.service if case.root_cause else None
+    step = case_step(case)
+    out = replay_local(case, history=history, analyse=analyse)
+    fault = case.inject_time
+    incidents = out["incidents"]
+    onsets = [i["summary"]["onset"] for i in incidents]
+    hit = next((i for i in incidents if i["summary"]["onset"] >= fault - step / 2), None)
+    incident_analysis = (hit or {}).get("analysis") or {}
+    detected = services_of(incident_analysis.get("ranking") or [])
+    window = services_of(out["window"]["ranking"]) if out["window"] else []
+    return {
+        "case": case.name,
+        "root_cause": truth,
+        "history_rows": out["history_rows"],
+        "incidents": len(incidents),
+        "false_incidents": sum(1 for t in onsets if t < fault - step / 2),
+        "false_in_history": sum(1 for t in onsets if t < float(case.frame.index[0])),
+        "detected": hit is not None,
+        "onset_error": None if hit is None else hit["summary"]["onset"] - fault,
+        "opened_by": None if hit is None else max(hit["summary"]["symptoms"], key=hit["summary"]["symptoms"].get),
+        "incident_window": incident_analysis.get("window"),
+        "incident_status": "done" if incident_analysis else ("not analysed" if hit else None),
+        "incident_error": (hit or {}).get("summary", {}).get("analysis_error"),
+        "incident_rank": rank_of(detected, truth),
+        "incident_top5": detected[:5],
+        "window_status": "done" if out["window"] else None,
+        "window_error": None,
+        "window_rank": rank_of(window, truth),
+        "window_top5": window[:5],
+    }
