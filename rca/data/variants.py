@@ -2,7 +2,7 @@
 
 ``red_only`` keeps what a CloudWatch-like monitoring system exposes per service: request rate, errors
 (error rate, success rate or availability) and duration (latency), the RED signals of Wilkie's RED
-method, plus the call graph (a service map), and drops resource metrics, spans and everything else.
+method, plus the call graph (a service map), and drops resource metrics, spans, logs and everything else.
 Which series are RED is decided by the words of the metric name (:func:`red_kind`).
 """
 
@@ -71,14 +71,14 @@ def _red_telemetry(telemetry: Telemetry) -> Telemetry:
         edges = call_graph(telemetry.traces)
         graph = tuple(zip(edges["source"].astype(str), edges["target"].astype(str), strict=True))
     reduced = telemetry.with_columns(keep)
-    return replace(reduced, traces=None, graph=graph)
+    return replace(reduced, traces=None, logs=None, graph=graph)
 
 
 def red_only(case: Case) -> Case:
     """The case as a RED-only system would show it (see the module docstring).
 
     Keeps the series whose metric :func:`red_kind` classifies, in the window and in the history; the
-    call graph is the case's own or, failing that, the one its spans show; spans are dropped. The
+    call graph is the case's own or, failing that, the one its spans show; spans and logs are dropped. The
     label's metric is kept only if it survives.
     """
     telemetry = _red_telemetry(case.telemetry)

@@ -36,6 +36,7 @@ def test_red_only_keeps_red_series_and_the_call_graph_from_spans(tmp_path: Path)
     red = red_only(case)
     assert set(red.frame.columns) == {c for c in case.frame.columns if "latency" in c}
     assert red.telemetry.traces is None and case.telemetry.traces is not None
+    assert red.telemetry.logs is None and case.telemetry.logs is not None, "a RED-only system shows no logs"
     assert set(red.telemetry.graph or ()) == set(CALLS)
     assert case.root_cause is not None and case.root_cause.metric == "cartservice_cpu"
     assert red.root_cause is not None and (red.root_cause.service, red.root_cause.metric) == ("cartservice", None)
