@@ -25,6 +25,18 @@ _SPAN_LIMIT = 5
 _MAX_SPAN_LIMIT = 20
 _TEMPLATE_LIMIT = 5
 
+
+def _service_tool(name: str, description: str, max_limit: int) -> dict[str, Any]:
+    """A tool that reads one service's evidence, at most ``max_limit`` items of it."""
+    limit = {"type": "integer", "minimum": 1, "maximum": max_limit}
+    parameters = {
+        "type": "object",
+        "properties": {"service": {"type": "string"}, "limit": limit},
+        "required": ["service"],
+    }
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}
+
+
 TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
@@ -42,39 +54,19 @@ TOOLS: list[dict[str, Any]] = [
             },
         },
     },
-    {
-        "type": "function",
-        "function": {
-            "name": "read_spans",
-            "description": "Span statistics of one service before and after the anomaly time: count, p50/p90 "
-            "latency in ms, error share, top operations, callers and callees.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "service": {"type": "string"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _MAX_SPAN_LIMIT},
-                },
-                "required": ["service"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "read_logs",
-            "description": "The log templates whose rate changed most in one candidate service's logs after the "
-            "anomaly time: each with its level, lines per minute before and after, z and one example line; and "
-            "the service's share of ERROR lines before and after.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "service": {"type": "string"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _TEMPLATE_LIMIT},
-                },
-                "required": ["service"],
-            },
-        },
-    },
+    _service_tool(
+        "read_spans",
+        "Span statistics of one service before and after the anomaly time: count, p50/p90 "
+        "latency in ms, error share, top operations, callers and callees.",
+        _MAX_SPAN_LIMIT,
+    ),
+    _service_tool(
+        "read_logs",
+        "The log templates whose rate changed most in one candidate service's logs after the "
+        "anomaly time: each with its level, lines per minute before and after, z and one example line; and "
+        "the service's share of ERROR lines before and after.",
+        _TEMPLATE_LIMIT,
+    ),
 ]
 """Every OpenAI ``tool`` the node agents may get; :func:`offered` picks those the data supports."""
 
