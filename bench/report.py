@@ -6,9 +6,8 @@ import os
 import platform
 import re
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
-
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
@@ -28,7 +27,7 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     cores = len(os.sched_getaffinity(0))
-    return f"{cores} cores ({cpu}), Python {platform.python_version()}, torch {torch.__version__}"
+    return f"{cores} cores ({cpu}), Python {platform.python_version()}, torch {version('torch')}"
 
 
 def commit() -> str:

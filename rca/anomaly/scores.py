@@ -22,9 +22,12 @@ difference would turn any real change into a score of 10^16."""
 
 
 def nan_percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
-    """``numpy.nanpercentile(values, q, axis=0)``, vectorised over the columns without NaN.
+    """``numpy.nanpercentile(values, q, axis=0)`` (linear method, same bits), vectorised over columns.
 
-    numpy computes NaN-aware percentiles one column at a time; most columns have no NaN.
+    numpy computes NaN-aware percentiles one column at a time, a Python loop that dominated scoring on
+    gapped data (hundreds of series with missing rows). Columns without NaN take ``numpy.percentile``;
+    the others are sorted once (NaN last) and interpolated at each column's own count of values with
+    numpy's own formulas (index ``(n - 1) q``, ``_lerp``), so the result is bit-identical.
     """
     values = np.asarray(values, dtype=float)
     out = np.full((len(q), values.shape[1]), np.nan)
@@ -32,10 +35,27 @@ def nan_percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
     if len(values) and (~gaps).any():
         out[:, ~gaps] = np.percentile(values[:, ~gaps], q, axis=0)
     if gaps.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[:, gaps] = np.nanpercentile(values[:, gaps], q, axis=0)
+        out[:, gaps] = _gapped_percentiles(values[:, gaps], q)
     return out
+
+
+def _gapped_percentiles(values: np.ndarray, q: list[float]) -> np.ndarray:
+    counts = (~np.isnan(values)).sum(axis=0)
+    ordered = np.sort(values, axis=0)
+    virtual = (counts - 1)[None, :] * np.true_divide(np.asarray(q, dtype=float), 100)[:, None]
+    below = np.floor(virtual)
+    last = np.maximum(counts - 1, 0)[None, :]
+    above = virtual >= last
+    lower = np.where(above, last, below).astype(np.intp)
+    upper = np.where(above, last, below + 1).astype(np.intp)
+    a = np.take_along_axis(ordered, lower, axis=0)
+    b = np.take_along_axis(ordered, upper, axis=0)
+    t = virtual - below
+    diff = b - a
+    result = a + diff * t
+    np.subtract(b, diff * (1 - t), out=result, where=t >= 0.5)
+    result[:, counts == 0] = np.nan
+    return np.asarray(result, dtype=float)
 
 
 def _center(values: np.ndarray, how: Center) -> np.ndarray:

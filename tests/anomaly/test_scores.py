@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from rca.anomaly.scores import baseline_zscores, exceedance, shift_score
+from rca.anomaly.scores import baseline_zscores, exceedance, nan_percentiles, shift_score
 
 
 def test_rounding_jitter_is_not_spread() -> None:
@@ -37,3 +39,18 @@ def test_exceedance_persistence_ignores_one_sample_spikes() -> None:
 def test_shift_score_needs_samples_on_both_sides() -> None:
     assert np.isnan(shift_score(np.array([1.0, 2.0]), np.array([5.0, 6.0, 7.0])))
     assert shift_score(np.array([1.0, 2.0, 3.0, 2.0]), np.array([30.0, 31.0, 29.0])) > 10
+
+
+def test_nan_percentiles_equal_numpy_bit_for_bit() -> None:
+    rng = np.random.default_rng(7)
+    values = rng.lognormal(size=(300, 60)) * rng.integers(1, 10**6, size=60)
+    values[:, :10] = np.round(values[:, :10])  # repeated values: ties between neighbours
+    values[rng.random(values.shape) < 0.3] = np.nan
+    values[:, 50] = np.nan  # a series never reported
+    values[1:, 51] = np.nan  # a single value
+    values[:, 52] = 4.0  # flat without gaps
+    q = [0, 10, 25, 50, 75, 90, 99.5, 100]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.nanpercentile(values, q, axis=0)
+    np.testing.assert_array_equal(nan_percentiles(values, q), expected)
