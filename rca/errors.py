@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -44,6 +45,25 @@ class DataError(RCAError, ValueError):
         if hint:
             parts.append(f"Fix: {hint}")
         super().__init__(" ".join(parts))
+
+
+def require_columns(
+    present: Iterable[object],
+    needed: Iterable[str],
+    *,
+    table: str = "",
+    path: str | Path | None = None,
+    hint: str | None = None,
+) -> None:
+    """Raise :class:`DataError` naming every column of ``needed`` (in its order) that ``present`` lacks.
+
+    ``table`` names the table in the message (``"logs table lacks column(s) level"``).
+    """
+    have = {str(c) for c in present}
+    missing = [c for c in needed if c not in have]
+    if missing:
+        subject = f"{table} lacks" if table else "lacks"
+        raise DataError(f"{subject} column(s) {', '.join(missing)}", path=path, hint=hint)
 
 
 class NotFittedError(RCAError, RuntimeError):

@@ -20,7 +20,7 @@ from rca.data.case import Case, RootCause, Telemetry, split_series_name, validat
 from rca.data.logs import check_logs
 from rca.data.notes import note_skipped
 from rca.data.spans import check_spans
-from rca.errors import DataError
+from rca.errors import DataError, require_columns
 
 CASE_DATA = "data.csv"
 INJECT_TIME = "inject_time.txt"
@@ -151,13 +151,12 @@ def read_case_dir(directory: str | Path, *, name: str | None = None) -> Case:
     series: dict[str, tuple[str, str]] = {}
     if (directory / SERIES).exists():
         table = read_table(directory / SERIES, dtype=str)
-        missing = {"column", "service", "metric"} - set(table.columns)
-        if missing:
-            raise DataError(
-                f"lacks column(s) {', '.join(sorted(missing))}",
-                path=directory / SERIES,
-                hint="series.csv has columns column,service,metric",
-            )
+        require_columns(
+            table.columns,
+            ["column", "service", "metric"],
+            path=directory / SERIES,
+            hint="series.csv has columns column,service,metric",
+        )
         series = {
             str(c): (str(s), str(m)) for c, s, m in zip(table["column"], table["service"], table["metric"], strict=True)
         }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rca.errors import DataError
+from rca.errors import DataError, require_columns
 
 LOG_COLUMNS = ("time", "service", "level", "message")
 """Required columns of a logs table; ``trace_id`` and ``span_id`` are optional."""
@@ -136,13 +136,13 @@ def check_logs(logs: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame:
     (stably) and exact repeats of a record (time, service and message; recordings that overlap and
     at-least-once delivery make them) are kept once.
     """
-    missing = [c for c in LOG_COLUMNS if c not in logs.columns]
-    if missing:
-        raise DataError(
-            f"logs table lacks column(s) {', '.join(missing)}",
-            path=path,
-            hint=f"a logs table has columns {','.join(LOG_COLUMNS)}[,trace_id,span_id]",
-        )
+    require_columns(
+        logs.columns,
+        LOG_COLUMNS,
+        table="logs table",
+        path=path,
+        hint=f"a logs table has columns {','.join(LOG_COLUMNS)}[,trace_id,span_id]",
+    )
     times = pd.to_numeric(logs["time"], errors="coerce")
     bad = ~np.isfinite(times.to_numpy(dtype=float))
     if bad.any():

@@ -45,7 +45,7 @@ from rca.data.casedir import read_table
 from rca.data.nezha_logs import case_logs
 from rca.data.notes import note_skipped
 from rca.data.spans import check_spans, span_series
-from rca.errors import DataError
+from rca.errors import DataError, require_columns
 
 STEP_SECONDS = 60.0
 BEFORE_SECONDS = 30 * 60.0
@@ -228,9 +228,7 @@ def load_day_metrics(day_dir: Path) -> DayMetrics:
 def _read_spans(path: Path) -> pd.DataFrame:
     raw = read_table(path, dtype=str)
     needed = ["TraceID", "SpanID", "ParentID", "PodName", "OperationName", "StartTimeUnixNano", "EndTimeUnixNano"]
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        raise DataError(f"lacks column(s) {', '.join(missing)}", path=path, hint="expected Nezha's trace CSV header")
+    require_columns(raw.columns, needed, path=path, hint="expected Nezha's trace CSV header")
     spans = pd.DataFrame(
         {
             "trace_id": raw["TraceID"],

@@ -20,7 +20,7 @@ import pandas as pd
 
 from rca.data.logs import check_logs, parse_log_line
 from rca.data.notes import note
-from rca.errors import DataError
+from rca.errors import DataError, require_columns
 
 LOG_SUFFIX = "_log.csv"
 _NEEDED = ("TimeUnixNano", "PodName", "Log")
@@ -61,13 +61,12 @@ def read_log_file(path: Path, service_of_pod: Callable[[str], str]) -> pd.DataFr
     skipped = [str(w.message).strip() for w in caught if issubclass(w.category, pd.errors.ParserWarning)]
     if skipped:
         note(path, f"skipped malformed row(s): {'; '.join(skipped)}")
-    missing = [c for c in _NEEDED if c not in raw.columns]
-    if missing:
-        raise DataError(
-            f"lacks column(s) {', '.join(missing)}",
-            path=path,
-            hint="expected Nezha's log CSV header Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log",
-        )
+    require_columns(
+        raw.columns,
+        _NEEDED,
+        path=path,
+        hint="expected Nezha's log CSV header Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log",
+    )
     nanos = pd.to_numeric(raw["TimeUnixNano"], errors="coerce")
     if nanos.isna().any():
         row = int(np.flatnonzero(nanos.isna().to_numpy())[0])

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from rca.data.case import SPAN_COLUMNS
-from rca.errors import DataError
+from rca.errors import DataError, require_columns
 
 SPAN_METRIC_PREFIX = "spans:"
 """Span-derived metric names start with this; ingestion refuses metrics named so
@@ -38,13 +38,13 @@ def check_spans(spans: pd.DataFrame, *, path: str | None = None) -> pd.DataFrame
     A span is identified by ``(trace_id, span_id)``: repeated spans (recordings have some, and
     at-least-once delivery makes more) are kept once, the first of them.
     """
-    missing = [c for c in SPAN_COLUMNS if c not in spans.columns]
-    if missing:
-        raise DataError(
-            f"spans table lacks column(s) {', '.join(missing)}",
-            path=path,
-            hint=f"a spans table has columns {','.join(SPAN_COLUMNS)}[,status_code]",
-        )
+    require_columns(
+        spans.columns,
+        SPAN_COLUMNS,
+        table="spans table",
+        path=path,
+        hint=f"a spans table has columns {','.join(SPAN_COLUMNS)}[,status_code]",
+    )
     out = spans.copy()
     for column in ("trace_id", "span_id", "parent_span_id", "service", "operation"):
         out[column] = out[column].fillna("").astype(str)
