@@ -1,0 +1,168 @@
+"""The log signal of the incident detector: each service's log change per time bucket, as the ranking scores it.
+
+A code-level fault (a wrong return value, an exception) barely moves a metric; it shows in the logs
+of the service where it arises (:mod:`rca.anomaly.logs`). So the detector watches, beside the
+metric series, one pseudo-series per service, ``<service>_log_change`` (the ranking's
+:data:`rca.anomaly.logs.LOG_CHANGE` series): the log change of each complete time bucket's records
+against the service's normal mix (:meth:`rca.anomaly.logs.LogNormal.changes`, the ranking's own
+scorer), in units of :data:`rca.anomaly.logs.Z_UNIT`. A service known to the normal that wrote
+nothing in a bucket scores 0 there (no evidence of a change), so its series keeps a point per
+bucket and an incident it joined can close.
+
+The normal is what the service knows: a registered model's :class:`~rca.anomaly.logs.LogNormal` when
+it has one, else one fitted on the buckets fed so far that were normal (no incident open, no service
+anomalous), refitted as they grow. :func:`feed` puts metric rows and log buckets into the detector
+in time order; the watcher and the benchmarks both go through it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rca.anomaly.detector import IncidentDetector, IncidentEvent
+from rca.anomaly.logs import LOG_CHANGE, Z_UNIT, LogNormal
+
+
+@dataclass
+class LogChangeFeed:
+    """Per-service log-change scores per bucket, against a normal that grows with the normal buckets.
+
+    Parameters
+    ----------
+    bucket_seconds
+        Width of a bucket (the store's log bucket); the normal's variation is measured over
+        windows of this width, the width of what is scored.
+    history_records
+        Normal records kept for fitting (the oldest buckets are dropped beyond this).
+    refit_growth
+        The normal is refitted when the kept normal records have grown by this share since the last fit
+        (a fit parses every record, so not at every bucket).
+    prior
+        A registered model's fitted normal; used instead of the fed buckets' when set.
+    """
+
+    bucket_seconds: float = 60.0
+    history_records: int = 500_000
+    refit_growth: float = 0.25
+    prior: LogNormal | None = None
+    normal_: LogNormal | None = field(default=None, init=False)
+    next_bucket: float | None = field(default=None, init=False)
+    """Start of the first bucket not fed yet."""
+    _pool: deque[pd.DataFrame] = field(default_factory=deque, init=False, repr=False)
+    _pooled: int = field(default=0, init=False, repr=False)
+    _fitted: int = field(default=0, init=False, repr=False)
+
+    @property
+    def normal(self) -> LogNormal | None:
+        """The normal scored against: the prior, else the one fitted on the normal buckets (``None`` before any)."""
+        return self.prior if self.prior is not None and self.prior.services_ else self.normal_
+
+    def buckets(self, logs: pd.DataFrame | None, until: float) -> list[tuple[float, pd.DataFrame]]:
+        """``(bucket end, records)`` of every complete bucket (end ``<= until``) not fed yet, empty ones included.
+
+        Records before :attr:`next_bucket` are ignored (they were fed); the first call starts at the
+        bucket of the first record.
+        """
+        width = self.bucket_seconds
+        times = np.zeros(0) if logs is None else logs["time"].to_numpy(dtype=float)
+        if self.next_bucket is None:
+            if not len(times):
+                return []
+            self.next_bucket = float(np.floor(times.min() / width) * width)
+        last = np.floor(until / width) * width  # the first incomplete bucket
+        if last <= self.next_bucket:
+            return []
+        starts = np.arange(self.next_bucket, last, width)
+        self.next_bucket = float(last)
+        if logs is None or not len(times):
+            return [(float(s + width), _EMPTY) for s in starts]
+        index = np.floor(times / width) * width
+        keep = (index >= starts[0]) & (index < last)
+        grouped = {float(b): g for b, g in logs.loc[keep].groupby(index[keep], sort=True)}
+        return [(float(s + width), grouped.get(float(s), _EMPTY)) for s in starts]
+
+    def scores(self, records: pd.DataFrame) -> dict[str, float]:
+        """``<service>_log_change -> score`` of one bucket's records (every service of the normal; none without one)."""
+        normal = self.normal
+        if normal is None:
+            return {}
+        out = {f"{service}_{LOG_CHANGE}": 0.0 for service in normal.services_}
+        if not records.empty:
+            for service, change in normal.changes(records).items():
+                out[f"{service}_{LOG_CHANGE}"] = change.score / Z_UNIT
+        return out
+
+    def learn(self, records: pd.DataFrame) -> None:
+        """Add a normal bucket's records to the normal; refit when they have grown by ``refit_growth``."""
+        if records.empty:
+            return
+        self._pool.append(records)
+        self._pooled += len(records)
+        while len(self._pool) > 1 and self._pooled - len(self._pool[0]) >= self.history_records:
+            self._pooled -= len(self._pool.popleft())
+        if self.normal_ is None or self._pooled >= (1.0 + self.refit_growth) * self._fitted:
+            self.normal_ = LogNormal(window=self.bucket_seconds).fit(pd.concat(list(self._pool), ignore_index=True))
+            self._fitted = self._pooled
+
+
+_EMPTY = pd.DataFrame({"time": pd.Series(dtype=float), "service": pd.Series(dtype=str)})
+
+
+def feed(
+    detector: IncidentDetector,
+    frame: pd.DataFrame,
+    logs: pd.DataFrame | None = None,
+    log_feed: LogChangeFeed | None = None,
+    *,
+    until: float | None = None,
+) -> list[IncidentEvent]:
+    """Feed metric rows and complete log buckets to ``detector`` in time order; returns its events.
+
+    Parameters
+    ----------
+    frame
+        Metric rows (time index, one column per watched series); missing values are skipped.
+    logs
+        Log records (:data:`rca.data.logs.LOG_COLUMNS`) of the same period, or ``None``.
+    log_feed
+        Scores the log buckets (none: metrics only). A bucket is fed at its end, after the metric
+        rows of that time; it becomes normal history when no incident is open after it and no
+        service was anomalous in it.
+    until
+        Data time up to which log buckets are complete (default: the last row's time).
+    """
+    index = frame.index.to_numpy(dtype=float)
+    until = float(index[-1]) if until is None and len(index) else until
+    log_buckets = [] if log_feed is None or until is None else log_feed.buckets(logs, until)
+    columns = [str(c) for c in frame.columns]
+    values = frame.to_numpy(dtype=float)
+    events: list[IncidentEvent] = []
+    position = 0
+    for end, records in log_buckets:
+        while position < len(index) and index[position] <= end:
+            events += _row(detector, columns, float(index[position]), values[position])
+            position += 1
+        assert log_feed is not None
+        scores = log_feed.scores(records)
+        for series, score in scores.items():
+            events += detector.update_score(series, end, score)
+        if detector.open_incident is None and all(s < detector.score_threshold for s in scores.values()):
+            log_feed.learn(records)
+    for row in range(position, len(index)):
+        events += _row(detector, columns, float(index[row]), values[row])
+    return events
+
+
+def _row(detector: IncidentDetector, columns: list[str], time: float, row: np.ndarray) -> list[IncidentEvent]:
+    events: list[IncidentEvent] = []
+    for column, value in zip(columns, row, strict=True):
+        if np.isfinite(value):
+            events += detector.update(column, time, float(value))
+    return events
+
+
+__all__ = ["LogChangeFeed", "feed"]
