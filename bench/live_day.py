@@ -89,8 +89,10 @@ def run_day(
     for i, (t, row) in enumerate(zip(frame.index.to_numpy(dtype=float), frame.to_numpy(dtype=float), strict=True)):
         inside = [f for f in faults if in_window(f, t)]
         largest = 0.0
-        for column, value in zip(columns, row, strict=scores) if scores else ():
-            score = (detector.score(column, float(value)) or 0.0) if np.isfinite(value) else 0.0
+        for column, value in zip(columns, row, strict=True):
+            if not scores or not np.isfinite(value):
+                continue
+            score = detector.score(column, float(value)) or 0.0
             largest = max(largest, score)
             for f in inside:
                 if score > best[f.name][0]:
