@@ -60,12 +60,21 @@ class _Recording(IncidentDetector):
         return super().update_score(series, time, score)
 
 
-def day_logs(day: str) -> pd.DataFrame | None:
-    """Every log record of ``day`` (minute files and the fault-free ``construct`` minute), by time."""
+def day_logs(day: str, span: tuple[float, float]) -> pd.DataFrame | None:
+    """Every log record of ``day`` (minute files and the fault-free ``construct`` minute) in ``span``, by time.
+
+    A few records carry no time (``TimeUnixNano`` at the int64 minimum, year 1754); they are left out,
+    as a case leaves out records outside its rows.
+    """
     paths = [p for _, p in minute_log_files(DATASET / day / "log", day)]
     paths += [p for _, p in minute_log_files(DATASET / "construct" / day / "log", day)]
     logs = read_log_files(paths, service_of_pod)
-    return None if logs is None else logs.sort_values("time", kind="stable").reset_index(drop=True)
+    if logs is None:
+        return None
+    times = logs["time"].to_numpy()
+    inside = (times >= span[0]) & (times < span[1])
+    print(f"{day}: {len(logs)} log records, {int((~inside).sum())} outside the day's metric rows left out")
+    return logs.loc[inside].sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def in_window(fault: NezhaFault, time: float) -> bool:
@@ -171,7 +180,8 @@ def main() -> None:
     faults = list_faults(DATASET)
     day_names = sorted({f.day for f in faults})
     per_day = {d: sorted((f for f in faults if f.day == d), key=lambda f: f.inject_time) for d in day_names}
-    logs = {d: None if args.no_logs else day_logs(d) for d in day_names}
+    spans = {d: load_day_metrics(DATASET / d).frame.index[[0, -1]].to_numpy(dtype=float) for d in day_names}
+    logs = {d: None if args.no_logs else day_logs(d, (spans[d][0] - STEP_SECONDS, spans[d][1])) for d in day_names}
     days = {d: run_day(d, per_day[d], settings, logs[d]) for d in day_names}
     print("days done", flush=True)
     result: dict[str, Any] = {"settings": {"threshold": settings.detector_threshold,

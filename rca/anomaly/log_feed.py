@@ -43,12 +43,15 @@ class LogChangeFeed:
         (a fit parses every record, so not at every bucket).
     prior
         A registered model's fitted normal; used instead of the fed buckets' when set.
+    idle_buckets
+        Empty buckets given after the last record of a stretch without any (see :meth:`buckets`).
     """
 
     bucket_seconds: float = 60.0
     history_records: int = 500_000
     refit_growth: float = 0.25
     prior: LogNormal | None = None
+    idle_buckets: int = 30
     normal_: LogNormal | None = field(default=None, init=False)
     next_bucket: float | None = field(default=None, init=False)
     """Start of the first bucket not fed yet."""
@@ -62,10 +65,11 @@ class LogChangeFeed:
         return self.prior if self.prior is not None and self.prior.services_ else self.normal_
 
     def buckets(self, logs: pd.DataFrame | None, until: float) -> list[tuple[float, pd.DataFrame]]:
-        """``(bucket end, records)`` of every complete bucket (end ``<= until``) not fed yet, empty ones included.
+        """``(bucket end, records)`` of the complete buckets (end ``<= until``) not fed yet, in time order.
 
         Records before :attr:`next_bucket` are ignored (they were fed); the first call starts at the
-        bucket of the first record.
+        bucket of the first record. Of a stretch without any record, the first ``idle_buckets`` buckets
+        are given (empty), enough for an incident to close; the rest of a long silence is skipped.
         """
         width = self.bucket_seconds
         times = np.zeros(0) if logs is None else logs["time"].to_numpy(dtype=float)
@@ -73,17 +77,25 @@ class LogChangeFeed:
             if not len(times):
                 return []
             self.next_bucket = float(np.floor(times.min() / width) * width)
-        last = np.floor(until / width) * width  # the first incomplete bucket
+        last = float(np.floor(until / width) * width)  # the first incomplete bucket
         if last <= self.next_bucket:
             return []
-        starts = np.arange(self.next_bucket, last, width)
-        self.next_bucket = float(last)
-        if logs is None or not len(times):
-            return [(float(s + width), _EMPTY) for s in starts]
         index = np.floor(times / width) * width
-        keep = (index >= starts[0]) & (index < last)
-        grouped = {float(b): g for b, g in logs.loc[keep].groupby(index[keep], sort=True)}
-        return [(float(s + width), grouped.get(float(s), _EMPTY)) for s in starts]
+        keep = (index >= self.next_bucket) & (index < last)
+        grouped: dict[float, pd.DataFrame] = {}
+        if logs is not None and keep.any():
+            kept, buckets = logs.loc[keep], index[keep]
+            grouped = {float(b): kept.loc[buckets == b] for b in np.unique(buckets)}
+        out: list[tuple[float, pd.DataFrame]] = []
+        previous = self.next_bucket - width
+        for start in [*grouped, last]:
+            idle = np.arange(previous + width, start, width)[: self.idle_buckets]
+            out += [(float(b + width), _EMPTY) for b in idle]
+            if start < last:
+                out.append((start + width, grouped[start]))
+            previous = start
+        self.next_bucket = last
+        return out
 
     def scores(self, records: pd.DataFrame) -> dict[str, float]:
         """``<service>_log_change -> score`` of one bucket's records (every service of the normal; none without one)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from log_streams import FAULT, flat_metrics, stream_logs
+from log_streams import FAULT, T0, flat_metrics, stream_logs
 
 from rca.anomaly.detector import IncidentDetector
 from rca.anomaly.log_feed import LogChangeFeed, feed
@@ -54,3 +54,14 @@ def test_a_registered_normal_replaces_the_fed_one() -> None:
     scores = log_feed.scores(buckets[0][1])
     assert log_feed.normal is normal and log_feed.normal_ is None  # nothing learnt, the model's normal used
     assert scores["orders_log_change"] >= IncidentDetector().score_threshold > scores["api_log_change"]
+
+
+def test_a_long_silence_gives_a_few_empty_buckets_not_one_per_minute() -> None:
+    logs = stream_logs(np.random.default_rng(3), 5)
+    stray = logs.iloc[:1].assign(time=-6.8e9)  # a record without a real time (a recording's int64 minimum)
+    log_feed = LogChangeFeed(idle_buckets=4)
+    buckets = log_feed.buckets(pd.concat([stray, logs], ignore_index=True), T0 + 5 * 60.0)
+    ends = [end for end, _ in buckets]
+    assert len(ends) == 1 + 4 + 5 and ends == sorted(ends)  # the stray bucket, 4 empty ones, the 5 minutes
+    assert [len(r) for _, r in buckets[1:5]] == [0, 0, 0, 0] and ends[5:] == [T0 + 60.0 * m for m in range(1, 6)]
+    assert log_feed.buckets(logs, T0 + 5 * 60.0) == []  # all fed
