@@ -46,12 +46,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
-import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
 from live_local import local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
+from rca.anomaly.log_feed import LogChangeFeed, feed  # noqa: E402
 from rca.api.client import wait_until_healthy  # noqa: E402
 from rca.data.case import Case  # noqa: E402
 from rca.data.datasets import CaseRef, discover  # noqa: E402
@@ -204,20 +204,18 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
 
 
 def detector_only(ref: CaseRef) -> dict[str, Any]:
-    """The detector alone, fed the case's rows in time order as the watcher would (no broker, no server)."""
+    """The detector alone, fed the case's rows and log buckets in time order as the watcher feeds them
+    (:func:`rca.anomaly.log_feed.feed`; no broker, no server)."""
     case = ref.load()
     settings = Settings()
     detector = IncidentDetector(
         threshold=settings.detector_threshold,
         open_after=settings.detector_open_after,
         close_after=settings.detector_close_after,
+        score_threshold=settings.detector_log_threshold,
     )
-    columns = [str(c) for c in case.frame.columns]
-    opened = []
-    for t, row in zip(case.frame.index.to_numpy(), case.frame.to_numpy(dtype=float), strict=True):
-        for column, value in zip(columns, row, strict=True):
-            if np.isfinite(value):
-                opened += [e for e in detector.update(column, float(t), float(value)) if e.kind == "opened"]
+    log_feed = LogChangeFeed(bucket_seconds=case_step(case))
+    opened = [e for e in feed(detector, case.frame, case.telemetry.logs, log_feed) if e.kind == "opened"]
     step = case_step(case)
     hit = next((e for e in opened if e.onset >= case.inject_time - step / 2), None)
     return {

@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     detector_threshold: float = Field(
         20.0, gt=0, le=1e6, description="A point is anomalous this many times beyond its series' widest normal swing."
     )
+    detector_log_threshold: float = Field(
+        6.0,
+        gt=0,
+        le=1e6,
+        description="A service's log change in a bucket is anomalous from this score (normal range: 1).",
+    )
     detector_open_after: int = Field(
         2, ge=1, le=100_000, description="Consecutive anomalous points that open an incident."
     )

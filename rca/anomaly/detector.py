@@ -12,6 +12,14 @@ and closes it when every series involved is back, without a storm of duplicates:
 - The normal history is what the service knows: every normal point the detector was fed (the
   watcher feeds it the whole retained store at start-up), up to ``history_points`` per series; where
   a registered model learnt a series' median and IQR on its training history, those are used.
+- The widest normal swing is measured over the long history: every point the series showed, also
+  during incidents and in anomalous runs once they ended, except the run in progress. A series that
+  swings far now and then (the latency percentile of a rarely called service, where a handful of
+  slow calls is the whole sample) has that swing in its range after its first excursion, as the
+  ranking's baseline would; a fault's own rise, while it lasts, is not part of it.
+- Series already scored elsewhere (a service's log change, :mod:`rca.anomaly.log_feed`) are fed as
+  scores (:meth:`IncidentDetector.update_score`), in units of the ranking's normal range, and count as
+  anomalous from ``score_threshold``; the opening, joining and closing rules are the same.
 - ``open_after`` consecutive anomalous points of one series open an incident (the ranking's
   ``persistence``: a single-sample spike is not a fault); while it is open, anomalous points of
   any series join it rather than opening new ones. Its onset is the first of those points.
@@ -67,6 +75,10 @@ class _SeriesState:
     stats: tuple[float, float, float] | None = None
     stats_size: int = 0
     appended: int = 0
+    known: deque[float] = field(default_factory=deque)
+    """Every point fed except the anomalous run in progress: where the widest swing is measured."""
+    run: list[float] = field(default_factory=list)
+    """The values of the anomalous run in progress."""
 
 
 @dataclass
@@ -92,6 +104,9 @@ class IncidentDetector:
     prior
         Series -> ``(median, IQR)`` learnt on longer history (a registered model); these replace
         the history's own median and IQR, and the swing is measured against them.
+    score_threshold
+        Score at or above which a point of a series fed as a score (:meth:`update_score`: a log
+        change, already in units of the ranking's normal range) is anomalous.
     """
 
     threshold: float = 20.0
@@ -101,6 +116,7 @@ class IncidentDetector:
     min_history: int = 30
     resolution: float = 0.01
     prior: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    score_threshold: float = 6.0
     _series: dict[str, _SeriesState] = field(default_factory=dict, init=False, repr=False)
     _open: IncidentEvent | None = field(default=None, init=False, repr=False)
     last_closed: float | None = field(default=None, init=False)
@@ -122,15 +138,17 @@ class IncidentDetector:
             return None
         if state.stats is None or state.appended - state.stats_size > max(1, state.stats_size // 50):
             # recomputed as the history grows by 2 %: the median and IQR of a long history barely move
-            state.stats = self._stats(series, np.fromiter(state.history, dtype=float))
+            state.stats = self._stats(
+                series, np.fromiter(state.history, dtype=float), np.fromiter(state.known, dtype=float)
+            )
             state.stats_size = state.appended
         center, spread, swing = state.stats
         if spread <= 0:
             return None  # a series that has not varied yet has no normal range to leave
         return float(max((value - center) / spread, 0.0) / max(swing, 1.0))
 
-    def _stats(self, series: str, history: np.ndarray) -> tuple[float, float, float]:
-        """Median, spread (0 when flat) and widest normal swing of a history, as the ranking scales it.
+    def _stats(self, series: str, history: np.ndarray, known: np.ndarray) -> tuple[float, float, float]:
+        """Median, spread (0 when flat) of a normal history, and the widest swing of the long one (``known``).
 
         The spread is the IQR, else (a mostly flat history) the standard deviation, as in
         :func:`rca.anomaly.scores.baseline_zscores`; spreads below its resolution count as flat.
@@ -146,7 +164,7 @@ class IncidentDetector:
         if not spread > RELATIVE_RESOLUTION * abs(center):
             return center, 0.0, 0.0
         spread = max(spread, self.resolution * abs(center))
-        return center, spread, float(np.max(np.abs(history - center))) / spread
+        return center, spread, float(np.max(np.abs(known - center), initial=0.0)) / spread
 
     def update(self, series: str, time: float, value: float) -> list[IncidentEvent]:
         """Feed one point; returns the events it triggers (usually none).
@@ -154,38 +172,64 @@ class IncidentDetector:
         Points of one series must arrive in time order; a point not newer than the last one seen for
         its series is ignored (at-least-once delivery may repeat points).
         """
+        state = self._state(series, time, value)
+        if state is None:
+            return []
+        score = self.score(series, value)
+        anomalous = score is not None and score >= self.threshold
+        if anomalous:
+            state.run.append(value)
+        else:
+            state.known.extend([*state.run, value])
+            if state.run:
+                state.run.clear()
+                state.stats = None  # the ended run widens the swing
+            if self._open is None:
+                state.history.append(value)
+                state.appended += 1
+        return self._step(series, state, time, score if anomalous else None)
+
+    def update_score(self, series: str, time: float, score: float) -> list[IncidentEvent]:
+        """Feed one point of a series already scored (see ``score_threshold``); returns its events."""
+        state = self._state(series, time, score)
+        if state is None:
+            return []
+        return self._step(series, state, time, score if score >= self.score_threshold else None)
+
+    def _state(self, series: str, time: float, value: float) -> _SeriesState | None:
+        """The series' state, or ``None`` when the point is not finite or not newer than its last one."""
         state = self._series.get(series)
         if state is None:
-            state = self._series[series] = _SeriesState(deque(maxlen=self.history_points))
+            state = self._series[series] = _SeriesState(
+                deque(maxlen=self.history_points), known=deque(maxlen=self.history_points)
+            )
         if not np.isfinite(value) or (state.last_time is not None and time <= state.last_time):
-            return []
+            return None
         state.last_time = time
-        score = self.score(series, value)
-        events: list[IncidentEvent] = []
-        if score is not None and score >= self.threshold:
+        return state
+
+    def _step(self, series: str, state: _SeriesState, time: float, anomalous: float | None) -> list[IncidentEvent]:
+        """Runs, opening, joining and closing for one point; ``anomalous`` is its score when it is anomalous."""
+        if anomalous is not None:
             state.run_above += 1
             state.run_below = 0
             if state.first_above is None:
                 state.first_above = time
             if self._open is not None:
-                self._open.symptoms[series] = max(self._open.symptoms.get(series, 0.0), score)
+                self._open.symptoms[series] = max(self._open.symptoms.get(series, 0.0), anomalous)
             elif state.run_above >= self.open_after:
-                self._open = IncidentEvent("opened", time, state.first_above, {series: score}, self.last_closed)
-                events.append(self._open)
-            return events
+                self._open = IncidentEvent("opened", time, state.first_above, {series: anomalous}, self.last_closed)
+                return [self._open]
+            return []
         state.run_above = 0
         state.first_above = None
         state.run_below += 1
-        if self._open is None:
-            state.history.append(value)
-            state.appended += 1
-        elif self._recovered():
-            events.append(
-                IncidentEvent("closed", time, self._open.onset, dict(self._open.symptoms), self._open.previous_close)
-            )
-            self._open = None
+        if self._open is not None and self._recovered():
+            opened, self._open = self._open, None
+            closed = IncidentEvent("closed", time, opened.onset, dict(opened.symptoms), opened.previous_close)
             self.last_closed = time
-        return events
+            return [closed]
+        return []
 
     def _recovered(self) -> bool:
         assert self._open is not None

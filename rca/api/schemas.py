@@ -189,7 +189,8 @@ class IncidentSymptom(BaseModel):
     detection_score: float = Field(
         description=(
             "The detector's statistic, not a z-score: the largest rise of one point above the series' normal "
-            "history, in multiples of that history's widest swing (what opened or joined the incident)."
+            "history, in multiples of its widest swing (what opened or joined the incident); for a "
+            "`<service>_log_change` series, the largest log change of one bucket (normal range: 1)."
         )
     )
     robust_z: float | None = Field(

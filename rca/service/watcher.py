@@ -18,6 +18,8 @@ import pandas as pd
 from prometheus_client import Counter, Gauge
 
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
+from rca.anomaly.log_feed import LogChangeFeed, feed
+from rca.anomaly.logs import LogNormal
 from rca.data.case import Case, is_symptom_metric, split_series_name
 from rca.data.casedir import check_inject_time
 from rca.errors import DataError, RCAError
@@ -136,7 +138,10 @@ class IncidentWatcher:
             threshold=settings.detector_threshold,
             open_after=settings.detector_open_after,
             close_after=settings.detector_close_after,
+            score_threshold=settings.detector_log_threshold,
         )
+        self.logs = LogStore(store, bucket_seconds=settings.ingest.log_bucket_seconds)
+        self.log_feed = LogChangeFeed(bucket_seconds=settings.ingest.log_bucket_seconds)
         self._open_incident: str | None = None
         self._pending: tuple[str, IncidentWindow] | None = None
         self._watch_from: float | None = None
@@ -155,11 +160,14 @@ class IncidentWatcher:
         return [c for c in columns if c in configured] if configured else columns
 
     def watch_once(self) -> list[IncidentEvent]:
-        """Feed the points stored since the last poll to the detector; act on its events.
+        """Feed the points and log buckets stored since the last poll to the detector; act on its events.
 
         The first poll reads the newest ``history_points`` points of every series (the most normal
-        history the detector keeps), not the whole retained store; later polls read only what is newer
-        than the last point seen (minus a few steps, for late points).
+        history the detector keeps), not the whole retained store, and the log counts from the same
+        time; later polls read only what is newer than the last point seen (minus a few steps, for
+        late points) and the log buckets not fed yet. Log buckets complete up to the newest stored
+        time are fed as each service's log change (:mod:`rca.anomaly.log_feed`, as the benchmarks
+        feed them) when every series is watched; a configured symptom list watches only its series.
         """
         newest = self.store.newest()
         if newest is None:
@@ -172,11 +180,11 @@ class IncidentWatcher:
             start = self._watch_from - 5 * self.settings.span_bucket_seconds
         frame, _ = self.store.read_points(start, None)
         columns = self.watched([str(c) for c in frame.columns])
-        events: list[IncidentEvent] = []
-        for t, row in zip(frame.index.to_numpy(), frame[columns].to_numpy(), strict=True):
-            for column, value in zip(columns, row, strict=True):
-                if np.isfinite(value):
-                    events += self.detector.update(column, float(t), float(value))
+        log_feed = None if self.settings.symptom_list else self.log_feed
+        logs = None
+        if log_feed is not None:
+            logs = self.logs.read_logs(start if log_feed.next_bucket is None else log_feed.next_bucket, None)
+        events = feed(self.detector, frame[columns], logs, log_feed, until=newest)
         if not frame.empty:  # with or without watched series among them: the next poll reads only what is newer
             self._watch_from = float(frame.index[-1])
         for event in events:
@@ -187,7 +195,8 @@ class IncidentWatcher:
         return events
 
     def _refresh_prior(self) -> None:
-        """Give the detector the current model's normal statistics (median, IQR per series), once per version."""
+        """Give the detector the current model's normal statistics (median, IQR per series; its normal log
+        mix), once per version."""
         if self.registry is None:
             return
         try:
@@ -198,6 +207,8 @@ class IncidentWatcher:
         except RCAError:
             return
         self._prior_version = record.version
+        logs = getattr(model, "logs", None)
+        self.log_feed.prior = logs if isinstance(logs, LogNormal) else None
         columns, center, scale = (getattr(model, name, None) for name in ("columns", "center", "scale"))
         if columns is not None and center is not None and scale is not None:
             self.detector.prior = {str(c): (float(m), float(q)) for c, m, q in zip(columns, center, scale, strict=True)}

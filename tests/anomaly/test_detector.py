@@ -97,3 +97,14 @@ def test_a_models_normal_statistics_replace_the_historys() -> None:
     feed(informed, "s", history)
     # the model saw a wider normal range (IQR 50) than the last 100 points (IQR ~7)
     assert informed.score("s", 400.0) < plain.score("s", 400.0)  # type: ignore[operator]
+
+
+def test_a_recurring_excursion_is_learnt_as_part_of_the_range() -> None:
+    # a percentile of a rarely called service: near 0, now and then a few minutes far above
+    rng = np.random.default_rng(6)
+    values = rng.uniform(0.001, 0.01, 600)
+    for start in (200, 350, 500):
+        values[start : start + 4] = 20.0
+    events = feed(IncidentDetector(), "rare_latency_p90", values)
+    opened = [e.onset for e in events if e.kind == "opened"]
+    assert opened == [200.0]  # the first time it is news; once it ended it is in the series' range
