@@ -68,8 +68,8 @@ class _Recording(IncidentDetector):
 def day_logs(day: str, span: tuple[float, float]) -> pd.DataFrame | None:
     """Every log record of ``day`` (minute files and the fault-free ``construct`` minute) in ``span``, by time.
 
-    A few records carry no time (``TimeUnixNano`` at the int64 minimum, year 1754); they are left out,
-    as a case leaves out records outside its rows.
+    Records before the first or after the last metric row are left out, as a case leaves out records
+    outside its rows (records without a nanosecond time take their ``Timestamp``: :mod:`rca.data.nezha_logs`).
     """
     paths = [p for _, p in minute_log_files(DATASET / day / "log", day)]
     paths += [p for _, p in minute_log_files(DATASET / "construct" / day / "log", day)]

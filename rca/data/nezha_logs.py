@@ -76,6 +76,9 @@ def read_log_file(path: Path, service_of_pod: Callable[[str], str]) -> pd.DataFr
             where=f"data row {row + 1}",
             hint="TimeUnixNano holds Unix nanoseconds",
         )
+    nanos = _recover_unset_times(nanos, raw, path)
+    if len(nanos) < len(raw):
+        raw = raw.loc[nanos.index]
     messages = [_line(cell) for cell in raw["Log"]]
     logs = pd.DataFrame(
         {
@@ -88,6 +91,28 @@ def read_log_file(path: Path, service_of_pod: Callable[[str], str]) -> pd.DataFr
         }
     )
     return logs
+
+
+def _recover_unset_times(nanos: pd.Series, raw: pd.DataFrame, path: Path) -> pd.Series:
+    """``TimeUnixNano`` with unset times (Go's zero time, the int64 minimum: year 1754) read from ``Timestamp``.
+
+    A few Nezha records carry no nanosecond time but a readable ``Timestamp`` (UTC, milliseconds);
+    records with neither are left out with a note.
+    """
+    unset = nanos <= 0
+    if not unset.any():
+        return nanos
+    stamps = raw.loc[unset, "Timestamp"] if "Timestamp" in raw.columns else pd.Series("", index=nanos.index[unset])
+    parsed = pd.to_datetime(stamps, utc=True, errors="coerce", format="ISO8601")
+    readable = parsed.notna()
+    nanos = nanos.copy()
+    nanos[parsed.index[readable]] = (parsed[readable] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    message = f"{int(unset.sum())} record(s) carry no TimeUnixNano; their Timestamp (UTC) is used"
+    if not readable.all():
+        nanos = nanos.drop(parsed.index[~readable])
+        message += f", {int((~readable).sum())} without a readable Timestamp are left out"
+    note(path, message)
+    return nanos
 
 
 def read_log_files(paths: Iterable[Path], service_of_pod: Callable[[str], str]) -> pd.DataFrame | None:

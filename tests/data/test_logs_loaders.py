@@ -96,6 +96,25 @@ def test_nezha_log_file_reads_times_services_levels_and_lines(tmp_path: Path) ->
     assert logs["time"].iloc[0] == pytest.approx(1674981742.383150913)
 
 
+def test_nezha_records_without_a_nanosecond_time_take_their_timestamp(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    unset = "-6795364578871345152"  # Go's zero time in Unix nanoseconds: the recordings' "no time"
+    rows = [
+        "Timestamp,TimeUnixNano,Node,PodName,Container,TraceID,SpanID,Log",
+        f"2023-01-29T09:20:29.295,{unset},n,ts-travel2-service-5c66d57d58-6mp2b,server,,,first",
+        "2023-01-29T09:20:30Z,1674984030000000000,n,ts-travel2-service-5c66d57d58-6mp2b,server,,,second",
+        f"not a time,{unset},n,ts-travel2-service-5c66d57d58-6mp2b,server,,,lost",
+    ]
+    path = tmp_path / "09_21_log.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with caplog.at_level("WARNING"):
+        logs = read_log_file(path, service_of_pod)
+    assert logs["message"].tolist() == ["first", "second"]
+    assert logs["time"].tolist() == pytest.approx([1674984029.295, 1674984030.0])
+    assert "2 record(s) carry no TimeUnixNano" in caplog.text and "1 without a readable Timestamp" in caplog.text
+
+
 def test_nezha_log_file_without_needed_columns(tmp_path: Path) -> None:
     path = tmp_path / "08_43_log.csv"
     path.write_text("Timestamp,PodName\n1,p\n")
