@@ -277,6 +277,18 @@ def main() -> None:
     )
     parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
     parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=10.0,
+        help="with --in-process: data seconds between watcher polls (0: after every message time)",
+    )
+    parser.add_argument(
+        "--offline-compute",
+        action="store_true",
+        help="with --in-process: compute the offline answer (run_case) instead of reading "
+        "bench/results/accuracy-<dataset>.json",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
     started = time.monotonic()
@@ -342,16 +354,27 @@ def main() -> None:
 
 
 def in_process(args: argparse.Namespace) -> None:
-    """``--in-process``: every case through :func:`live_local.local_case`; per-case lines and a summary."""
+    """``--in-process``: every case through :func:`live_local.local_case`; per-case lines and a summary.
+
+    The offline answer is ``rca eval``'s per-case record in ``bench/results/accuracy-<dataset>.json``
+    (``bench/accuracy.py``), else (missing, or ``--offline-compute``) computed here with ``run_case``.
+    """
     for dataset in args.dataset or DATASETS:
         refs = discover(SHARED / dataset)
         refs = [r for r in refs if not args.case or r.name in set(args.case)][: args.limit]
+        stored = RESULTS / f"accuracy-{dataset}.json"
+        reference = {} if args.offline_compute or not stored.exists() else offline_records(stored, refs)
         records = []
         for ref in refs:
+            started = time.process_time()
             case = ref.load()
-            record = local_case(case, history=args.history, analyse=not args.no_analyses)
+            record = local_case(
+                case, history=args.history, analyse=not args.no_analyses, poll_seconds=args.poll_seconds
+            )
+            record["cpu_seconds"] = round(time.process_time() - started, 1)
             if not args.no_analyses:
-                record["offline_top5"] = run_case(get_method(METHOD), preprocess(case))["top5"][:5]
+                offline = reference.get(ref.name) or run_case(get_method(METHOD), preprocess(case))
+                record["offline_top5"] = offline["top5"][:5]
             records.append(record)
             print(f"  {json.dumps(record, default=str)}", flush=True)
         offline = {r["case"]: {"rank": rank_of(r.get("offline_top5", []), r["root_cause"]),

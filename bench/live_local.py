@@ -11,8 +11,16 @@ analyses and the window analysis at the true fault time run on the cases the wat
 History: a deployed service has been running all day before a fault. Where a case has a fault-free
 history (``Case.history``: Train Ticket's day before the fault, other faults' windows removed), its
 rows before the case's first row are stored first and the watcher's first poll reads them all, as at
-a service's start-up over its retained store; then the case is stored one row (one message time) at a
-time, with a watcher poll after each.
+a service's start-up over its retained store; then the case is stored poll by poll.
+
+Polling: the service's watcher polls once a second of wall time (``WATCH_INTERVAL_SECONDS``), so
+against a replay at speed ``s`` it polls every ``s`` seconds of data time. Here it polls every
+``poll_seconds`` of data time (default 10: a replay at ten times real time), after the messages of
+those seconds are stored in one transaction (as the consumer stores a batch). What the detector sees
+does not depend on the cadence: every poll re-reads a few steps before the newest point it saw, the
+detector ignores points it has seen, and an incident's window is read up to its own end whenever the
+poll that notices the end comes (``tests`` of the watcher; checked case by case with ``--poll-seconds 0``,
+a poll after every message time).
 """
 
 from __future__ import annotations
@@ -107,7 +115,15 @@ def history_messages(case: Case, settings: Settings) -> list[OutMessage]:
     return plan_case(Case(name=f"{case.name} history", telemetry=earlier, inject_time=first), settings.ingest, ENCODING)
 
 
-def replay_local(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+def poll_slots(times: list[float], poll_seconds: float) -> list[list[float]]:
+    """Message times grouped by the watcher poll that follows them (one group per time when ``poll_seconds`` is 0)."""
+    slots: dict[float, list[float]] = {}
+    for t in sorted(times):
+        slots.setdefault(t if poll_seconds <= 0 else (t - times[0]) // poll_seconds, []).append(t)
+    return list(slots.values())
+
+
+def replay_local(case: Case, *, history: bool, analyse: bool = True, poll_seconds: float = 10.0) -> dict[str, Any]:
     """Store (history and) the case into a fresh local service; incidents, their analyses, the window analysis."""
     settings = service_settings(case)
     with tempfile.TemporaryDirectory(prefix="rca-live-local-") as directory:
@@ -118,9 +134,11 @@ def replay_local(case: Case, *, history: bool, analyse: bool = True) -> dict[str
                 service.write(before)
                 service.watcher.watch_once()
             messages = plan_case(case, settings.ingest, ENCODING)
-            times = sorted({m.at for m in messages})
-            for t in times:
-                service.write([m for m in messages if m.at == t])
+            by_time: dict[float, list[OutMessage]] = {}
+            for message in messages:
+                by_time.setdefault(message.at, []).append(message)
+            for slot in poll_slots(sorted(by_time), poll_seconds):
+                service.write([m for t in slot for m in by_time[t]])
                 service.watcher.watch_once()
             incidents, _ = service.records.list_incidents(limit=1000, offset=0)
             step = case_step(case)
@@ -156,11 +174,11 @@ def rank_of(services: list[str], truth: str | None) -> int | None:
     return services.index(truth) + 1 if truth in services else None
 
 
-def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+def local_case(case: Case, *, history: bool, analyse: bool = True, poll_seconds: float = 10.0) -> dict[str, Any]:
     """One case through :func:`replay_local`, as ``bench/live.py``'s per-case record."""
     truth = case.root_cause.service if case.root_cause else None
     step = case_step(case)
-    out = replay_local(case, history=history, analyse=analyse)
+    out = replay_local(case, history=history, analyse=analyse, poll_seconds=poll_seconds)
     fault = case.inject_time
     incidents = out["incidents"]
     onsets = [i["summary"]["onset"] for i in incidents]
@@ -183,6 +201,8 @@ def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, 
         "incident_error": (hit or {}).get("summary", {}).get("analysis_error"),
         "incident_rank": rank_of(detected, truth),
         "incident_top5": detected[:5],
+        "incident_timings": incident_analysis.get("timings"),
+        "window_timings": (out["window"] or {}).get("timings"),
         "window_status": "done" if out["window"] else None,
         "window_error": None,
         "window_rank": rank_of(window, truth),
