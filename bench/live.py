@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
-from live_local import local_case, rank_of, services_of  # noqa: E402
+from live_local import data_span, local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
@@ -87,7 +87,9 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         step = case_step(case)
-        normal = case.inject_time - float(case.frame.index[0])
+        span = data_span(case, Settings().ingest.log_bucket_seconds)
+        normal = case.inject_time - span[0]
+        self.span = span
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -170,8 +172,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         detected_services = services_of(incident_analysis.get("ranking") or [])
         # (b) the same window at the true fault time
         window = {
-            "start": float(case.frame.index[0]) + offset,
-            "end": last + step / 2,
+            "start": server.span[0] + offset,
+            "end": server.span[1] + offset,
             "anomaly_time": fault,
             "method": METHOD,
             "k": 5,

@@ -26,9 +26,10 @@ a poll after every message time).
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rca.analysis import Analyzer
 from rca.data.case import Case
@@ -46,7 +47,7 @@ ENCODING = "otlp_proto"
 def service_settings(case: Case) -> Settings:
     """The settings ``bench/live.py`` starts each `rca serve` with (see ``Server``)."""
     step = case_step(case)
-    normal = case.inject_time - float(case.frame.index[0])
+    normal = case.inject_time - data_span(case, Settings().ingest.log_bucket_seconds)[0]
     return Settings().model_copy(
         update={"span_bucket_seconds": step, "baseline_seconds": max(600.0, normal + step), "default_k": 5}
     )
@@ -102,14 +103,29 @@ def window_of(case: Case) -> dict[str, float]:
     return {"start": float(case.frame.index[0]), "end": float(case.frame.index[-1]), "anomaly_time": case.inject_time}
 
 
+def data_span(case: Case, log_bucket_seconds: float) -> tuple[float, float]:
+    """``[start, end)`` holding all of the case's telemetry: its rows (the last with half a step), spans and logs.
+
+    A recording's logs and spans may begin before its first metric row (Nezha's do, by up to a
+    step); the window asked of the service must hold them, as the offline case does. The service
+    returns the log buckets that start in the window, so the start is that of the first record's bucket.
+    """
+    times = [float(case.frame.index[0]), float(case.frame.index[-1]) + case_step(case) / 2]
+    logs, traces = case.telemetry.logs, case.telemetry.traces
+    if traces is not None and len(traces):
+        times += [float(traces["start_ns"].min()) / 1e9, float(traces["start_ns"].max()) / 1e9]
+    if logs is not None and len(logs):
+        first = float(logs["time"].min())
+        times += [first // log_bucket_seconds * log_bucket_seconds, float(logs["time"].max())]
+    return min(times), float(np.nextafter(max(times), np.inf))
+
+
 def history_messages(case: Case, settings: Settings) -> list[OutMessage]:
-    """The messages of the case's fault-free history before its first row (none without a history)."""
+    """The messages of the case's fault-free history before its data (none without a history)."""
     if case.history is None or case.history.frame.empty:
         return []
-    first = float(case.frame.index[0])
-    frame = case.history.frame
-    earlier = case.history.with_columns(list(frame.columns))
-    earlier = replace(earlier, frame=frame.loc[frame.index < first])
+    first = data_span(case, settings.ingest.log_bucket_seconds)[0]
+    earlier = case.history.with_columns(list(case.history.frame.columns)).between(end=first)
     if earlier.frame.empty:
         return []
     return plan_case(Case(name=f"{case.name} history", telemetry=earlier, inject_time=first), settings.ingest, ENCODING)
@@ -141,17 +157,9 @@ def replay_local(case: Case, *, history: bool, analyse: bool = True, poll_second
                 service.write([m for t in slot for m in by_time[t]])
                 service.watcher.watch_once()
             incidents, _ = service.records.list_incidents(limit=1000, offset=0)
-            step = case_step(case)
+            start, end = data_span(case, settings.ingest.log_bucket_seconds)
             window = (
-                None
-                if not analyse
-                else window_case(
-                    service.store,
-                    settings,
-                    float(case.frame.index[0]),
-                    float(case.frame.index[-1]) + step / 2,
-                    anomaly_time=case.inject_time,
-                )
+                None if not analyse else window_case(service.store, settings, start, end, anomaly_time=case.inject_time)
             )
             return {
                 "history_rows": len({m.at for m in before}),
