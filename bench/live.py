@@ -99,6 +99,8 @@ class Server:
             "RCA_METRICS_TOPIC": f"live_{tag}_metrics",
             "RCA_SPANS_TOPIC": f"live_{tag}_spans",
             "RCA_JSONL_TOPIC": f"live_{tag}_jsonl",
+            "RCA_LOGS_TOPIC": f"live_{tag}_logs",
+            "RCA_LOGS_JSONL_TOPIC": f"live_{tag}_logs_jsonl",
             "RCA_CONSUMER_GROUP": f"rca-live-{tag}",
             "RCA_SPAN_BUCKET_SECONDS": str(step),
             "RCA_BASELINE_SECONDS": str(max(600.0, normal + step)),  # the whole retained history before it
@@ -143,6 +145,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             metrics_topic=server.env["RCA_METRICS_TOPIC"],
             spans_topic=server.env["RCA_SPANS_TOPIC"],
             jsonl_topic=server.env["RCA_JSONL_TOPIC"],
+            logs_topic=server.env["RCA_LOGS_TOPIC"],
+            logs_jsonl_topic=server.env["RCA_LOGS_JSONL_TOPIC"],
         )
         report = replay(source, bootstrap, speed=0, now=True, settings=settings, cases=[ref.name])
         offset = (report.offsets or {}).get(report.cases[0], 0.0)
