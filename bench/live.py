@@ -290,6 +290,12 @@ def main() -> None:
         help="with --in-process: data seconds between watcher polls (0: after every message time)",
     )
     parser.add_argument(
+        "--report-only", action="store_true", help="with --in-process: only rewrite its docs table from the results"
+    )
+    parser.add_argument(
+        "--suffix", default="", help="with --in-process: results in live-inprocess-<dataset><suffix>.json"
+    )
+    parser.add_argument(
         "--offline-compute",
         action="store_true",
         help="with --in-process: compute the offline answer (run_case) instead of reading "
@@ -316,7 +322,10 @@ def main() -> None:
             (RESULTS / f"live-detector-{dataset}.json").write_text(json.dumps({"summary": summary, "cases": records}))
         return
     if args.in_process:
-        in_process(args)
+        if args.report_only:
+            write_inprocess_docs()
+        else:
+            in_process(args)
         return
     broker = None
     bootstrap = args.bootstrap
@@ -324,6 +333,7 @@ def main() -> None:
         broker = KafkaBroker()
         bootstrap = broker.start()
     summaries: dict[str, dict[str, Any]] = {}
+    per_dataset: dict[str, list[dict[str, Any]]] = {}
     try:
         for dataset in args.dataset or DATASETS:
             refs = discover(SHARED / dataset)
@@ -346,7 +356,11 @@ def main() -> None:
                     f"offline {offline[ref.name]['rank']} ({time.monotonic() - t0:.0f} s)",
                     flush=True,
                 )
+            for record in records:
+                record["offline_rank"] = offline[record["case"]]["rank"]
+                record["offline_top5"] = offline[record["case"]]["top5"][:5]
             summaries[dataset] = summarise(records, offline)
+            per_dataset[dataset] = records
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / f"live-{dataset}.json").write_text(
                 json.dumps({"summary": summaries[dataset], "cases": records, "offline": offline}, indent=1, default=str)
@@ -356,7 +370,7 @@ def main() -> None:
         if broker is not None:
             broker.close()
     if not args.no_docs:
-        write_docs(summaries, args, time.monotonic() - started)
+        write_docs(per_dataset, args, time.monotonic() - started)
 
 
 def in_process(args: argparse.Namespace) -> None:
@@ -389,38 +403,60 @@ def in_process(args: argparse.Namespace) -> None:
         summary["false_in_history"] = sum(r["false_in_history"] for r in records)
         print(dataset, json.dumps(summary), flush=True)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"live-inprocess-{dataset}.json").write_text(
+        summary["load_average"] = round(os.getloadavg()[0], 1)
+        cpu = sorted(r["cpu_seconds"] for r in records)
+        summary["cpu_seconds_median"] = cpu[len(cpu) // 2] if cpu else None
+        (RESULTS / f"live-inprocess-{dataset}{args.suffix}.json").write_text(
             json.dumps({"summary": summary, "cases": records}, indent=1, default=str)
         )
+    if not args.no_docs and not args.suffix and not args.case and not args.limit:
+        write_inprocess_docs()
 
 
-def write_docs(summaries: dict[str, dict[str, Any]], args: argparse.Namespace, seconds: float) -> None:
+def write_inprocess_docs() -> None:
+    """The in-process table of the ``live`` block from ``bench/results/live-inprocess-<dataset>.json``."""
+    columns = [
+        "cases", "recall", "onset_error_median", "false_incidents", "offline_AC@1", "incident_AC@1",
+        "window_AC@1", "offline_AC@3", "incident_AC@3", "window_AC@3", "incident_top5_equal", "window_top5_equal",
+        "cpu_seconds_median", "load_average",
+    ]  # fmt: skip
+    lines = ["| dataset | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for dataset in DATASETS:
+        path = RESULTS / f"live-inprocess-{dataset}.json"
+        if path.exists():
+            summary = json.loads(path.read_text())["summary"]
+            lines.append(f"| {dataset} | " + " | ".join(str(summary.get(c, "-")) for c in columns) + " |")
+    replace_block("live-inprocess", "\n".join(lines))
+
+
+def write_docs(records: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seconds: float) -> None:
+    """The broker sample's per-case table (block ``live-broker``), beside the in-process results of the same cases."""
     command = "KAFKA_LIB_DIR=.kafka/lib .venv/bin/python bench/live.py" + "".join(
         f" --dataset {d}" for d in args.dataset or []
     )
     command += f" --limit {args.limit}" if args.limit else ""
     command += "".join(f" --case {c}" for c in args.case or [])
     command += "".join(f" --offline {p}" for p in args.offline or [])
-    columns = [
-        "cases", "recall", "onset_error_median", "false_incidents", "offline_AC@1", "incident_AC@1",
-        "window_AC@1", "offline_AC@3", "incident_AC@3", "window_AC@3", "incident_top5_equal", "window_top5_equal",
-    ]  # fmt: skip
     lines = [
-        "## Live incidents against the offline answer",
+        f"Measured on {machine()}, commit {commit()}, load average {os.getloadavg()[0]:.1f}. Reproduce: "
+        f"`{command}`; per-case results in `bench/results/live-<dataset>.json` ({seconds:.0f} s in all).",
         "",
-        f"Measured on {machine()}, commit {commit()}. Reproduce: `{command}`; per-case results in "
-        "`bench/results/live-<dataset>.json`. Each case is replayed through a real broker into a fresh "
-        "`rca serve --ingest`; *incident* is the analysis of the incident the service opened itself, "
-        "*window* the same data asked with `POST /v1/analyses` at the true fault time, *offline* `rca eval`. "
-        "Onset error in seconds (detected onset minus fault time).",
-        "",
-        "| dataset | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
+        "| case | incidents | false | onset error (s) | incident rank | window rank | offline rank "
+        "| incident top-5 = in-process | window top-5 = in-process | window top-5 = offline |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for dataset, summary in summaries.items():
-        lines.append(f"| {dataset} | " + " | ".join(str(summary[c]) for c in columns) + " |")
-    lines += ["", f"({seconds:.0f} s in all)"]
-    replace_block("live", "\n".join(lines))
+    for dataset, rows in records.items():
+        path = RESULTS / f"live-inprocess-{dataset}.json"
+        local = {r["case"]: r for r in json.loads(path.read_text())["cases"]} if path.exists() else {}
+        for r in rows:
+            here = local.get(r["case"], {})
+            lines.append(
+                f"| {r['case']} | {r['incidents']} | {r['false_incidents']} | {r['onset_error']} "
+                f"| {r['incident_rank']} "
+                f"| {r['window_rank']} | {r['offline_rank']} | {r['incident_top5'] == here.get('incident_top5')} "
+                f"| {r['window_top5'] == here.get('window_top5')} | {r['window_top5'] == r['offline_top5']} |"
+            )
+    replace_block("live-broker", "\n".join(lines))
 
 
 if __name__ == "__main__":
