@@ -45,6 +45,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from rca.runtime import passive_openmp  # noqa: E402
+
+passive_openmp()  # before torch starts, as `rca` does in its processes
+
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402

@@ -69,3 +69,12 @@ def test_an_analysis_of_the_same_baseline_reuses_the_fit_and_gives_the_fresh_ans
     # another baseline (an earlier anomaly time) is fitted anew
     earlier = replace(case, inject_time=float(case.frame.index[len(case.frame) // 2 - 5]))
     assert analyzer.analyze(earlier, "run", params=params).timings["fit"] > 0
+
+
+def test_workers_let_idle_openmp_threads_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    pool = AnalysisPool(None, processes=1)
+    try:
+        assert pool._executor.submit(os.getenv, "OMP_WAIT_POLICY").result(timeout=120) == "PASSIVE"
+    finally:
+        pool.close()
