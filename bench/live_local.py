@@ -194,6 +194,9 @@ def local_case(case: Case, *, history: bool, analyse: bool = True, poll_seconds:
     incident_analysis = (hit or {}).get("analysis") or {}
     detected = services_of(incident_analysis.get("ranking") or [])
     window = services_of(out["window"]["ranking"]) if out["window"] else []
+    # what an SRE is shown for the fault: the hit, else an earlier incident still open at the fault
+    open_at_fault = [i for i in incidents if i["summary"]["onset"] < fault <= i["summary"].get("recovered", fault)]
+    holding = hit or (open_at_fault[-1] if open_at_fault else None)
     return {
         "case": case.name,
         "root_cause": truth,
@@ -209,6 +212,7 @@ def local_case(case: Case, *, history: bool, analyse: bool = True, poll_seconds:
         "incident_error": (hit or {}).get("summary", {}).get("analysis_error"),
         "incident_rank": rank_of(detected, truth),
         "incident_top5": detected[:5],
+        "holding_rank": rank_of(services_of(((holding or {}).get("analysis") or {}).get("ranking") or []), truth),
         "incident_timings": incident_analysis.get("timings"),
         "window_timings": (out["window"] or {}).get("timings"),
         "window_status": "done" if out["window"] else None,
