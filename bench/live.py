@@ -45,9 +45,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from rca.runtime import passive_openmp  # noqa: E402
+
+passive_openmp()  # before torch starts, as `rca` does in its processes
+
 import httpx  # noqa: E402
 from kafka_broker import KafkaBroker, free_port  # noqa: E402
-from live_local import local_case, rank_of, services_of  # noqa: E402
+from live_local import data_span, local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
@@ -87,7 +91,9 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         step = case_step(case)
-        normal = case.inject_time - float(case.frame.index[0])
+        span = data_span(case, Settings().ingest.log_bucket_seconds)
+        normal = case.inject_time - span[0]
+        self.span = span
         self.env = {
             **os.environ,
             "PYTHONPATH": str(ROOT),
@@ -97,6 +103,8 @@ class Server:
             "RCA_METRICS_TOPIC": f"live_{tag}_metrics",
             "RCA_SPANS_TOPIC": f"live_{tag}_spans",
             "RCA_JSONL_TOPIC": f"live_{tag}_jsonl",
+            "RCA_LOGS_TOPIC": f"live_{tag}_logs",
+            "RCA_LOGS_JSONL_TOPIC": f"live_{tag}_logs_jsonl",
             "RCA_CONSUMER_GROUP": f"rca-live-{tag}",
             "RCA_SPAN_BUCKET_SECONDS": str(step),
             "RCA_BASELINE_SECONDS": str(max(600.0, normal + step)),  # the whole retained history before it
@@ -141,6 +149,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             metrics_topic=server.env["RCA_METRICS_TOPIC"],
             spans_topic=server.env["RCA_SPANS_TOPIC"],
             jsonl_topic=server.env["RCA_JSONL_TOPIC"],
+            logs_topic=server.env["RCA_LOGS_TOPIC"],
+            logs_jsonl_topic=server.env["RCA_LOGS_JSONL_TOPIC"],
         )
         report = replay(source, bootstrap, speed=0, now=True, settings=settings, cases=[ref.name])
         offset = (report.offsets or {}).get(report.cases[0], 0.0)
@@ -170,8 +180,8 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         detected_services = services_of(incident_analysis.get("ranking") or [])
         # (b) the same window at the true fault time
         window = {
-            "start": float(case.frame.index[0]) + offset,
-            "end": last + step / 2,
+            "start": server.span[0] + offset,
+            "end": server.span[1] + offset,
             "anomaly_time": fault,
             "method": METHOD,
             "k": 5,
@@ -248,6 +258,7 @@ def summarise(records: list[dict[str, Any]], offline: dict[str, dict[str, Any]])
         "offline_AC@3": ac([o["rank"] for o in off], 3),
         "incident_AC@1": ac([r["incident_rank"] for r in records], 1),
         "incident_AC@3": ac([r["incident_rank"] for r in records], 3),
+        "holding_AC@1": ac([r.get("holding_rank", r["incident_rank"]) for r in records], 1),
         "window_AC@1": ac([r["window_rank"] for r in records], 1),
         "window_AC@3": ac([r["window_rank"] for r in records], 3),
         "incident_top5_equal": share([r["incident_top5"] == o["top5"][:5] for r, o in zip(records, off, strict=True)]),
@@ -275,6 +286,24 @@ def main() -> None:
     )
     parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
     parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=10.0,
+        help="with --in-process: data seconds between watcher polls (0: after every message time)",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="with --in-process: only rewrite its docs table from the results"
+    )
+    parser.add_argument(
+        "--suffix", default="", help="with --in-process: results in live-inprocess-<dataset><suffix>.json"
+    )
+    parser.add_argument(
+        "--offline-compute",
+        action="store_true",
+        help="with --in-process: compute the offline answer (run_case) instead of reading "
+        "bench/results/accuracy-<dataset>.json",
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
     started = time.monotonic()
@@ -296,7 +325,10 @@ def main() -> None:
             (RESULTS / f"live-detector-{dataset}.json").write_text(json.dumps({"summary": summary, "cases": records}))
         return
     if args.in_process:
-        in_process(args)
+        if args.report_only:
+            write_inprocess_docs()
+        else:
+            in_process(args)
         return
     broker = None
     bootstrap = args.bootstrap
@@ -304,6 +336,7 @@ def main() -> None:
         broker = KafkaBroker()
         bootstrap = broker.start()
     summaries: dict[str, dict[str, Any]] = {}
+    per_dataset: dict[str, list[dict[str, Any]]] = {}
     try:
         for dataset in args.dataset or DATASETS:
             refs = discover(SHARED / dataset)
@@ -326,7 +359,11 @@ def main() -> None:
                     f"offline {offline[ref.name]['rank']} ({time.monotonic() - t0:.0f} s)",
                     flush=True,
                 )
+            for record in records:
+                record["offline_rank"] = offline[record["case"]]["rank"]
+                record["offline_top5"] = offline[record["case"]]["top5"][:5]
             summaries[dataset] = summarise(records, offline)
+            per_dataset[dataset] = records
             RESULTS.mkdir(parents=True, exist_ok=True)
             (RESULTS / f"live-{dataset}.json").write_text(
                 json.dumps({"summary": summaries[dataset], "cases": records, "offline": offline}, indent=1, default=str)
@@ -336,20 +373,31 @@ def main() -> None:
         if broker is not None:
             broker.close()
     if not args.no_docs:
-        write_docs(summaries, args, time.monotonic() - started)
+        write_docs(per_dataset, args, time.monotonic() - started)
 
 
 def in_process(args: argparse.Namespace) -> None:
-    """``--in-process``: every case through :func:`live_local.local_case`; per-case lines and a summary."""
+    """``--in-process``: every case through :func:`live_local.local_case`; per-case lines and a summary.
+
+    The offline answer is ``rca eval``'s per-case record in ``bench/results/accuracy-<dataset>.json``
+    (``bench/accuracy.py``), else (missing, or ``--offline-compute``) computed here with ``run_case``.
+    """
     for dataset in args.dataset or DATASETS:
         refs = discover(SHARED / dataset)
         refs = [r for r in refs if not args.case or r.name in set(args.case)][: args.limit]
+        stored = RESULTS / f"accuracy-{dataset}.json"
+        reference = {} if args.offline_compute or not stored.exists() else offline_records(stored, refs)
         records = []
         for ref in refs:
+            started = time.process_time()
             case = ref.load()
-            record = local_case(case, history=args.history, analyse=not args.no_analyses)
+            record = local_case(
+                case, history=args.history, analyse=not args.no_analyses, poll_seconds=args.poll_seconds
+            )
+            record["cpu_seconds"] = round(time.process_time() - started, 1)
             if not args.no_analyses:
-                record["offline_top5"] = run_case(get_method(METHOD), preprocess(case))["top5"][:5]
+                offline = reference.get(ref.name) or run_case(get_method(METHOD), preprocess(case))
+                record["offline_top5"] = offline["top5"][:5]
             records.append(record)
             print(f"  {json.dumps(record, default=str)}", flush=True)
         offline = {r["case"]: {"rank": rank_of(r.get("offline_top5", []), r["root_cause"]),
@@ -358,38 +406,60 @@ def in_process(args: argparse.Namespace) -> None:
         summary["false_in_history"] = sum(r["false_in_history"] for r in records)
         print(dataset, json.dumps(summary), flush=True)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"live-inprocess-{dataset}.json").write_text(
+        summary["load_average"] = round(os.getloadavg()[0], 1)
+        cpu = sorted(r["cpu_seconds"] for r in records)
+        summary["cpu_seconds_median"] = cpu[len(cpu) // 2] if cpu else None
+        (RESULTS / f"live-inprocess-{dataset}{args.suffix}.json").write_text(
             json.dumps({"summary": summary, "cases": records}, indent=1, default=str)
         )
+    if not args.no_docs and not args.suffix and not args.case and not args.limit:
+        write_inprocess_docs()
 
 
-def write_docs(summaries: dict[str, dict[str, Any]], args: argparse.Namespace, seconds: float) -> None:
+def write_inprocess_docs() -> None:
+    """The in-process table of the ``live`` block from ``bench/results/live-inprocess-<dataset>.json``."""
+    columns = [
+        "cases", "recall", "onset_error_median", "false_incidents", "offline_AC@1", "incident_AC@1",
+        "holding_AC@1", "window_AC@1", "offline_AC@3", "incident_AC@3", "window_AC@3", "incident_top5_equal",
+        "window_top5_equal", "cpu_seconds_median", "load_average",
+    ]  # fmt: skip
+    lines = ["| dataset | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for dataset in DATASETS:
+        path = RESULTS / f"live-inprocess-{dataset}.json"
+        if path.exists():
+            summary = json.loads(path.read_text())["summary"]
+            lines.append(f"| {dataset} | " + " | ".join(str(summary.get(c, "-")) for c in columns) + " |")
+    replace_block("live-inprocess", "\n".join(lines))
+
+
+def write_docs(records: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seconds: float) -> None:
+    """The broker sample's per-case table (block ``live-broker``), beside the in-process results of the same cases."""
     command = "KAFKA_LIB_DIR=.kafka/lib .venv/bin/python bench/live.py" + "".join(
         f" --dataset {d}" for d in args.dataset or []
     )
     command += f" --limit {args.limit}" if args.limit else ""
     command += "".join(f" --case {c}" for c in args.case or [])
     command += "".join(f" --offline {p}" for p in args.offline or [])
-    columns = [
-        "cases", "recall", "onset_error_median", "false_incidents", "offline_AC@1", "incident_AC@1",
-        "window_AC@1", "offline_AC@3", "incident_AC@3", "window_AC@3", "incident_top5_equal", "window_top5_equal",
-    ]  # fmt: skip
     lines = [
-        "## Live incidents against the offline answer",
+        f"Measured on {machine()}, commit {commit()}, load average {os.getloadavg()[0]:.1f}. Reproduce: "
+        f"`{command}`; per-case results in `bench/results/live-<dataset>.json` ({seconds:.0f} s in all).",
         "",
-        f"Measured on {machine()}, commit {commit()}. Reproduce: `{command}`; per-case results in "
-        "`bench/results/live-<dataset>.json`. Each case is replayed through a real broker into a fresh "
-        "`rca serve --ingest`; *incident* is the analysis of the incident the service opened itself, "
-        "*window* the same data asked with `POST /v1/analyses` at the true fault time, *offline* `rca eval`. "
-        "Onset error in seconds (detected onset minus fault time).",
-        "",
-        "| dataset | " + " | ".join(columns) + " |",
-        "|---|" + "---|" * len(columns),
+        "| case | incidents | false | onset error (s) | incident rank | window rank | offline rank "
+        "| incident top-5 = in-process | window top-5 = in-process | window top-5 = offline |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for dataset, summary in summaries.items():
-        lines.append(f"| {dataset} | " + " | ".join(str(summary[c]) for c in columns) + " |")
-    lines += ["", f"({seconds:.0f} s in all)"]
-    replace_block("live", "\n".join(lines))
+    for dataset, rows in records.items():
+        path = RESULTS / f"live-inprocess-{dataset}.json"
+        local = {r["case"]: r for r in json.loads(path.read_text())["cases"]} if path.exists() else {}
+        for r in rows:
+            here = local.get(r["case"], {})
+            lines.append(
+                f"| {r['case']} | {r['incidents']} | {r['false_incidents']} | {r['onset_error']} "
+                f"| {r['incident_rank']} "
+                f"| {r['window_rank']} | {r['offline_rank']} | {r['incident_top5'] == here.get('incident_top5')} "
+                f"| {r['window_top5'] == here.get('window_top5')} | {r['window_top5'] == r['offline_top5']} |"
+            )
+    replace_block("live-broker", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -11,16 +11,25 @@ analyses and the window analysis at the true fault time run on the cases the wat
 History: a deployed service has been running all day before a fault. Where a case has a fault-free
 history (``Case.history``: Train Ticket's day before the fault, other faults' windows removed), its
 rows before the case's first row are stored first and the watcher's first poll reads them all, as at
-a service's start-up over its retained store; then the case is stored one row (one message time) at a
-time, with a watcher poll after each.
+a service's start-up over its retained store; then the case is stored poll by poll.
+
+Polling: the service's watcher polls once a second of wall time (``WATCH_INTERVAL_SECONDS``), so
+against a replay at speed ``s`` it polls every ``s`` seconds of data time. Here it polls every
+``poll_seconds`` of data time (default 10: a replay at ten times real time), after the messages of
+those seconds are stored in one transaction (as the consumer stores a batch). What the detector sees
+does not depend on the cadence: every poll re-reads a few steps before the newest point it saw, the
+detector ignores points it has seen, and an incident's window is read up to its own end whenever the
+poll that notices the end comes (``tests`` of the watcher; checked case by case with ``--poll-seconds 0``,
+a poll after every message time).
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rca.analysis import Analyzer
 from rca.data.case import Case
@@ -38,7 +47,7 @@ ENCODING = "otlp_proto"
 def service_settings(case: Case) -> Settings:
     """The settings ``bench/live.py`` starts each `rca serve` with (see ``Server``)."""
     step = case_step(case)
-    normal = case.inject_time - float(case.frame.index[0])
+    normal = case.inject_time - data_span(case, Settings().ingest.log_bucket_seconds)[0]
     return Settings().model_copy(
         update={"span_bucket_seconds": step, "baseline_seconds": max(600.0, normal + step), "default_k": 5}
     )
@@ -94,20 +103,43 @@ def window_of(case: Case) -> dict[str, float]:
     return {"start": float(case.frame.index[0]), "end": float(case.frame.index[-1]), "anomaly_time": case.inject_time}
 
 
+def data_span(case: Case, log_bucket_seconds: float) -> tuple[float, float]:
+    """``[start, end)`` holding all of the case's telemetry: its rows (the last with half a step), spans and logs.
+
+    A recording's logs and spans may begin before its first metric row (Nezha's do, by up to a
+    step); the window asked of the service must hold them, as the offline case does. The service
+    returns the log buckets that start in the window, so the start is that of the first record's bucket.
+    """
+    times = [float(case.frame.index[0]), float(case.frame.index[-1]) + case_step(case) / 2]
+    logs, traces = case.telemetry.logs, case.telemetry.traces
+    if traces is not None and len(traces):
+        times += [float(traces["start_ns"].min()) / 1e9, float(traces["start_ns"].max()) / 1e9]
+    if logs is not None and len(logs):
+        first = float(logs["time"].min())
+        times += [first // log_bucket_seconds * log_bucket_seconds, float(logs["time"].max())]
+    return min(times), float(np.nextafter(max(times), np.inf))
+
+
 def history_messages(case: Case, settings: Settings) -> list[OutMessage]:
-    """The messages of the case's fault-free history before its first row (none without a history)."""
+    """The messages of the case's fault-free history before its data (none without a history)."""
     if case.history is None or case.history.frame.empty:
         return []
-    first = float(case.frame.index[0])
-    frame = case.history.frame
-    earlier = case.history.with_columns(list(frame.columns))
-    earlier = replace(earlier, frame=frame.loc[frame.index < first])
+    first = data_span(case, settings.ingest.log_bucket_seconds)[0]
+    earlier = case.history.with_columns(list(case.history.frame.columns)).between(end=first)
     if earlier.frame.empty:
         return []
     return plan_case(Case(name=f"{case.name} history", telemetry=earlier, inject_time=first), settings.ingest, ENCODING)
 
 
-def replay_local(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+def poll_slots(times: list[float], poll_seconds: float) -> list[list[float]]:
+    """Message times grouped by the watcher poll that follows them (one group per time when ``poll_seconds`` is 0)."""
+    slots: dict[float, list[float]] = {}
+    for t in sorted(times):
+        slots.setdefault(t if poll_seconds <= 0 else (t - times[0]) // poll_seconds, []).append(t)
+    return list(slots.values())
+
+
+def replay_local(case: Case, *, history: bool, analyse: bool = True, poll_seconds: float = 10.0) -> dict[str, Any]:
     """Store (history and) the case into a fresh local service; incidents, their analyses, the window analysis."""
     settings = service_settings(case)
     with tempfile.TemporaryDirectory(prefix="rca-live-local-") as directory:
@@ -118,22 +150,16 @@ def replay_local(case: Case, *, history: bool, analyse: bool = True) -> dict[str
                 service.write(before)
                 service.watcher.watch_once()
             messages = plan_case(case, settings.ingest, ENCODING)
-            times = sorted({m.at for m in messages})
-            for t in times:
-                service.write([m for m in messages if m.at == t])
+            by_time: dict[float, list[OutMessage]] = {}
+            for message in messages:
+                by_time.setdefault(message.at, []).append(message)
+            for slot in poll_slots(sorted(by_time), poll_seconds):
+                service.write([m for t in slot for m in by_time[t]])
                 service.watcher.watch_once()
             incidents, _ = service.records.list_incidents(limit=1000, offset=0)
-            step = case_step(case)
+            start, end = data_span(case, settings.ingest.log_bucket_seconds)
             window = (
-                None
-                if not analyse
-                else window_case(
-                    service.store,
-                    settings,
-                    float(case.frame.index[0]),
-                    float(case.frame.index[-1]) + step / 2,
-                    anomaly_time=case.inject_time,
-                )
+                None if not analyse else window_case(service.store, settings, start, end, anomaly_time=case.inject_time)
             )
             return {
                 "history_rows": len({m.at for m in before}),
@@ -156,11 +182,11 @@ def rank_of(services: list[str], truth: str | None) -> int | None:
     return services.index(truth) + 1 if truth in services else None
 
 
-def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, Any]:
+def local_case(case: Case, *, history: bool, analyse: bool = True, poll_seconds: float = 10.0) -> dict[str, Any]:
     """One case through :func:`replay_local`, as ``bench/live.py``'s per-case record."""
     truth = case.root_cause.service if case.root_cause else None
     step = case_step(case)
-    out = replay_local(case, history=history, analyse=analyse)
+    out = replay_local(case, history=history, analyse=analyse, poll_seconds=poll_seconds)
     fault = case.inject_time
     incidents = out["incidents"]
     onsets = [i["summary"]["onset"] for i in incidents]
@@ -168,6 +194,9 @@ def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, 
     incident_analysis = (hit or {}).get("analysis") or {}
     detected = services_of(incident_analysis.get("ranking") or [])
     window = services_of(out["window"]["ranking"]) if out["window"] else []
+    # what an SRE is shown for the fault: the hit, else an earlier incident still open at the fault
+    open_at_fault = [i for i in incidents if i["summary"]["onset"] < fault <= i["summary"].get("recovered", fault)]
+    holding = hit or (open_at_fault[-1] if open_at_fault else None)
     return {
         "case": case.name,
         "root_cause": truth,
@@ -183,6 +212,9 @@ def local_case(case: Case, *, history: bool, analyse: bool = True) -> dict[str, 
         "incident_error": (hit or {}).get("summary", {}).get("analysis_error"),
         "incident_rank": rank_of(detected, truth),
         "incident_top5": detected[:5],
+        "holding_rank": rank_of(services_of(((holding or {}).get("analysis") or {}).get("ranking") or []), truth),
+        "incident_timings": incident_analysis.get("timings"),
+        "window_timings": (out["window"] or {}).get("timings"),
         "window_status": "done" if out["window"] else None,
         "window_error": None,
         "window_rank": rank_of(window, truth),

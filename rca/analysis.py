@@ -7,9 +7,11 @@ case's own baseline.
 from __future__ import annotations
 
 import itertools
+import json
 import operator
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -148,7 +150,8 @@ class AnalysisResult:
         The registered model used, or ``None`` when the method was fitted on the case's baseline
         (or learns nothing).
     timings
-        Seconds spent in each phase (``prepare``, ``fit``, ``rank``).
+        Seconds spent in each phase (``prepare``, ``fit``, ``rank``); ``fit`` is 0 when the fit of an
+        earlier analysis of the same baseline was reused.
     windows
         The symptom's and the top causes' series around the anomaly (:func:`rca.charts.series_windows`).
     series
@@ -280,18 +283,24 @@ class AnalysisResult:
         ).model_dump()
 
 
+FITS_KEPT = 4
+"""Methods fitted on the spot that an :class:`Analyzer` keeps for analyses of the same baseline."""
+
+
 class Analyzer:
     """Runs analyses with a method from the registry or fitted on the spot.
 
     Parameters
     ----------
     registry
-        Where fitted models live; ``None`` fits learning methods on each case's baseline.
+        Where fitted models live; ``None`` fits learning methods on each case's baseline (keeping the
+        last :data:`FITS_KEPT` fits for analyses of the same baseline).
     """
 
     def __init__(self, registry: ModelRegistry | None = None) -> None:
         self.registry = registry
         self._loaded: tuple[str, Any] | None = None
+        self._fits: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def analyze(self, case: Case, method: str, *, params: dict[str, Any] | None = None) -> AnalysisResult:
@@ -312,15 +321,36 @@ class Analyzer:
             loaded = self._registered(method, prepared)
             if loaded is not None:
                 instance, version = loaded
+                timings["fit"] = time.perf_counter() - started
             else:
-                instance.fit(prepared.normal())
-            timings["fit"] = time.perf_counter() - started
+                instance, reused = self._fitted(instance, method, params or {}, prepared)
+                timings["fit"] = 0.0 if reused else time.perf_counter() - started
         started = time.perf_counter()
         ranking = instance.rank(prepared)
         timings["rank"] = time.perf_counter() - started
         rounded = {k: round(v, 4) for k, v in timings.items()}
         windows = series_windows(prepared, ranking)
         return AnalysisResult(ranking, method, version, rounded, windows, series_numbers(prepared))
+
+    def _fitted(self, instance: Any, method: str, params: dict[str, Any], case: Case) -> tuple[Any, bool]:
+        """``instance`` fitted on the case's baseline, or the fit of an earlier analysis of the same baseline.
+
+        An incident is analysed on windows that share their baseline (at its horizon, at its close, when
+        an SRE asks the window again); the fit is deterministic, so the same baseline gives the same model.
+        Returns the fitted method and whether it was reused.
+        """
+        normal = case.normal()
+        key = (method, json.dumps(params, sort_keys=True, default=str), normal.fingerprint())
+        with self._lock:
+            if key in self._fits:
+                self._fits.move_to_end(key)
+                return self._fits[key], True
+        instance.fit(normal)
+        with self._lock:
+            self._fits[key] = instance
+            while len(self._fits) > FITS_KEPT:
+                self._fits.popitem(last=False)
+        return instance, False
 
     def _registered(self, method: str, case: Case) -> tuple[Any, str] | None:
         if self.registry is None:

@@ -338,9 +338,10 @@ def main() -> None:
     """Entry point: run the app, turning expected errors into a one-line message and exit code 2."""
     from pydantic import ValidationError
 
-    from rca.runtime import without_triton
+    from rca.runtime import passive_openmp, without_triton
     from rca.settings import describe_error
 
+    passive_openmp()
     without_triton()
     try:
         app()

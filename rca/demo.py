@@ -78,6 +78,13 @@ def incident_times(incident: dict[str, Any], shift: float, fault: float) -> str:
     )
 
 
+def run_topics(run_id: str) -> dict[str, str]:
+    """Every input topic of one demo run (``IngestSettings`` field -> topic), named after the run:
+    runs never read each other's metrics, spans or logs."""
+    names = ("metrics", "spans", "jsonl", "logs", "logs_jsonl")
+    return {f"{name}_topic": f"demo_{run_id}_{name}" for name in names}
+
+
 def choose_case(source: Path, case: str | None = None, *, seed: int | None = None) -> tuple[Path, CaseRef]:
     """The case to replay and where it lies: ``case`` (a name under ``source``, or a case directory),
     else one of ``source`` at random."""
@@ -117,14 +124,13 @@ def run(
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     run_id = time.strftime("%Y%m%d%H%M%S")
+    topics = run_topics(run_id)
     step = case.step_seconds or 1.0
     env = {
         **os.environ,
         "RCA_DATA_DIR": str(data_dir.resolve()),
         "RCA_KAFKA_BOOTSTRAP": bootstrap,
-        "RCA_METRICS_TOPIC": f"demo_{run_id}_metrics",
-        "RCA_SPANS_TOPIC": f"demo_{run_id}_spans",
-        "RCA_JSONL_TOPIC": f"demo_{run_id}_jsonl",
+        **{f"RCA_{field.upper()}": topic for field, topic in topics.items()},
         "RCA_CONSUMER_GROUP": f"rca-demo-{run_id}",
         "RCA_SPAN_BUCKET_SECONDS": str(step),
         "RCA_RETRAIN_CRON": "",
@@ -155,12 +161,7 @@ def run(
             bootstrap,
             speed=speed,
             now=True,
-            settings=Settings().ingest.with_overrides(
-                bootstrap=bootstrap,
-                metrics_topic=env["RCA_METRICS_TOPIC"],
-                spans_topic=env["RCA_SPANS_TOPIC"],
-                jsonl_topic=env["RCA_JSONL_TOPIC"],
-            ),
+            settings=Settings().ingest.with_overrides(bootstrap=bootstrap, **topics),
             cases=[ref.name],
             on_case=lambda _name, total: bar.reset(task, total=total),
             progress=lambda _name, done, _total: bar.update(task, completed=done),

@@ -5,6 +5,7 @@ Never called on import: a program that imports :mod:`rca` as a library keeps its
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -17,3 +18,17 @@ def without_triton() -> None:
     ``torch.compile``, CPU tensors), so the probe is answered "not installed".
     """
     sys.modules.setdefault("triton", None)  # type: ignore[arg-type]  # None in sys.modules: ImportError on import
+
+
+def passive_openmp() -> None:
+    """Let idle OpenMP threads sleep instead of spinning, unless ``OMP_WAIT_POLICY`` is set already.
+
+    torch runs its CPU operations on an OpenMP pool (RUN fits with two threads), whose idle threads
+    by default spin while they wait for the next parallel region. An analysis' operations are small,
+    so its threads wait most of the time, and on cores shared with the ingest consumer, the API and
+    other processes the spinning took the CPU: ``bench/live.py --in-process`` on a loaded 2-core
+    machine spent 30-90 CPU seconds per Sock Shop case, 4-6 with ``PASSIVE``, for the same rankings
+    (the policy changes how threads wait, not what they compute). The OpenMP runtime reads the
+    variable when it starts (torch's import), so this runs before.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

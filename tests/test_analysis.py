@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,29 @@ def test_k_counts_services_with_their_series_beneath() -> None:
     assert [i["rank"] for i in items if i["service"] == "e"] == [5]
     nodes = {n.id: n.root_cause_rank for n in result.graph_view(5).nodes}
     assert nodes["a_m0"] == 1 and nodes["e_m8"] == 5 and "f_m9" not in nodes
+
+
+def test_an_analysis_of_the_same_baseline_reuses_the_fit_and_gives_the_fresh_answer(case: Case) -> None:
+    params = {"pretrain_epochs": 1, "epochs": 5, "threads": 1}
+    analyzer = Analyzer()
+    first = analyzer.analyze(case, "run", params=params)
+    assert first.timings["fit"] > 0
+    # the incident's window again, ending earlier: the same baseline, another anomalous part
+    end = case.inject_time + (float(case.frame.index[-1]) - case.inject_time) / 2
+    shorter = case.with_telemetry(case.telemetry.between(end=end))
+    again = analyzer.analyze(shorter, "run", params=params)
+    assert again.timings["fit"] == 0.0, "the baseline's fit was reused"
+    fresh = Analyzer().analyze(shorter, "run", params=params).ranking
+    assert (again.ranking.candidates, again.ranking.graph) == (fresh.candidates, fresh.graph)
+    # another baseline (an earlier anomaly time) is fitted anew
+    earlier = replace(case, inject_time=float(case.frame.index[len(case.frame) // 2 - 5]))
+    assert analyzer.analyze(earlier, "run", params=params).timings["fit"] > 0
+
+
+def test_workers_let_idle_openmp_threads_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    pool = AnalysisPool(None, processes=1)
+    try:
+        assert pool._executor.submit(os.getenv, "OMP_WAIT_POLICY").result(timeout=120) == "PASSIVE"
+    finally:
+        pool.close()

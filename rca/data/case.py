@@ -8,6 +8,7 @@ mapping (``series.csv``) says otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -131,6 +132,20 @@ class Telemetry:
         if logs is not None:
             logs = logs.loc[_within(logs["time"].to_numpy(dtype=float), start, end)].reset_index(drop=True)
         return replace(self, frame=self.frame.loc[keep], traces=traces, logs=logs)
+
+    def fingerprint(self) -> str:
+        """A digest of everything a method can learn from: times, values, columns, series map, spans, logs, calls.
+
+        Equal fingerprints mean equal inputs to ``fit`` (the values bit for bit, NaN included), so a
+        fitted model can be reused for them.
+        """
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr((list(self.frame.columns), sorted(self.series.items()), self.graph)).encode())
+        for part in (self.frame, self.traces, self.logs):
+            digest.update(b"|" if part is None else repr(list(part.columns)).encode())
+            if part is not None:
+                digest.update(pd.util.hash_pandas_object(part, index=True).to_numpy().tobytes())
+        return digest.hexdigest()
 
     def with_columns(self, columns: Iterable[str]) -> Telemetry:
         """The same telemetry restricted to ``columns``."""

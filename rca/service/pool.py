@@ -13,7 +13,7 @@ from rca.analysis import AnalysisResult, Analyzer
 from rca.data.case import Case
 from rca.errors import RCAError
 from rca.registry.models import ModelRegistry
-from rca.runtime import without_triton
+from rca.runtime import passive_openmp, without_triton
 
 
 class AnalysisPool:
@@ -97,6 +97,7 @@ _worker: Analyzer | None = None
 
 def _start_worker(models_dir: Path | None) -> None:
     global _worker
+    passive_openmp()
     without_triton()
     _worker = Analyzer(None if models_dir is None else ModelRegistry(models_dir))
 

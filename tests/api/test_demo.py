@@ -95,3 +95,13 @@ def running(pid: int) -> bool:
         return "\nState:\tZ" not in status.read_text()
     except OSError:
         return False
+
+
+def test_a_demo_run_reads_only_its_own_topics() -> None:
+    from rca.demo import run_topics
+    from rca.settings import IngestSettings
+
+    default = IngestSettings()
+    run = default.with_overrides(**run_topics("20260101000000"))
+    assert set(run.topics()).isdisjoint(default.topics()), "no input topic (logs included) is shared with other runs"
+    assert set(run.topics()).isdisjoint(default.with_overrides(**run_topics("20260101000001")).topics())
