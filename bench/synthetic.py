@@ -381,12 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=3, help="back edges in the variant with cycles")
     parser.add_argument(
         "--fit-speed", type=parse_size, metavar="NxROWS",
-        help="only time run's fit and rank and GroupLassoGranger.fit (2 threads) on one case of this size",
+        help="only time run's fit and rank and GroupLassoGranger.fit (--threads) on one case of this size",
     )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for --fit-speed")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthetic.md")
     args = parser.parse_args(argv)
     if args.fit_speed is not None:
-        return fit_speed(*args.fit_speed, seed=args.seed)
+        return fit_speed(*args.fit_speed, seed=args.seed, threads=args.threads)
     columns = (
         *VARIANTS, "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
         "run seconds (fit+rank)",
