@@ -100,7 +100,7 @@ def lagged_inputs(
     value (missing = 0) and the encoder's ``D`` features, and the targets ``(S, N)`` (NaN where missing).
     The encoder runs once over the whole series (it is causal, so the representation at ``t - 1`` sees
     nothing after ``t - 1``). The inputs are built once and contiguous, so a batch of samples is one
-    block copy (gathering from a permuted view and concatenating per batch took a third of an epoch).
+    block copy (gathering from a permuted view and concatenating per batch took a quarter of an epoch).
     """
     series = torch.as_tensor(values.T, dtype=torch.float32, device=device)  # (N, T)
     with torch.no_grad():
