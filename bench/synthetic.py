@@ -49,6 +49,7 @@ Writes a markdown table to stdout, to ``bench/results/synthetic.md`` and to the 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -330,17 +331,34 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
 
 
 def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
-    """Print the CPU and wall seconds of one :class:`GroupLassoGranger` fit on a synthetic case of this size."""
+    """Print CPU and wall seconds of ``run``'s fit and rank and of a :class:`GroupLassoGranger` fit at this size.
+
+    One synthetic case of ``n`` series, fitted on its ``rows`` rows before the fault, on ``threads``
+    threads; with the load average, since figures from a shared machine are not final.
+    """
     import torch
 
     sc = make_case(0, n, rows, np.random.default_rng(seed), cycles=3)
     values = sc.case.frame.to_numpy()[:rows]
     center, scale = robust_scale(values)
     torch.set_num_threads(threads)  # a command of its own: nothing else runs in this process
+    timings = []
     cpu, wall = time.process_time(), time.perf_counter()
     GroupLassoGranger().fit((values - center) / scale)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"GroupLassoGranger.fit {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
+    timings.append(("GroupLassoGranger.fit", time.process_time() - cpu, time.perf_counter() - wall))
+    method = get_method("run", threads=threads)
+    cpu, wall = time.process_time(), time.perf_counter()
+    method.fit(sc.case.normal())
+    timings.append(("run fit", time.process_time() - cpu, time.perf_counter() - wall))
+    cpu, wall = time.process_time(), time.perf_counter()
+    method.rank(sc.case)
+    timings.append(("run rank", time.process_time() - cpu, time.perf_counter() - wall))
+    for name, cpu, wall in timings:
+        print(f"{name} {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
+    report = method.fit_report()  # type: ignore[attr-defined]
+    keys = ("pretrain_steps", "forecaster_epochs", "forecaster_best_epoch", "validation_mse", "naive_mse")
+    print("run fit report: " + ", ".join(f"{k} {report[k]:.4g}" for k in keys if k in report))
+    print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     return 0
 
 
@@ -363,12 +381,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cycles", type=int, default=3, help="back edges in the variant with cycles")
     parser.add_argument(
         "--fit-speed", type=parse_size, metavar="NxROWS",
-        help="only time GroupLassoGranger.fit (2 threads) on one case of this size; print CPU and wall seconds",
+        help="only time run's fit and rank and GroupLassoGranger.fit (--threads) on one case of this size",
     )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=2, help="torch threads for --fit-speed")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "synthetic.md")
     args = parser.parse_args(argv)
     if args.fit_speed is not None:
-        return fit_speed(*args.fit_speed, seed=args.seed)
+        return fit_speed(*args.fit_speed, seed=args.seed, threads=args.threads)
     columns = (
         *VARIANTS, "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
         "run seconds (fit+rank)",

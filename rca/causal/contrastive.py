@@ -161,6 +161,7 @@ def pretrain(
     *,
     objective: Objective = "infonce",
     epochs: int = 20,
+    max_steps: int | None = None,
     batch_size: int = 32,
     crop: int = 48,
     lr: float = 1e-3,
@@ -175,7 +176,11 @@ def pretrain(
 
     Each step draws ``batch_size`` series and, for each, two crops of at most ``crop`` steps that share
     an overlap and start at different points, so the shared steps are seen with different (causal)
-    contexts. Both crops are augmented independently (jitter, scaling, masking).
+    contexts. Both crops are augmented independently (jitter, scaling, masking). An epoch is as many
+    steps as it takes to draw each series' history once on average; training stops after ``epochs``
+    epochs or ``max_steps`` steps, whichever comes first (TS2Vec's ``n_epochs`` and ``n_iters``): the
+    encoder is shared by all series, so what it can learn is bounded by its size, not by how many
+    series there are, while the cost of an epoch grows with their number.
 
     Returns
     -------
@@ -193,22 +198,25 @@ def pretrain(
     optimiser = torch.optim.Adam(params, lr=lr)
     crop = min(crop, t_len)
     steps_per_epoch = max(1, (n * max(1, t_len // crop)) // batch_size)
+    total = epochs * steps_per_epoch if max_steps is None else min(epochs * steps_per_epoch, max_steps)
     losses: list[float] = []
-    for epoch in range(epochs):
-        epoch_loss = 0.0
-        for _ in range(steps_per_epoch):
-            loss = contrastive_step_loss(
-                encoder, predictor, values, generator, objective=objective, batch_size=batch_size, crop=crop,
-                temperature=temperature, jitter=jitter, scale=scale, mask=mask,
-            )  # fmt: skip
-            optimiser.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimiser.step()
-            epoch_loss += loss.item()
-        losses.append(epoch_loss / steps_per_epoch)
-        if progress is not None:
-            progress(f"pretrain epoch {epoch + 1}/{epochs} loss {losses[-1]:.4f}")
-    return PretrainReport(first_loss=losses[0], last_loss=losses[-1], steps=epochs * steps_per_epoch)
+    epoch_loss, epoch_steps = 0.0, 0
+    for step in range(total):
+        loss = contrastive_step_loss(
+            encoder, predictor, values, generator, objective=objective, batch_size=batch_size, crop=crop,
+            temperature=temperature, jitter=jitter, scale=scale, mask=mask,
+        )  # fmt: skip
+        optimiser.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimiser.step()
+        epoch_loss += loss.item()
+        epoch_steps += 1
+        if epoch_steps == steps_per_epoch or step == total - 1:
+            losses.append(epoch_loss / epoch_steps)
+            epoch_loss, epoch_steps = 0.0, 0
+            if progress is not None:
+                progress(f"pretrain epoch {len(losses)}/{epochs} step {step + 1}/{total} loss {losses[-1]:.4f}")
+    return PretrainReport(first_loss=losses[0], last_loss=losses[-1], steps=total)
 
 
 def contrastive_step_loss(
@@ -245,8 +253,9 @@ def contrastive_step_loss(
     for _view in range(2):
         start = max(0, a - int(torch.randint(0, room + 1, (1,), generator=generator)))
         window = F.pad(values[rows, start:b], (crop - (b - start), 0), value=float("nan"))
-        views.append(encoder(_augment(with_mask_channel(window), generator, jitter, scale, mask)))
-    z1, z2 = views[0][:, -overlap:], views[1][:, -overlap:]
+        views.append(_augment(with_mask_channel(window), generator, jitter, scale, mask))
+    # one encoder pass over both views (each crop is encoded on its own, so this is the same function)
+    z1, z2 = encoder(torch.cat(views))[:, -overlap:].chunk(2)
     if objective == "infonce":
         return hierarchical_infonce(z1, z2, temperature)
     return simsiam_loss(predictor(z1), z2, predictor(z2), z1)

@@ -71,15 +71,14 @@ class GrangerForecaster(nn.Module):
         self.ar = nn.Parameter(ar)
         self.bias = nn.Parameter(torch.zeros(n_series))
 
-    def forward(self, raw: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-        """Forecast ``(B, N)`` from raw lags ``(B, N, L)`` (missing = 0) and features ``(B, N, L, D)``."""
-        b = raw.shape[0]
-        summary = torch.cat([raw.unsqueeze(-1), features], dim=-1).reshape(b, self.n_series, -1)
-        h = F.gelu(self.proj(summary))  # (B, N, K)
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Forecast ``(B, N)`` from lagged inputs ``(B, N, L, 1 + D)``: raw value (missing = 0), then features."""
+        b = inputs.shape[0]
+        h = F.gelu(self.proj(inputs.reshape(b, self.n_series, -1)))  # (B, N, K)
         mixed = torch.einsum("ji,bik->bjk", self.attention, h)
         hidden = F.gelu(torch.einsum("bjk,jkm->bjm", mixed, self.head_in))
         nonlinear = torch.einsum("bjm,jm->bj", hidden, self.head_out)
-        return self.bias + (raw * self.ar).sum(-1) + nonlinear
+        return self.bias + (inputs[..., 0] * self.ar).sum(-1) + nonlinear
 
     def off_diagonal_l1(self) -> torch.Tensor:
         """Sum of ``|A_ji|`` over ``i != j`` (the sparsity penalty)."""
@@ -94,22 +93,24 @@ class GrangerForecaster(nn.Module):
 
 def lagged_inputs(
     values: np.ndarray, encoder: CausalConvEncoder, lags: int, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs and targets for every time step ``t >= lags`` of standardised ``values`` ``(T, N)``.
 
-    Returns raw lags ``(S, N, L)`` (missing = 0), encoder features at those lags ``(S, N, L, D)`` and
-    targets ``(S, N)`` (NaN where missing), with ``S = T - lags``. The encoder runs once over the
-    whole series (it is causal, so the representation at ``t - 1`` sees nothing after ``t - 1``).
+    Returns the inputs ``(S, N, L, 1 + D)``, with ``S = T - lags``: at each of the ``L`` lags the raw
+    value (missing = 0) and the encoder's ``D`` features, and the targets ``(S, N)`` (NaN where missing).
+    The encoder runs once over the whole series (it is causal, so the representation at ``t - 1`` sees
+    nothing after ``t - 1``). The inputs are built once and contiguous, so a batch of samples is one
+    block copy (gathering from a permuted view and concatenating per batch took a quarter of an epoch).
     """
     series = torch.as_tensor(values.T, dtype=torch.float32, device=device)  # (N, T)
     with torch.no_grad():
         feats = encoder(with_mask_channel(series))  # (N, T, D)
     t_len = values.shape[0]
     index = torch.arange(lags, t_len, device=device).unsqueeze(1) - torch.arange(lags, 0, -1, device=device)
-    raw = torch.nan_to_num(series[:, index].permute(1, 0, 2), nan=0.0)  # (S, N, L)
-    features = feats[:, index].permute(1, 0, 2, 3)  # (S, N, L, D)
-    targets = series[:, lags:].T  # (S, N)
-    return raw, features, targets
+    raw = torch.nan_to_num(series, nan=0.0).unsqueeze(-1)  # (N, T, 1)
+    inputs = torch.cat([raw, feats], dim=-1)[:, index].permute(1, 0, 2, 3).contiguous()  # (S, N, L, 1 + D)
+    targets = series[:, lags:].T.contiguous()  # (S, N)
+    return inputs, targets
 
 
 def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -123,17 +124,20 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class ForecastReport:
-    """Held-out one-step forecast error of the model and of the naive last-value forecast."""
+    """Held-out one-step forecast error of the model and of the naive last-value forecast.
+
+    ``epochs`` were run; ``best_epoch`` is the one whose parameters were kept (0: the initial naive ones).
+    """
 
     validation_mse: float
     naive_mse: float
     epochs: int
+    best_epoch: int
 
 
 def train_forecaster(
     model: GrangerForecaster,
-    raw: torch.Tensor,
-    features: torch.Tensor,
+    inputs: torch.Tensor,
     targets: torch.Tensor,
     *,
     sparsity: float = 1e-3,
@@ -141,17 +145,22 @@ def train_forecaster(
     lr: float = 1e-2,
     weight_decay: float = 1e-4,
     validation: float = 0.2,
-    patience: int = 20,
+    patience: int = 10,
+    tolerance: float = 1e-3,
     batch_size: int = 128,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> ForecastReport:
     """Fit ``model`` by masked MSE plus ``sparsity * off_diagonal_l1``; early stopping on a held-out tail.
 
-    The last ``validation`` share of the samples (chronologically) is held out; the parameters of the
-    epoch with the lowest held-out error are kept.
+    ``inputs`` and ``targets`` as :func:`lagged_inputs` returns them. The last ``validation`` share of
+    the samples (chronologically) is held out; the parameters of the epoch with the lowest held-out
+    error are kept, and training stops after ``patience`` epochs that did not lower it by a share
+    ``tolerance`` below the last error that did (early stopping with a relative minimum improvement:
+    on 300 series the error creeps down by under 0.1 % an epoch for dozens of epochs after it has
+    settled, and an absolute threshold of 1e-6 let that creep run training to twice the epochs).
     """
-    n_samples = raw.shape[0]
+    n_samples = inputs.shape[0]
     n_val = max(1, round(validation * n_samples))
     n_train = n_samples - n_val
     generator = torch.Generator().manual_seed(seed)
@@ -162,35 +171,38 @@ def train_forecaster(
         ],
         lr=lr,
     )
-    val = slice(n_train, n_samples)
-    naive = masked_mse(raw[val][:, :, -1], targets[val]).item()
-    model.eval()
-    with torch.no_grad():
-        best = masked_mse(model(raw[val], features[val]), targets[val]).item()
+    val_inputs, val_targets = inputs[n_train:], targets[n_train:]
+
+    def validation_mse() -> float:
+        model.eval()
+        with torch.inference_mode():
+            return masked_mse(model(val_inputs), val_targets).item()
+
+    naive = masked_mse(val_inputs[..., -1, 0], val_targets).item()
+    best = reference = validation_mse()
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    stale = 0
-    done = 0
+    best_epoch = stale = done = 0
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(n_train, generator=generator)
         for start in range(0, n_train, batch_size):
-            idx = order[start : start + batch_size].to(raw.device)
-            loss = masked_mse(model(raw[idx], features[idx]), targets[idx]) + sparsity * model.off_diagonal_l1()
+            idx = order[start : start + batch_size].to(inputs.device)
+            loss = masked_mse(model(inputs[idx]), targets[idx]) + sparsity * model.off_diagonal_l1()
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
-        model.eval()
-        with torch.no_grad():
-            current = masked_mse(model(raw[val], features[val]), targets[val]).item()
+        current = validation_mse()
         done = epoch + 1
         if progress is not None:
             progress(f"forecaster epoch {done}/{epochs} validation mse {current:.4f} (naive {naive:.4f})")
-        if current < best - 1e-6:
-            best, stale = current, 0
+        if current < best:
+            best, best_epoch = current, done
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if current < reference * (1.0 - tolerance):
+            reference, stale = current, 0
         else:
             stale += 1
             if stale >= patience:
                 break
     model.load_state_dict(best_state)
-    return ForecastReport(validation_mse=best, naive_mse=naive, epochs=done)
+    return ForecastReport(validation_mse=best, naive_mse=naive, epochs=done, best_epoch=best_epoch)

@@ -33,8 +33,10 @@ class NeuralGrangerParams:
         Pretrain the encoder contrastively (``False``: a randomly initialised, frozen encoder).
     objective
         ``"infonce"`` (TS2Vec, with negatives) or ``"simsiam"`` (no negatives).
-    pretrain_epochs
-        Pretraining epochs.
+    pretrain_epochs, pretrain_steps
+        Pretraining stops after ``pretrain_epochs`` epochs or ``pretrain_steps`` optimiser steps, whichever
+        comes first (an epoch draws each series once on average, so its cost grows with the number of
+        series; the step cap bounds it on wide systems, as TS2Vec's iteration cap does).
     epochs, lr, sparsity
         Forecaster training: maximum epochs (early stopping on a held-out tail), learning rate, and the
         L1 weight on the off-diagonal attention.
@@ -51,6 +53,7 @@ class NeuralGrangerParams:
     pretraining: bool = True
     objective: Objective = "infonce"
     pretrain_epochs: int = 10
+    pretrain_steps: int = 200
     epochs: int = 150
     lr: float = 1e-2
     sparsity: float = 1e-3

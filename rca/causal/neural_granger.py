@@ -93,24 +93,26 @@ class NeuralGranger(NeuralGrangerParams):
             encoder = CausalConvEncoder(self.encoder_hidden, self.encoder_dim, self.encoder_depth).to(device)
             if self.pretraining:
                 pretrained = pretrain(
-                    encoder, values, objective=self.objective, epochs=self.pretrain_epochs, seed=self.seed,
-                    progress=self.progress,
+                    encoder, values, objective=self.objective, epochs=self.pretrain_epochs,
+                    max_steps=self.pretrain_steps, seed=self.seed, progress=self.progress,
                 )  # fmt: skip
                 report["pretrain_loss"] = [pretrained.first_loss, pretrained.last_loss]
+                report["pretrain_steps"] = pretrained.steps
             encoder.eval()
-            raw, features, targets = lagged_inputs(values, encoder, self.lags, device)
+            inputs, targets = lagged_inputs(values, encoder, self.lags, device)
             forecaster = GrangerForecaster(values.shape[1], self.lags, self.encoder_dim).to(device)
             trained = train_forecaster(
-                forecaster, raw, features, targets, sparsity=self.sparsity, epochs=self.epochs, lr=self.lr,
+                forecaster, inputs, targets, sparsity=self.sparsity, epochs=self.epochs, lr=self.lr,
                 seed=self.seed, progress=self.progress,
             )  # fmt: skip
-            with torch.no_grad():
-                errors = (forecaster(raw, features) - targets).cpu().numpy()
+            with torch.inference_mode():
+                errors = (forecaster(inputs) - targets).cpu().numpy()
         report.update(
             {
                 "validation_mse": trained.validation_mse,
                 "naive_mse": trained.naive_mse,
                 "forecaster_epochs": trained.epochs,
+                "forecaster_best_epoch": trained.best_epoch,
             }
         )
         self.encoder_, self.forecaster_ = encoder, forecaster
@@ -123,17 +125,17 @@ class NeuralGranger(NeuralGrangerParams):
     def forecast(self, values: np.ndarray) -> np.ndarray:
         """One-step forecasts ``(T - lags, N)`` of standardised ``values`` ``(T, N)`` (row ``k``: row ``k + lags``)."""
         encoder, forecaster = self._require_fitted()
-        with torch_settings(self.threads, self.seed), torch.no_grad():
-            raw, features, _ = lagged_inputs(values, encoder, self.lags, self._device(forecaster))
-            return np.asarray(forecaster(raw, features).cpu().numpy(), dtype=float)
+        with torch_settings(self.threads, self.seed), torch.inference_mode():
+            inputs, _ = lagged_inputs(values, encoder, self.lags, self._device(forecaster))
+            return np.asarray(forecaster(inputs).cpu().numpy(), dtype=float)
 
     def residuals(self, values: np.ndarray) -> np.ndarray:
         """One-step forecast errors ``(T - lags, N)``, in units of the in-sample errors' robust spread."""
         encoder, forecaster = self._require_fitted()
         assert self.residual_scale_ is not None
-        with torch_settings(self.threads, self.seed), torch.no_grad():
-            raw, features, targets = lagged_inputs(values, encoder, self.lags, self._device(forecaster))
-            errors = (forecaster(raw, features) - targets).cpu().numpy()
+        with torch_settings(self.threads, self.seed), torch.inference_mode():
+            inputs, targets = lagged_inputs(values, encoder, self.lags, self._device(forecaster))
+            errors = (forecaster(inputs) - targets).cpu().numpy()
         return np.asarray(errors / self.residual_scale_, dtype=float)
 
     def granger_matrix(self) -> np.ndarray:

@@ -63,7 +63,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
 
     Parameters
     ----------
-    lags, encoder_dim, encoder_hidden, encoder_depth, pretraining, objective, pretrain_epochs
+    lags, encoder_dim, encoder_hidden, encoder_depth, pretraining, objective, pretrain_epochs, pretrain_steps
         With ``epochs``, ``lr``, ``sparsity``, ``seed``, ``threads``, ``device`` and ``progress``: the
         neural Granger model's (:class:`rca.causal.granger_params.NeuralGrangerParams`);
         ``pretraining=False`` is the ablation without contrastive pretraining.

@@ -49,11 +49,11 @@ def test_forecaster_training_step_stays_on_the_device() -> None:
     encoder = CausalConvEncoder(hidden=8, dim=4, depth=2).to(META)
     values = np.random.default_rng(0).normal(size=(30, n))
     values[3, 1] = np.nan  # missing values take their own path (masks)
-    raw, features, targets = lagged_inputs(values, encoder, lags, META)
-    assert {raw.device, features.device, targets.device} == {META}
+    inputs, targets = lagged_inputs(values, encoder, lags, META)
+    assert {inputs.device, targets.device} == {META}
     model = GrangerForecaster(n, lags, feature_dim=4).to(META)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    loss = masked_mse(model(raw, features), targets) + 1e-3 * model.off_diagonal_l1()
+    loss = masked_mse(model(inputs), targets) + 1e-3 * model.off_diagonal_l1()
     assert loss.device == META
     optimiser.zero_grad()
     loss.backward()  # type: ignore[no-untyped-call]

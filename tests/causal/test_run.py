@@ -146,11 +146,13 @@ def test_the_call_graph_decides_between_equally_anomalous_services(calls: list[t
 def test_fit_and_rank_leave_torch_state_alone(chain: Case) -> None:
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     rng = torch.random.get_rng_state()
     method = RUN(**FAST, threads=threads + 1, residuals=True, seed=7).fit(chain.normal())
     method.rank(chain)
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
+    assert torch.is_deterministic_algorithms_warn_only_enabled() == warn_only
     assert torch.equal(torch.random.get_rng_state(), rng)
 
 
