@@ -8,7 +8,8 @@ import pytest
 from layouts import CALLS, make_casedir, make_rcaeval_re2
 
 from rca.data import discover, read_case_dir
-from rca.data.variants import red_kind, red_only
+from rca.data.case import red_kind
+from rca.data.variants import red_only
 
 
 @pytest.mark.parametrize(
