@@ -8,7 +8,7 @@ import pytest
 from layouts import CALLS, make_casedir, make_rcaeval_re2
 
 from rca.data import discover, read_case_dir
-from rca.data.case import red_kind
+from rca.data.case import is_symptom_metric, red_kind
 from rca.data.variants import red_only
 
 
@@ -59,3 +59,12 @@ def test_red_only_on_sock_shop_leaves_the_services_that_report_latency(sock_shop
     red = red_only(case)
     assert {s for s, _ in red.telemetry.series.values()} == {"carts", "catalogue", "shipping"}
     assert {m for _, m in red.telemetry.series.values()} == {"lod", "lat_50", "lat_90", "lat_99"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "symptom"),
+    [("request_rate", True), ("pod_workload", True), ("lod", True), ("Availability", True), ("timeout_count", True),
+     ("latency_p99", True), ("cpu_usage_rate", False), ("mem", False), ("call_delay", False), ("log_change", False)],
+)  # fmt: skip
+def test_a_symptom_is_any_red_signal_and_nothing_else(metric: str, symptom: bool) -> None:
+    assert is_symptom_metric(metric) is symptom
