@@ -82,6 +82,15 @@ def is_symptom_metric(metric: str) -> bool:
     return red_kind(metric) is not None
 
 
+def is_user_facing_metric(metric: str) -> bool:
+    """Whether a metric name reads as what users feel: latency or errors (RED without the rate).
+
+    The series an alert is about and the first symptom an explanation names: a load that moves is a
+    symptom (:func:`is_symptom_metric`) but not the pain a user reports.
+    """
+    return red_kind(metric) in ("latency", "errors")
+
+
 def split_series_name(column: str) -> tuple[str, str]:
     """Split ``<service>_<metric>`` at the first underscore (RCAEval's convention).
 

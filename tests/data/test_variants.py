@@ -8,7 +8,7 @@ import pytest
 from layouts import CALLS, make_casedir, make_rcaeval_re2
 
 from rca.data import discover, read_case_dir
-from rca.data.case import is_symptom_metric, red_kind
+from rca.data.case import is_symptom_metric, is_user_facing_metric, red_kind
 from rca.data.variants import red_only
 
 
@@ -68,3 +68,12 @@ def test_red_only_on_sock_shop_leaves_the_services_that_report_latency(sock_shop
 )  # fmt: skip
 def test_a_symptom_is_any_red_signal_and_nothing_else(metric: str, symptom: bool) -> None:
     assert is_symptom_metric(metric) is symptom
+
+
+@pytest.mark.parametrize(
+    ("metric", "felt"),
+    [("latency_p99", True), ("Availability", True), ("error_rate", True), ("request_rate", False), ("lod", False),
+     ("cpu", False)],
+)  # fmt: skip
+def test_what_users_feel_is_latency_and_errors_not_the_load(metric: str, felt: bool) -> None:
+    assert is_user_facing_metric(metric) is felt
