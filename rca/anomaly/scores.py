@@ -123,23 +123,36 @@ def baseline_zscores(
     return z
 
 
-def exceedance(normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1) -> np.ndarray:
-    """How far each series rises beyond anything its own baseline showed.
+def exceedance(
+    normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1, direction: Direction = "up"
+) -> np.ndarray:
+    """How far each series moves beyond anything its own baseline showed.
 
     The ``persistence``-th largest robust z-score (:func:`baseline_zscores`) after the anomaly time,
     divided by the largest ``|z|`` of the baseline itself (at least 1). A series whose normal
     period already swings far (a tail percentile, a bursty counter) must swing further to count,
     as with thresholds drawn from the extremes of normal data (Siffer et al., "Anomaly Detection in
     Streams with Extreme Value Theory", KDD 2017); ``persistence=2`` ignores a shift that lasts a
-    single sample. Increases only; 0 where a series has no value.
+    single sample. ``direction="up"`` counts increases only; ``"both"`` also falls, on the same scale
+    (the ``persistence``-th largest ``-z`` over the same normal range) and takes the larger of the two,
+    so an availability that drops out of its range scores as much as a latency that rises as far.
+    0 where a series has no value.
     """
     z = baseline_zscores(normal, anomalous)
-    own = baseline_zscores(normal, normal)
+    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, normal))), 1.0)
+    rise = _kth_largest(z, persistence)
+    if direction == "both":
+        rise = np.maximum(rise, _kth_largest(-z, persistence))
+    return np.asarray(rise / own, dtype=float)
+
+
+def _kth_largest(z: np.ndarray, k: int) -> np.ndarray:
+    """The ``k``-th largest value of each column, floored at 0 (0 where a column has fewer finite values)."""
     ordered = -np.sort(-np.nan_to_num(z, nan=-np.inf), axis=0)
-    k = min(max(persistence, 1), len(ordered)) - 1
-    rise = np.clip(ordered[k] if len(ordered) else np.zeros(z.shape[1]), 0.0, None)
-    rise = np.where(np.isfinite(rise), rise, 0.0)
-    return np.asarray(rise / np.maximum(np.nan_to_num(max_abs(own)), 1.0), dtype=float)
+    if not len(ordered):
+        return np.zeros(z.shape[1])
+    value = np.clip(ordered[min(max(k, 1), len(ordered)) - 1], 0.0, None)
+    return np.where(np.isfinite(value), value, 0.0)
 
 
 def series_scores(
@@ -152,12 +165,12 @@ def series_scores(
 ) -> np.ndarray:
     """One anomaly score per series (column): how far it moved after the anomaly time.
 
-    ``direction="up"`` with ``scoring="exceedance"``: :func:`exceedance`; ``"up"`` with
-    ``"zscore"``: BARO's largest robust z-score (increases only, at least 0);
-    ``direction="both"``: the largest ``|z|``. Always finite (0 where a series has no value).
+    ``scoring="exceedance"``: :func:`exceedance` in ``direction``; ``"zscore"`` with ``"up"``: BARO's
+    largest robust z-score (increases only, at least 0); ``"zscore"`` with ``"both"``: the largest
+    ``|z|``. Always finite (0 where a series has no value).
     """
-    if direction == "up" and scoring == "exceedance":
-        return exceedance(normal, anomalous, persistence=persistence)
+    if scoring == "exceedance":
+        return exceedance(normal, anomalous, persistence=persistence, direction=direction)
     z = baseline_zscores(normal, anomalous)
     if direction == "up":
         with warnings.catch_warnings():

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -23,14 +24,72 @@ SPAN_COLUMNS = ("trace_id", "span_id", "parent_span_id", "service", "operation",
 """Required columns of a spans table; ``status_code`` (0 unset, 1 ok, 2 error, as in OTLP) is optional."""
 
 
-SYMPTOM_WORDS = ("lat", "latency", "duration", "error", "err", "success", "status", "timeout", "5xx")
-"""Metric-name parts that mark a user-facing symptom (RED: rate, errors, duration)."""
+RedKind = Literal["rate", "errors", "latency"]
+
+# fmt: off
+RESOURCE_WORDS = frozenset({
+    "cpu", "mem", "memory", "disk", "io", "fs", "filesystem", "network", "net", "syscall", "socket", "sockets",
+    "thread", "threads", "gc", "heap", "bytes", "byte", "receive", "transmit", "rx", "tx", "node", "container",
+    "usage", "utilization", "util", "swap",
+})
+"""Words that mark a resource metric (checked first: ``cpu_usage_rate`` is a resource, not a rate)."""
+LATENCY_WORDS = frozenset({"lat", "latency", "latencies", "duration", "rt", "response", "p50", "p90", "p95", "p99"})
+ERROR_WORDS = frozenset({
+    "error", "errors", "err", "fail", "failed", "failure", "failures", "5xx", "4xx", "success", "availability",
+    "status", "timeout", "timeouts",
+})
+RATE_WORDS = frozenset({
+    "rate", "request", "requests", "req", "qps", "rps", "tps", "throughput", "load", "lod", "workload", "ops",
+    "calls", "count", "hits",
+})
+# fmt: on
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _words(metric: str) -> set[str]:
+    return set(re.split(r"[^a-z0-9]+", _CAMEL.sub("_", metric).lower())) - {""}
+
+
+def red_kind(metric: str) -> RedKind | None:
+    """The RED signal a metric name reads as, or ``None`` (a resource metric or an unknown one).
+
+    A name with a resource word (:data:`RESOURCE_WORDS`) is a resource metric whatever else it says;
+    otherwise latency words come first (``latency_p90``), then error or availability words
+    (``success_rate``, ``error_rate``: a fall in success is as much a signal as a rise in errors),
+    then rate words (``request_rate``, ``lod``, ``workload``). Words are split at ``_``, ``-``, any
+    other non-alphanumeric character and camel case, and compared in lower case.
+    """
+    words = _words(metric)
+    if words & RESOURCE_WORDS:
+        return None
+    if words & LATENCY_WORDS:
+        return "latency"
+    if words & ERROR_WORDS:
+        return "errors"
+    if words & RATE_WORDS:
+        return "rate"
+    return None
 
 
 def is_symptom_metric(metric: str) -> bool:
-    """Whether a metric name reads as a user-facing symptom (latency, errors, success rate)."""
-    parts = re.split(r"[_\-:]", metric.lower())
-    return any(word in parts for word in SYMPTOM_WORDS)
+    """Whether a metric name reads as a user-facing symptom: a RED signal (rate, errors, duration).
+
+    The counterpart, a metric where a fault arises, is anything else: resources (USE), and signals
+    such as the delay of calls into a service. A request rate is a symptom: a fault changes the load
+    its service sees (callers retry, give up, or stop calling), but a load that moves is not where a
+    fault sits.
+    """
+    return red_kind(metric) is not None
+
+
+def is_user_facing_metric(metric: str) -> bool:
+    """Whether a metric name reads as what users feel: latency or errors (RED without the rate).
+
+    The series an alert is about and the first symptom an explanation names: a load that moves is a
+    symptom (:func:`is_symptom_metric`) but not the pain a user reports.
+    """
+    return red_kind(metric) in ("latency", "errors")
 
 
 def split_series_name(column: str) -> tuple[str, str]:

@@ -18,7 +18,7 @@ import pandas as pd
 
 from rca.anomaly.scores import baseline_zscores, nan_percentiles, onset_index
 from rca.causal.graph import evidence_paths
-from rca.data.case import Case, is_symptom_metric
+from rca.data.case import Case, is_user_facing_metric
 from rca.explain.model import SeriesNumbers
 from rca.rank.ranking import Candidate, Ranking
 
@@ -273,7 +273,7 @@ class CaseEvidence:
             early,
             key=lambda c: (
                 self.numbers[c].onset_time,
-                not is_symptom_metric(self.numbers[c].metric),
+                not is_user_facing_metric(self.numbers[c].metric),
                 -self.strength[c],
                 c,
             ),

@@ -42,6 +42,8 @@ def walk_scores(
     ``(1 - mix) * seed + mix * pagerank`` with the walk restarting at the seeds, so the walk
     refines but does not wash away the anomaly evidence; with ``personalization="uniform"`` the
     walk alone, restarting anywhere (an ablation); with ``pagerank=False`` the normalised seeds.
+    Seeds that are all 0 (nothing anomalous) give 0 everywhere: a walk with nowhere to restart would
+    rank the series by the graph's centrality alone, evidence of nothing.
     ``walk`` is the causal graph's :class:`rca.rank.pagerank.ReverseWalk`, built once per graph.
 
     Returns
@@ -53,6 +55,9 @@ def walk_scores(
     seed = {c: (v / total if total > 0 else 0.0) for c, v in seeds.items()}
     if not pagerank:
         return seed, None
+    if total <= 0 and personalization == "anomaly":
+        # no evidence anywhere: a walk restarting uniformly would rank by centrality alone
+        return seed, {str(node): 0.0 for node in walk.nodes}
     restart = seed if personalization == "anomaly" else None
     ranks = {str(k): v for k, v in personalized_pagerank(walk, restart, alpha=damping).items()}
     if personalization == "uniform":

@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
 from rca.anomaly.log_feed import LogChangeFeed, feed
 from rca.anomaly.logs import LogNormal
-from rca.data.case import Case, is_symptom_metric, split_series_name
+from rca.data.case import Case, is_user_facing_metric, split_series_name
 from rca.data.casedir import check_inject_time
 from rca.errors import DataError, RCAError
 from rca.registry.models import ModelRegistry
@@ -153,7 +153,7 @@ class IncidentWatcher:
         """The series the detector watches among ``columns``: the configured ones, else all.
 
         The ranking scores every series, and a fault shows first where it arises (a saturated CPU, a
-        leaking memory), in the latency and errors users see (:func:`rca.data.case.is_symptom_metric`)
+        leaking memory), in the latency and errors users see (:func:`rca.data.case.is_user_facing_metric`)
         only when it spreads, if at all: the detector watches what the ranking scores.
         """
         configured = self.settings.symptom_list
@@ -228,7 +228,7 @@ class IncidentWatcher:
         if event.previous_close is not None:
             start = max(start, event.previous_close + half_step)
         end = max(event.onset + self.settings.incident_horizon_seconds, event.time) + half_step
-        symptoms = [c for c in event.symptoms if is_symptom_metric(split_series_name(c)[1])]
+        symptoms = [c for c in event.symptoms if is_user_facing_metric(split_series_name(c)[1])]
         symptom = max(symptoms, key=lambda c: event.symptoms[c]) if symptoms else None
         return IncidentWindow(start, end, anomaly_time, symptom)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 
 from rca.anomaly.scores import baseline_zscores, exceedance, nan_percentiles, shift_score
 
@@ -54,3 +55,25 @@ def test_nan_percentiles_equal_numpy_bit_for_bit() -> None:
         warnings.simplefilter("ignore", RuntimeWarning)
         expected = np.nanpercentile(values, q, axis=0)
     np.testing.assert_array_equal(nan_percentiles(values, q), expected)
+
+
+def test_exceedance_in_both_directions_scores_a_fall_as_far_as_a_rise() -> None:
+    rng = np.random.default_rng(2)
+    availability = 99.0 + rng.normal(0, 0.1, 60)  # normally steady near its ceiling
+    latency = 0.2 + rng.normal(0, 0.01, 60)
+    normal = np.column_stack([availability, latency])
+    # availability falls by the same number of its own normal spreads as latency rises
+    shift_a = 99.0 - 40 * (np.percentile(availability, 75) - np.percentile(availability, 25))
+    shift_l = 0.2 + 40 * (np.percentile(latency, 75) - np.percentile(latency, 25))
+    anomalous = np.column_stack([np.full(4, shift_a), np.full(4, shift_l)])
+    up = exceedance(normal, anomalous, persistence=2)
+    both = exceedance(normal, anomalous, persistence=2, direction="both")
+    assert up[0] == 0.0 and up[1] > 5, "counting increases only ignores the fall"
+    assert both[0] > 5 and both[0] == pytest.approx(both[1], rel=0.5)
+    assert both[1] == up[1], "a rise scores the same either way"
+
+
+def test_exceedance_in_both_directions_ignores_a_fall_within_the_normal_range() -> None:
+    normal = np.random.default_rng(3).normal(10, 1, (80, 1))
+    dip = np.full((4, 1), np.min(normal))  # as low as the baseline itself went
+    assert exceedance(normal, dip, persistence=2, direction="both")[0] <= 1.0

@@ -8,7 +8,8 @@ import pytest
 from layouts import CALLS, make_casedir, make_rcaeval_re2
 
 from rca.data import discover, read_case_dir
-from rca.data.variants import red_kind, red_only
+from rca.data.case import is_symptom_metric, is_user_facing_metric, red_kind
+from rca.data.variants import red_only
 
 
 @pytest.mark.parametrize(
@@ -58,3 +59,21 @@ def test_red_only_on_sock_shop_leaves_the_services_that_report_latency(sock_shop
     red = red_only(case)
     assert {s for s, _ in red.telemetry.series.values()} == {"carts", "catalogue", "shipping"}
     assert {m for _, m in red.telemetry.series.values()} == {"lod", "lat_50", "lat_90", "lat_99"}
+
+
+@pytest.mark.parametrize(
+    ("metric", "symptom"),
+    [("request_rate", True), ("pod_workload", True), ("lod", True), ("Availability", True), ("timeout_count", True),
+     ("latency_p99", True), ("cpu_usage_rate", False), ("mem", False), ("call_delay", False), ("log_change", False)],
+)  # fmt: skip
+def test_a_symptom_is_any_red_signal_and_nothing_else(metric: str, symptom: bool) -> None:
+    assert is_symptom_metric(metric) is symptom
+
+
+@pytest.mark.parametrize(
+    ("metric", "felt"),
+    [("latency_p99", True), ("Availability", True), ("error_rate", True), ("request_rate", False), ("lod", False),
+     ("cpu", False)],
+)  # fmt: skip
+def test_what_users_feel_is_latency_and_errors_not_the_load(metric: str, felt: bool) -> None:
+    assert is_user_facing_metric(metric) is felt

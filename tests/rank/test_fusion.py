@@ -89,3 +89,24 @@ def test_an_own_normal_score_adds_to_its_service_and_leaves_the_others_alone() -
     keys = standout_keys(with_logs, series, {**within, "b_log_change": 0.0}, _identity, own_normal=["b_log_change"])  # type: ignore[arg-type]
     assert keys["b_cpu"][0] > keys["a_cpu"][0], "b's log change adds to its cause tier"
     assert keys["a_cpu"][0] == before["a_cpu"][0] and keys["c_cpu"][0] == before["c_cpu"][0] == 0.0
+
+
+def test_a_walk_without_anomalous_seeds_scores_nothing() -> None:
+    # a cause of many series would win a uniform walk (effects -> causes): with no evidence nothing should
+    graph = nx.DiGraph([("root_cpu", "a_latency"), ("root_cpu", "b_latency"), ("root_cpu", "c_latency")])
+    walk = ReverseWalk.of(graph)
+    seeds = dict.fromkeys(graph.nodes, 0.0)
+    scores, ranks = walk_scores(walk, seeds)
+    assert set(scores.values()) == {0.0}
+    assert ranks is not None and set(ranks.values()) == {0.0}
+    some = walk_scores(walk, seeds | {"a_latency": 1.0})[0]
+    assert some["a_latency"] > 0 and some["root_cpu"] > 0, "one anomalous seed walks again"
+
+
+def test_a_request_rate_is_a_symptom_not_a_cause_tier_metric() -> None:
+    # RED-only data: b's request rate rises more than a's latency; no resource metric anywhere
+    series = {"a_latency": ("a", "latency"), "b_request_rate": ("b", "request_rate"), "c_latency": ("c", "latency")}
+    anomaly = {"a_latency": 30.0, "b_request_rate": 50.0, "c_latency": 0.5}
+    keys = standout_keys(anomaly, series, dict.fromkeys(anomaly, 0.0), _identity)
+    assert all(key[0] == 0.0 for key in keys.values()), "no cause tier on RED-only data"
+    assert keys["b_request_rate"][2] is False, "a rate out of its range is not a cause series"
