@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server import live_server
+from server import ADMIN_KEY, READ_KEY, live_server
 
 from rca.data import discover
 from rca.settings import Settings
-
-READ_KEY = "read-key-0123456789"
-ADMIN_KEY = "admin-key-0123456789"
 
 
 @pytest.fixture(scope="module")

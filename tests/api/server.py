@@ -17,6 +17,10 @@ from rca.api.client import wait_until_healthy
 from rca.service import Service
 from rca.settings import Settings
 
+READ_KEY = "read-key-0123456789"
+ADMIN_KEY = "admin-key-0123456789"
+"""The API keys of the served test app (read and admin scopes)."""
+
 
 def free_port() -> int:
     with socket.socket() as sock:

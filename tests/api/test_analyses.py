@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-from conftest import ADMIN_KEY, READ_KEY
-from server import finished_analysis
+from server import ADMIN_KEY, READ_KEY, finished_analysis
 
 from rca.api.deps import PAGE_MAX_AGE_SECONDS
 from rca.settings import Settings

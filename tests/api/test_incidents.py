@@ -8,8 +8,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
-from conftest import READ_KEY
-from server import live_server
+from server import READ_KEY, live_server
 
 from rca.data import discover
 from rca.service import Service

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from conftest import ADMIN_KEY, READ_KEY
-from server import finished_analysis, live_server
+from server import ADMIN_KEY, READ_KEY, finished_analysis, live_server
 
 from rca.data import discover
 from rca.data.preprocess import preprocess

@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from conftest import READ_KEY
-from server import live_server
+from server import READ_KEY, live_server
 from test_incidents import points_of
 
 from rca.data import discover

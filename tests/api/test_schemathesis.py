@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import schemathesis
-from conftest import ADMIN_KEY
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from server import ADMIN_KEY
 
 from rca.api.app import create_app
 from rca.settings import Settings
