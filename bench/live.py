@@ -113,6 +113,7 @@ class Server:
             "RCA_DEFAULT_K": "5",
             "RCA_ANALYSIS_PROCESSES": "1",
             "RCA_SYNC_ANALYSIS_SECONDS": "60",
+            "RCA_INCIDENT_QUIET_SECONDS": "5",  # the replay ends: analyse a waiting incident on what is in
         }
         self.log = (self.data_dir / "serve.log").open("w")
         self.process = subprocess.Popen(

@@ -119,6 +119,8 @@ class IncidentWatcher:
         Starts the analysis of an incident's window.
     registry
         Where the current model's normal statistics come from (none: the history's own).
+    clock
+        Wall-clock seconds for the quiet-stream check (monotonic; a test passes its own).
     """
 
     def __init__(
@@ -128,6 +130,7 @@ class IncidentWatcher:
         records: Records,
         submit: Submit,
         registry: ModelRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -148,6 +151,9 @@ class IncidentWatcher:
         self._prior_version: str | None = None
         self._reported: dict[str, float] = {}
         """The open incident's symptoms as last written to its record."""
+        self.clock = clock
+        self._newest: tuple[float, float] | None = None
+        """The newest stored data time and the clock when it was first seen."""
 
     def watched(self, columns: list[str]) -> list[str]:
         """The series the detector watches among ``columns``: the configured ones, else all.
@@ -173,6 +179,7 @@ class IncidentWatcher:
         if newest is None:
             return []
         INGEST_LAG.set(max(time.time() - newest, 0.0))
+        quiet = self._quiet_for(newest)
         self._refresh_prior()
         if self._watch_from is None:
             start = self.store.history_start(self.detector.history_points)
@@ -192,7 +199,27 @@ class IncidentWatcher:
         self._report_symptoms()
         if self._pending is not None and newest >= self._pending[1].end:
             self._analyse(*self._pending, end=self._pending[1].end)
+        elif self._pending is not None and quiet >= self.settings.incident_quiet_seconds:
+            log.info("no data newer than %.3f for %.0f s: analysing the incident on what is stored", newest, quiet)
+            self.analyse_pending()
         return events
+
+    def _quiet_for(self, newest: float) -> float:
+        """Seconds of wall clock since the store's newest data time became ``newest``."""
+        now = self.clock()
+        if self._newest is None or self._newest[0] != newest:
+            self._newest = (newest, now)
+        return now - self._newest[1]
+
+    def analyse_pending(self) -> None:
+        """Analyse the incident that waits for its horizon now, on the data stored up to the newest time.
+
+        The watcher does this itself once the stream has been quiet for ``incident_quiet_seconds`` (a
+        fault that stops the telemetry, a replay that ended): an open incident is not left without an answer.
+        """
+        newest = self.store.newest()
+        if self._pending is not None and newest is not None:
+            self._analyse(*self._pending, end=newest + self.settings.span_bucket_seconds / 2)
 
     def _refresh_prior(self) -> None:
         """Give the detector the current model's normal statistics (median, IQR per series; its normal log

@@ -211,7 +211,7 @@ class TelemetryReads:
         """``series name -> unit`` of the stored series that came with a unit."""
         s = schema.series
         with self.engine.connect() as conn:
-            return dict(conn.execute(sa.select(s.c.name, s.c.unit).where(s.c.unit != "")).tuples().all())
+            return dict(conn.execute(sa.select(s.c.name, s.c.unit).where(s.c.unit != "")).all())
 
     def services(self) -> list[dict[str, Any]]:
         """Services known from metrics or spans: name, series count, last-seen time (Unix seconds), units.
