@@ -17,7 +17,7 @@ from rca.service import Service
 from rca.service.watcher import IncidentWatcher
 from rca.settings import Settings
 from rca.store.records import Records
-from rca.store.store import Point, Store
+from rca.store.store import Point, Span, Store
 
 
 def points_of(frame_part: pd.DataFrame) -> list[Point]:
@@ -201,3 +201,27 @@ def test_an_incident_whose_stream_stops_is_analysed_on_what_is_stored(tmp_path: 
     assert incident["analysis_id"] is not None
     watcher.watch_once()
     assert len(submitted) == 1, "analysed once"
+
+
+def test_a_service_that_sends_only_traces_gets_incidents_from_its_span_latency(tmp_path: Path) -> None:
+    """The detector watches what the ranking scores, trace-derived series included."""
+    settings = Settings(data_dir=tmp_path, retrain_cron="", span_bucket_seconds=10.0, incident_horizon_seconds=100)
+    store = Store(settings.resolved_store_url, span_step_seconds=10.0)
+    records = Records(store)
+    watcher = IncidentWatcher(settings, store, records, lambda case, source: records.create_analysis({}))
+    rng = np.random.default_rng(1)
+    fault = 3_000.0
+    for second in range(1_000, 3_200, 20):  # a poll every 20 s of data, two spans a second
+        spans = []
+        for i in range(40):
+            start = second + i / 2
+            latency = 0.05 * (1 + 0.1 * rng.random()) * (40 if start >= fault else 1)
+            spans.append(Span(f"{start:.1f}", f"{start:.1f}", "", "api", "GET /", int(start * 1e9),
+                              int((start + latency) * 1e9), None))  # fmt: skip
+        store.write([], spans)
+        watcher.watch_once()
+    incidents, _ = records.list_incidents(limit=10, offset=0)
+    assert len(incidents) == 1, incidents
+    summary = incidents[0]["summary"]
+    assert summary["onset"] == fault + 10.0  # the first bucket [T - 10, T) with the fault's spans, keyed by T
+    assert all(s.startswith("api_spans:") for s in summary["symptoms"]), summary["symptoms"]
