@@ -39,11 +39,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     _version_flag: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Root-cause analysis for microservices."""
+    from rca.runtime import distinct_messages
+
+    ctx.with_resource(distinct_messages("rca.data"))  # a loader's note once per run, not once per case
 
 
 class _MethodsInHelp(TyperCommand):
