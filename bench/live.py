@@ -260,25 +260,21 @@ def main() -> None:
         help="no broker, no server: the replay's messages decoded into a store the service's watcher polls "
         "(bench/live_local.py); results in live-inprocess-<dataset>.json",
     )
-    parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
-    parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
-    parser.add_argument(
+    local = parser.add_argument_group("with --in-process")
+    local.add_argument("--history", action="store_true", help="store each case's history first")
+    local.add_argument("--no-analyses", action="store_true", help="detection only")
+    local.add_argument(
         "--poll-seconds",
         type=float,
         default=10.0,
-        help="with --in-process: data seconds between watcher polls (0: after every message time)",
+        help="data seconds between watcher polls (0: after every message time)",
     )
-    parser.add_argument(
-        "--report-only", action="store_true", help="with --in-process: only rewrite its docs table from the results"
-    )
-    parser.add_argument(
-        "--suffix", default="", help="with --in-process: results in live-inprocess-<dataset><suffix>.json"
-    )
-    parser.add_argument(
+    local.add_argument("--report-only", action="store_true", help="only rewrite its docs table from the results")
+    local.add_argument("--suffix", default="", help="results in live-inprocess-<dataset><suffix>.json")
+    local.add_argument(
         "--offline-compute",
         action="store_true",
-        help="with --in-process: compute the offline answer (run_case) instead of reading "
-        "bench/results/accuracy-<dataset>.json",
+        help="compute the offline answer (run_case) instead of reading bench/results/accuracy-<dataset>.json",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
