@@ -24,10 +24,10 @@ from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rca.api.client import ServeProcess
+from rca.cli_stream import progress_bar
 from rca.data.datasets import CaseRef, discover
 from rca.errors import RCAError
 from rca.explain.evidence import format_delay, format_number, format_time
@@ -141,7 +141,7 @@ def run(
 
     truth = case.root_cause.service if case.root_cause else None
     console.print(f"[bold]2.[/bold] replaying {ref.name} through Kafka ({bootstrap}) at {speed:g}x, timestamps now")
-    with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with progress_bar("replay", console) as bar:
         task = bar.add_task("", total=None)
         report = replay(
             source,
