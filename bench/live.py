@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,13 +49,13 @@ from rca.runtime import passive_openmp  # noqa: E402
 passive_openmp()  # before torch starts, as `rca` does in its processes
 
 import httpx  # noqa: E402
-from kafka_broker import KafkaBroker, free_port  # noqa: E402
+from kafka_broker import KafkaBroker  # noqa: E402
 from live_local import data_span, local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
 from rca.anomaly.log_feed import LogChangeFeed, feed  # noqa: E402
-from rca.api.client import wait_until_healthy  # noqa: E402
+from rca.api.client import ServeProcess  # noqa: E402
 from rca.data.case import Case  # noqa: E402
 from rca.data.datasets import CaseRef, discover  # noqa: E402
 from rca.data.preprocess import preprocess  # noqa: E402
@@ -83,19 +82,16 @@ def offline_records(path: Path | None, refs: list[CaseRef]) -> dict[str, dict[st
     return out
 
 
-class Server:
-    """One `rca serve --ingest` with a fresh data directory and its own topics."""
+class Server(ServeProcess):
+    """One `rca serve --ingest` with a fresh data directory and its own topics (removed when it stops)."""
 
     def __init__(self, bootstrap: str, case: Case, tag: str) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="rca-live-"))
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         step = case_step(case)
         span = data_span(case, Settings().ingest.log_bucket_seconds)
         normal = case.inject_time - span[0]
         self.span = span
-        self.env = {
-            **os.environ,
+        env = {
             "PYTHONPATH": str(ROOT),
             "OMP_NUM_THREADS": "1",
             "RCA_DATA_DIR": str(self.data_dir),
@@ -115,26 +111,10 @@ class Server:
             "RCA_SYNC_ANALYSIS_SECONDS": "60",
             "RCA_INCIDENT_QUIET_SECONDS": "5",  # the replay ends: analyse a waiting incident on what is in
         }
-        self.log = (self.data_dir / "serve.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca", "serve", "--ingest", "--port", str(self.port)],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__(log=self.data_dir / "serve.log", env=env, ingest=True, startup_timeout=300, stop_timeout=30)
 
-    def wait(self) -> None:
-        if not wait_until_healthy(self.base, timeout=300, alive=lambda: self.process.poll() is None):
-            raise RuntimeError(f"rca serve did not start: {(self.data_dir / 'serve.log').read_text()[-2000:]}")
-
-    def close(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
+    def stop(self) -> None:
+        super().stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -142,9 +122,7 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
     """Replay one case into a fresh server; the detector's incident (a) and the window analysis (b)."""
     case = ref.load()
     truth = case.root_cause.service if case.root_cause else None
-    server = Server(bootstrap, case, tag)
-    try:
-        server.wait()
+    with Server(bootstrap, case, tag) as server:
         settings = Settings().ingest.with_overrides(
             bootstrap=bootstrap,
             metrics_topic=server.env["RCA_METRICS_TOPIC"],
@@ -157,7 +135,7 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         offset = (report.offsets or {}).get(report.cases[0], 0.0)
         step = case_step(case)
         last = float(case.frame.index[-1]) + offset
-        client = httpx.Client(base_url=server.base, timeout=120)
+        client = httpx.Client(base_url=server.base_url, timeout=120)
         # (a) wait until the data is in, then until the incident's analysis is done or nothing more happens
         incidents: list[dict[str, Any]] = []
         settled: float | None = None
@@ -210,8 +188,6 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             "window_rank": rank_of(window_services, truth),
             "window_top5": window_services[:5],
         }
-    finally:
-        server.close()
 
 
 def detector_only(ref: CaseRef) -> dict[str, Any]:
@@ -285,25 +261,21 @@ def main() -> None:
         help="no broker, no server: the replay's messages decoded into a store the service's watcher polls "
         "(bench/live_local.py); results in live-inprocess-<dataset>.json",
     )
-    parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
-    parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
-    parser.add_argument(
+    local = parser.add_argument_group("with --in-process")
+    local.add_argument("--history", action="store_true", help="store each case's history first")
+    local.add_argument("--no-analyses", action="store_true", help="detection only")
+    local.add_argument(
         "--poll-seconds",
         type=float,
         default=10.0,
-        help="with --in-process: data seconds between watcher polls (0: after every message time)",
+        help="data seconds between watcher polls (0: after every message time)",
     )
-    parser.add_argument(
-        "--report-only", action="store_true", help="with --in-process: only rewrite its docs table from the results"
-    )
-    parser.add_argument(
-        "--suffix", default="", help="with --in-process: results in live-inprocess-<dataset><suffix>.json"
-    )
-    parser.add_argument(
+    local.add_argument("--report-only", action="store_true", help="only rewrite its docs table from the results")
+    local.add_argument("--suffix", default="", help="results in live-inprocess-<dataset><suffix>.json")
+    local.add_argument(
         "--offline-compute",
         action="store_true",
-        help="with --in-process: compute the offline answer (run_case) instead of reading "
-        "bench/results/accuracy-<dataset>.json",
+        help="compute the offline answer (run_case) instead of reading bench/results/accuracy-<dataset>.json",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
