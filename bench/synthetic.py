@@ -1,17 +1,9 @@
 """Synthetic causal benchmark: does the learned graph find the cause where magnitude ranking cannot?
 
-Each case is a random sparse causal graph over ``N`` series (each series its own service), with
-linear lagged dynamics (lags 1 to 3) plus noise, as in CIRCA's simulation study (Li et al., "Causal
-Inference-Based Root Cause Analysis for Online Service Systems with Intervention Recognition",
-KDD 2022):
-
-    x_j(t) = a_j x_j(t-1) + sum_{i -> j} w_ij x_i(t - l_ij) + e_j(t) + fault_j(t)
-
-Every node persists (``a_j`` in [0.5, 0.8]) and its noise is small beside what its causes send it, so
-a sustained shift of a cause's level is integrated by its effects: the faulty node's own change is a
-few of its standard deviations, while its descendants move further out of their range (a step passes
-an AR(1) with gain ``1 / (1 - a)``, its noise with ``1 / sqrt(1 - a^2)``). Magnitude rankers (BARO)
-then name an effect; a method that knows the graph can walk back to the cause.
+The cases (``bench/synthetic_cases.py``) are random sparse causal graphs over ``N`` series with linear
+lagged dynamics, as in CIRCA's simulation study: a fault at one node whose own change is small while
+its effects amplify it, so magnitude rankers (BARO) name an effect and a method that knows the graph
+can walk back to the cause.
 
 Per size it reports the precision and recall of the graph :class:`~rca.causal.neural_granger.NeuralGranger`
 learns inside ``run`` (the edges ``run`` uses: :func:`rca.causal.graph.granger_digraph` at the method's
@@ -29,10 +21,12 @@ and AC@1 (top-1 service = the faulty node) of:
   the true ones;
 - ``RHT, neural Granger``: the same test with ``run``'s fitted neural Granger forecaster as the
   regressor (its one-step residuals);
+- ``RHT+DA, true graph``: the true-graph scores with CIRCA's descendant adjustment over the true
+  graph (:func:`rca.causal.rht.descendant_adjustment`);
 - ``RHT, group lasso`` and ``RHT+DA, group lasso``: with :class:`rca.causal.group_lasso.GroupLassoGranger`
-  fitted on the rows before the fault as the regressor, without and with CIRCA's descendant adjustment
-  over its graph (:func:`rca.causal.rht.descendant_adjustment`); ``lasso precision/recall``: its
-  non-zero groups against the true edges.
+  (its penalty chosen per target by extended BIC) fitted on the rows before the fault as the
+  regressor, without and with the descendant adjustment over its graph; ``lasso precision/recall``:
+  its non-zero groups against the true edges.
 
 The known graphs enter ``run`` as a case's call graph: a call ``caller -> callee`` is read as the
 edge ``callee -> caller`` (:func:`rca.causal.graph.call_digraph`), and with one series per service
@@ -40,7 +34,7 @@ this is exactly the node-level edge.
 
 Reproduce (from the project root)::
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/synthetic.py --sizes 20x120 --cases 10 --seed 0
+    OMP_NUM_THREADS=1 .venv/bin/python bench/synthetic.py --sizes 20x120 50x300 --cases 8 --seed 0 --cycles 3
 
 Writes a markdown table to stdout, to ``bench/results/synthetic.md`` and to the ``synthetic`` block of
 ``docs/benchmarks.md``.
@@ -52,136 +46,23 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
-import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import commit, machine, replace_block
+from synthetic_cases import SyntheticCase, degree_preserving, make_case, with_graph
 
 from rca.anomaly.scores import robust_scale
 from rca.causal.graph import granger_digraph
 from rca.causal.group_lasso import GroupLassoGranger
 from rca.causal.rht import descendant_adjustment, granger_edges, regression_hypothesis_test
-from rca.data.case import Case, RootCause, Telemetry
+from rca.data.case import Case
 from rca.eval.metrics import service_rank
 from rca.methods import get_method
 from rca.methods.base import RCAMethod
-
-STEP = 60.0
-"""Seconds between rows."""
-
-
-@dataclass(frozen=True)
-class SyntheticCase:
-    """A generated case and the graph that produced it (node ``i`` is column ``names[i]``)."""
-
-    case: Case
-    edges: list[tuple[int, int]]
-    names: list[str]
-
-
-def random_graph(n: int, rng: np.random.Generator, *, degree: float, cycles: int) -> list[tuple[int, int]]:
-    """A random DAG, about ``degree`` parents per node (edges forward in a random order), plus ``cycles`` back edges."""
-    order = rng.permutation(n)
-    edges = set()
-    p = min(1.0, 2 * degree / max(n - 1, 1))
-    for a in range(n):
-        for b in range(a + 1, n):
-            if rng.random() < p:
-                edges.add((int(order[a]), int(order[b])))
-    forward = sorted(edges)
-    for k in rng.permutation(len(forward))[:cycles]:
-        i, j = forward[int(k)]
-        # a path j ~> i closes a cycle through i -> j; the reversed edge alone is a 2-cycle
-        edges.add((j, i))
-    return sorted(edges)
-
-
-def _spectral_radius(cross: np.ndarray, ar: np.ndarray) -> float:
-    """Spectral radius of the VAR's companion matrix (``cross[l - 1, j, i]`` plus ``ar`` at lag 1): < 1 is stable."""
-    lags, n, _ = cross.shape
-    companion = np.zeros((lags * n, lags * n))
-    companion[:n] = np.concatenate(list(cross), axis=1)
-    companion[:n, :n] += np.diag(ar)
-    companion[n:, :-n] = np.eye((lags - 1) * n)
-    return float(np.abs(np.linalg.eigvals(companion)).max())
-
-
-def simulate(
-    n: int, rows: int, after: int, rng: np.random.Generator, *, degree: float, cycles: int, shift: float, noise: float
-) -> tuple[np.ndarray, list[tuple[int, int]], int]:
-    """Values ``(rows + after, n)``, the edges, and the faulty node (a node with at least one effect)."""
-    edges = random_graph(n, rng, degree=degree, cycles=cycles)
-    max_lag = 3
-    weight = np.zeros((max_lag, n, n))  # weight[l - 1, j, i]: the effect of x_i(t - l) on x_j(t)
-    parents = np.zeros(n)
-    for _, j in edges:
-        parents[j] += 1
-    for i, j in edges:
-        weight[rng.integers(0, max_lag), j, i] = rng.uniform(0.6, 1.0) / np.sqrt(parents[j])
-    ar = rng.uniform(0.5, 0.8, n)
-    # cycles of positive weights can make the system explode; shrink the cross-weights until it is stable
-    while _spectral_radius(weight, ar) > 0.95:
-        weight *= 0.9
-    weight[0] += np.diag(ar)
-    scale = np.where(parents > 0, noise, 1.0)  # roots carry the system's variance, the others little of their own
-    causes = [i for i in range(n) if any(a == i for a, _ in edges)]
-    faulty = int(rng.choice(causes)) if causes else int(rng.integers(0, n))
-    burn = 100
-    total = burn + rows + after
-    x = np.zeros((total, n))
-    for t in range(max_lag, total):
-        x[t] = sum(weight[k] @ x[t - 1 - k] for k in range(max_lag)) + scale * rng.normal(size=n)
-    spread = x[burn : burn + rows, faulty].std()
-    # the fault: a sustained shift of the faulty node's innovations, ``shift`` of its level's spread
-    # once integrated by its own persistence (so its own change is ``shift`` standard deviations)
-    bump = shift * spread * (1 - ar[faulty])
-    fault = np.zeros(n)
-    fault[faulty] = bump
-    for t in range(burn + rows, total):
-        x[t] = sum(weight[k] @ x[t - 1 - k] for k in range(max_lag)) + scale * rng.normal(size=n) + fault
-    return x[burn:], edges, faulty
-
-
-def make_case(
-    index: int, n: int, rows: int, rng: np.random.Generator, *, cycles: int, degree: float = 1.5, shift: float = 2.0
-) -> SyntheticCase:
-    """One case: ``rows`` rows before the fault, ``max(10, rows // 5)`` from it on."""
-    after = max(10, rows // 5)
-    x, edges, faulty = simulate(n, rows, after, rng, degree=degree, cycles=cycles, shift=shift, noise=0.3)
-    names = [f"n{i:03d}" for i in range(n)]
-    columns = [f"{name}_value" for name in names]
-    frame = pd.DataFrame(x, columns=columns, index=np.arange(len(x), dtype=float) * STEP)
-    telemetry = Telemetry.from_frame(frame)
-    case = Case(
-        name=f"synthetic-{n}x{rows}-{index}",
-        telemetry=telemetry,
-        inject_time=rows * STEP,
-        root_cause=RootCause(names[faulty], columns[faulty]),
-        step_seconds=STEP,
-    )
-    return SyntheticCase(case, edges, names)
-
-
-def degree_preserving(edges: list[tuple[int, int]], n: int, rng: np.random.Generator) -> list[tuple[int, int]]:
-    """The edges rewired by double edge swaps that keep every node's in- and out-degree."""
-    graph = nx.DiGraph(edges)
-    graph.add_nodes_from(range(n))
-    if graph.number_of_edges() >= 3:
-        tries = 100 * graph.number_of_edges()
-        nx.directed_edge_swap(graph, nswap=graph.number_of_edges(), max_tries=tries, seed=int(rng.integers(2**31)))
-    return [(int(a), int(b)) for a, b in graph.edges]
-
-
-def with_graph(sc: SyntheticCase, edges: list[tuple[int, int]]) -> Case:
-    """The case with cause -> effect ``edges`` given as calls effect -> cause (what ``graph="call"`` reads)."""
-    calls = [(sc.names[j], sc.names[i]) for i, j in edges]
-    telemetry = Telemetry.from_frame(sc.case.frame, graph=calls)
-    return Case(sc.case.name, telemetry, sc.case.inject_time, sc.case.root_cause, step_seconds=STEP)
 
 
 def top1(method: RCAMethod, case: Case, fit_on: Case) -> bool:
@@ -237,8 +118,20 @@ def rows_before(sc: SyntheticCase) -> int:
     return int(np.sum(sc.case.frame.index.to_numpy() < sc.case.inject_time))
 
 
-def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]]) -> bool:
-    return first(regression_hypothesis_scores(sc.case.frame.to_numpy(), rows_before(sc), edges), sc)
+def adjusted(scores: np.ndarray, graph: nx.DiGraph) -> np.ndarray:
+    """``scores`` after :func:`rca.causal.rht.descendant_adjustment` over ``graph`` (nodes ``0..N-1``)."""
+    out = descendant_adjustment(dict(enumerate(scores.tolist())), graph)
+    return np.array([out[i] for i in range(len(scores))])
+
+
+def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]], *, adjust: bool = False) -> bool:
+    """Whether RHT over ``edges`` (with the descendant adjustment over them if ``adjust``) puts the fault first."""
+    scores = regression_hypothesis_scores(sc.case.frame.to_numpy(), rows_before(sc), edges)
+    if adjust:
+        graph = nx.DiGraph(sorted(edges))
+        graph.add_nodes_from(range(len(scores)))
+        scores = adjusted(scores, graph)
+    return first(scores, sc)
 
 
 def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[int, int]]]:
@@ -250,10 +143,9 @@ def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[i
     residuals = model.residuals(z)
     scores = regression_hypothesis_test(residuals, np.arange(len(residuals)) >= rows - lags)
     matrix = model.granger_matrix()
-    nodes = list(range(len(scores)))
-    adjusted = descendant_adjustment(dict(enumerate(scores.tolist())), granger_edges(matrix, nodes))
+    graph = granger_edges(matrix, list(range(len(scores))))
     learned = {(int(i), int(j)) for i, j in zip(*np.nonzero(matrix > 0), strict=True)}
-    return first(scores, sc), first(np.array([adjusted[i] for i in nodes]), sc), learned
+    return first(scores, sc), first(adjusted(scores, graph), sc), learned
 
 
 def neural_rht(sc: SyntheticCase, method: RCAMethod) -> bool:
@@ -274,6 +166,7 @@ VARIANTS = (
     "RHT, no graph",
     "RHT, learned graph",
     "RHT, true graph",
+    "RHT+DA, true graph",
     "RHT, neural Granger",
     "RHT, group lasso",
     "RHT+DA, group lasso",
@@ -314,6 +207,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
         lasso_recall.append(r)
         wins["RHT, no graph"] += rht_top1(sc, set())
         wins["RHT, true graph"] += rht_top1(sc, true)
+        wins["RHT+DA, true graph"] += rht_top1(sc, true, adjust=True)
         no_fit = {"min_fit_rows": 10**9, "threads": 1}
         wins["run, no graph"] += top1(get_method("run", pagerank=False, graph="call", **no_fit), sc.case, sc.case)
         rewired = with_graph(sc, degree_preserving(sc.edges, n, rng))

@@ -52,7 +52,12 @@ def descendant_adjustment(
     For a node scoring at least ``threshold``, the candidates are its children and, through children
     scoring below ``threshold`` (whose change their parents explain), their descendants in turn; the
     node's score grows by the largest candidate score. A fault whose own change is small but whose
-    effects amplify it then outranks those effects, each of which its cause explains. Cycles are allowed.
+    effects amplify it then outranks those effects, each of which its cause explains.
+
+    CIRCA assumes a DAG. In a cycle every member is an ancestor as much as a descendant of every other,
+    so none of them is counted as a descendant (a node's strongly connected component is skipped, not
+    walked through): otherwise two anomalous members of a cycle would each collect the other's score
+    and tie, and a parent the fault feeds back into would collect the fault's.
 
     Parameters
     ----------
@@ -63,6 +68,7 @@ def descendant_adjustment(
     threshold
         The score above which a node's change counts as its own (3: three standard errors).
     """
+    component = {v: k for k, nodes in enumerate(nx.strongly_connected_components(graph)) for v in nodes}
     adjusted = dict(scores)
     for node, score in scores.items():
         if score < threshold or node not in graph:
@@ -70,7 +76,7 @@ def descendant_adjustment(
         best, seen, frontier = 0.0, {node}, list(graph.successors(node))
         while frontier:
             child = frontier.pop()
-            if child in seen or child not in scores:
+            if child in seen or child not in scores or component[child] == component[node]:
                 continue
             seen.add(child)
             best = max(best, scores[child])

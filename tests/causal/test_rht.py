@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from rca.causal.group_lasso import GroupLassoGranger, group_soft_threshold
+from rca.causal.group_lasso import GroupLassoGranger, extended_bic, group_soft_threshold
 from rca.causal.rht import descendant_adjustment, granger_edges, regression_hypothesis_test
 from tests.causal.conftest import VAR_EDGES, var_frame
 
@@ -26,6 +26,39 @@ def test_group_lasso_recovers_a_sparse_var_with_exact_zeros_elsewhere() -> None:
     learned = {(int(i), int(j)) for i, j in zip(*np.nonzero(matrix > 0), strict=True)}
     assert learned == VAR_EDGES
     assert np.all(np.diag(matrix) == 0)
+
+
+def test_extended_bic_is_bic_plus_the_log_count_of_models_of_each_size() -> None:
+    rss, rows, df = np.array([50.0, 40.0]), 100, np.array([3, 6])
+    bic = rows * np.log(rss / rows) + df * np.log(rows)
+    assert extended_bic(rss, rows, df, np.array([0, 1]), 10, gamma=0.0) == pytest.approx(bic)
+    # one cause of 10 candidates: 10 models of that size, log 10 charged twice gamma
+    ebic = extended_bic(rss, rows, df, np.array([0, 1]), 10, gamma=0.5)
+    assert ebic == pytest.approx(bic + np.array([0.0, np.log(10)]))
+
+
+def weak_var(rows: int, seed: int, n: int = 10) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """A VAR(1) over ``n`` standardised series whose 4 cross edges are as strong as its own persistence."""
+    rng = np.random.default_rng(seed)
+    edges = {(0, 1), (2, 3), (4, 5), (6, 7)}
+    coef = np.diag(np.full(n, 0.5))
+    for cause, effect in edges:
+        coef[effect, cause] = 0.5
+    x = np.zeros((rows, n))
+    for t in range(1, rows):
+        x[t] = coef @ x[t - 1] + rng.normal(size=n)
+    return (x - x.mean(0)) / x.std(0), edges
+
+
+def test_the_penalty_path_keeps_the_true_causes_where_its_smallest_penalty_lets_every_source_in() -> None:
+    z, edges = weak_var(300, seed=0)
+    path = GroupLassoGranger(lags=2).fit(z)
+    learned = {(int(i), int(j)) for i, j in zip(*np.nonzero(path.granger_matrix() > 0), strict=True)}
+    assert learned == edges
+    assert path.alpha_ is not None and set(path.alpha_.tolist()) <= set(path.alphas)
+    smallest = GroupLassoGranger(lags=2, alphas=(min(path.alphas),)).fit(z)
+    assert np.array_equal(smallest.alpha_, np.full(10, min(path.alphas)))
+    assert (smallest.granger_matrix() > 0).sum() > 10 * len(edges)  # the path's last fit alone: nearly dense
 
 
 def test_group_lasso_refuses_too_few_rows_and_unfitted_use() -> None:
@@ -73,8 +106,14 @@ def test_descendant_adjustment_passes_through_explained_children_only() -> None:
     assert adjusted["a"] == 4.0 + 9.0
     assert adjusted["d"] == 5.0 + 20.0
     assert adjusted["b"] == 1.0  # below the threshold: not adjusted
-    cyclic = descendant_adjustment({"a": 4.0, "b": 1.0}, nx.DiGraph([("a", "b"), ("b", "a")]))
-    assert cyclic == {"a": 5.0, "b": 1.0}
+
+
+def test_descendant_adjustment_does_not_count_members_of_a_nodes_own_cycle() -> None:
+    # a <-> b: each is the other's ancestor, so neither collects the other's score (they would tie at 9);
+    # c, downstream of the cycle, is a descendant of b
+    cyclic = nx.DiGraph([("a", "b"), ("b", "a"), ("b", "c")])
+    adjusted = descendant_adjustment({"a": 4.0, "b": 5.0, "c": 2.0}, cyclic)
+    assert adjusted == {"a": 4.0, "b": 5.0 + 2.0, "c": 2.0}
 
 
 def test_granger_edges_keeps_the_non_zero_off_diagonal_entries() -> None:
