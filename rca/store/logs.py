@@ -24,11 +24,12 @@ would show them twice.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Iterable, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -94,6 +95,10 @@ class LogWriteResult:
     """Raw lines kept."""
 
 
+_STREAM = operator.itemgetter(0, 3, 2)  # a record's (service, template_key, level)
+_TIME = operator.itemgetter(1)
+
+
 def _key_hash(service: str, template_key: str, level: str) -> str:
     return hashlib.blake2b(f"{service}\x00{level}\x00{template_key}".encode(), digest_size=16).hexdigest()
 
@@ -145,36 +150,20 @@ class LogStore(LogReads):
         with self.store.transaction() as conn:
             fresh, duplicates, next_offsets = self._claim(conn, messages)
             records = [r for m in fresh for r in m.records]
-            counts: dict[tuple[str, str, str], dict[float, list[float]]] = {}  # [count, first, last]
-            candidates: dict[tuple[tuple[str, str, str], float], list[LogRecordLike]] = {}
-            width, limit = self.bucket_seconds, self.samples_per_hour
-            for record in records:
-                service, ts, level, template_key = record[0], record[1], record[2], record[3]
-                stream = (service, template_key, level)
-                per_bucket = counts.get(stream)
-                if per_bucket is None:
-                    per_bucket = counts[stream] = {}
-                bucket = math.floor(ts / width) * width
-                cell = per_bucket.get(bucket)
-                if cell is None:
-                    per_bucket[bucket] = [1, ts, ts]
-                else:
-                    cell[0] += 1
-                    if ts < cell[1]:
-                        cell[1] = ts
-                    elif ts > cell[2]:
-                        cell[2] = ts
-                slot = (stream, math.floor(ts / 3600.0) * 3600.0)
-                kept = candidates.get(slot)
-                if kept is None:
-                    candidates[slot] = [record]
-                elif len(kept) < limit:
-                    kept.append(record)
-            ids, new_ids = self._ensure_templates(conn, counts)
-            if counts:
-                rows = [(ids[s], b, int(n), lo, hi) for s, per in counts.items() for b, (n, lo, hi) in per.items()]
-                self._add_counts(conn, rows)
-            samples, full = self._add_samples(conn, {(ids[s], hour): rows for (s, hour), rows in candidates.items()})
+            new_ids: dict[tuple[str, str, str], int] = {}
+            samples, full = 0, set[tuple[int, float]]()
+            if records:
+                # Each record's stream id and time (C-level loops; the streams are not kept, which would
+                # cost garbage collections), then numpy does the counting.
+                ids, new_ids = self._ensure_templates(conn, set(map(_STREAM, records)))
+                tids = np.fromiter(map(ids.__getitem__, map(_STREAM, records)), dtype=np.int64, count=len(records))
+                ts = np.fromiter(map(_TIME, records), dtype=np.float64, count=len(records))
+                self._add_counts(conn, count_rows(tids, ts, self.bucket_seconds))
+                if self.samples_per_hour > 0:
+                    candidates: dict[tuple[int, float], list[LogRecordLike]] = {}
+                    for i, tid, hour in first_per_hour(tids, ts, self.samples_per_hour):
+                        candidates.setdefault((tid, hour), []).append(records[i])
+                    samples, full = self._add_samples(conn, candidates)
             if next_offsets:
                 conn.execute(
                     sa.update(log_offsets)
@@ -243,23 +232,26 @@ class LogStore(LogReads):
         ids.update(new)
         return ids, new
 
-    def _add_counts(self, conn: Connection, rows: list[tuple[int, float, int, float, float]]) -> None:
-        rows.sort()  # one lock order for concurrent workers
+    def _add_counts(self, conn: Connection, rows: list[CountRow]) -> None:
+        """Add ``rows`` (sorted by template id and bucket: one lock order for concurrent workers)."""
         if self.store.dialect == "sqlite":
             conn.exec_driver_sql(
-                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, seconds) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count, "
                 "first_ts = min(coalesce(log_counts.first_ts, excluded.first_ts), excluded.first_ts), "
-                "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts)",
+                "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts), "
+                "seconds = coalesce(log_counts.seconds || ',', '') || excluded.seconds",
                 rows,
             )
             return
         conn.exec_driver_sql(
-            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) "
-            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[]) "
+            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, seconds) "
+            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::text[]) "
             "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count, "
             "first_ts = LEAST(log_counts.first_ts, EXCLUDED.first_ts), "
-            "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts)",
+            "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts), "
+            "seconds = coalesce(log_counts.seconds || ',', '') || EXCLUDED.seconds",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 
@@ -303,6 +295,64 @@ class LogStore(LogReads):
             stmt = self._insert(t).on_conflict_do_nothing(index_elements=["template_id", "hour", "seq"])
             conn.execute(stmt, rows)
         return len(rows), full
+
+
+CountRow = tuple[int, float, int, float, float, str]
+"""A ``log_counts`` row to add: template id, bucket, count, first and last record time, per-second counts."""
+
+
+def count_rows(template_ids: np.ndarray, times: np.ndarray, width: float) -> list[CountRow]:
+    """The ``log_counts`` rows of a batch: per template id and ``width``-wide bucket, sorted by both.
+
+    Each row holds the bucket's count, its first and last record's time and its records per whole
+    Unix second, :func:`format_seconds` of them (so a read can split the bucket at any whole second).
+    """
+    order = np.lexsort((times, template_ids))
+    tids, ts = template_ids[order], times[order]
+    bucket = np.floor(ts / width) * width
+    second = np.floor(ts)
+    other_stream = tids[1:] != tids[:-1]
+    new_cell = np.r_[True, other_stream | (bucket[1:] != bucket[:-1])]
+    cell_at = np.flatnonzero(new_cell)
+    piece_at = np.flatnonzero(new_cell | np.r_[False, second[1:] != second[:-1]])
+    cell_end = np.r_[cell_at[1:], len(ts)]
+    pieces = format_seconds(
+        (second[piece_at] - np.floor(bucket[piece_at])).astype(np.int64), np.diff(np.r_[piece_at, len(ts)])
+    )
+    first_piece = np.searchsorted(piece_at, cell_at)
+    last_piece = np.r_[first_piece[1:], len(piece_at)]
+    seconds = [",".join(pieces[a:b]) for a, b in zip(first_piece.tolist(), last_piece.tolist(), strict=True)]
+    return list(
+        zip(
+            tids[cell_at].tolist(),
+            bucket[cell_at].tolist(),
+            (cell_end - cell_at).tolist(),
+            ts[cell_at].tolist(),
+            ts[cell_end - 1].tolist(),
+            seconds,
+            strict=True,
+        )
+    )
+
+
+def format_seconds(offsets: np.ndarray, counts: np.ndarray) -> list[str]:
+    """``offset[:count]`` pieces (``:1`` left out), the text of ``log_counts.seconds`` once joined by commas.
+
+    ``offset`` is the record's whole Unix second minus the whole second of its bucket's start.
+    """
+    return [str(o) if n == 1 else f"{o}:{n}" for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)]
+
+
+def first_per_hour(template_ids: np.ndarray, times: np.ndarray, limit: int) -> Iterator[tuple[int, int, float]]:
+    """``(index, template id, hour)`` of the first ``limit`` records (in batch order) of each stream and hour."""
+    hour = np.floor(times / 3600.0) * 3600.0
+    order = np.lexsort((hour, template_ids))  # stable: batch order within a stream and hour
+    tids, hours = template_ids[order], hour[order]
+    new_slot = np.r_[True, (tids[1:] != tids[:-1]) | (hours[1:] != hours[:-1])]
+    slot_at = np.flatnonzero(new_slot)
+    rank = np.arange(len(order)) - np.repeat(slot_at, np.diff(np.r_[slot_at, len(order)]))
+    kept = rank < limit
+    return zip(order[kept].tolist(), tids[kept].tolist(), hours[kept].tolist(), strict=True)
 
 
 def purge(conn: Connection, before: float) -> dict[str, int]:
