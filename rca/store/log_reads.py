@@ -103,6 +103,7 @@ class LogReads:
         width = self.bucket_seconds
         near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         stream = ["service", "template_key", "level"]
+        near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
         counts["row"] = np.arange(len(counts))
         # Kept lines inside a counted bucket stand for themselves: they leave their second's records.
         near["bucket"] = (near["time"] // width) * width
@@ -166,7 +167,7 @@ def _pieces(counts: pd.DataFrame) -> pd.DataFrame:
     """
     rows, offsets, numbers = [], [], []
     for row, text in enumerate(counts["seconds"].tolist()):
-        if not text:
+        if not isinstance(text, str):  # NULL: stored before schema 4
             continue
         for piece in text.split(","):
             offset, _, number = piece.partition(":")
