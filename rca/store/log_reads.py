@@ -53,7 +53,7 @@ class LogReads:
 
     def _buckets(self, start: float | None, end: float | None, *timing: str) -> pd.DataFrame:
         """Stored buckets starting in ``[start, end)``: the count columns plus the ``timing`` columns asked
-        (``first_ts``, ``last_ts``, ``seconds``)."""
+        (``first_ts``, ``last_ts``, ``times``)."""
         query = _per_template(log_counts, "bucket", start, end, "bucket", "count", *timing)
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, *timing])
@@ -79,14 +79,13 @@ class LogReads:
         One row per counted record of the buckets starting in ``[start, end)``, so that
         :func:`rca.data.logs.log_counts` of the result at the stored bucket width (or a multiple)
         equals :meth:`read_counts`. Kept lines are rows of their own, at their time with their trace
-        and span ids; the other records of a bucket are rows in the whole Unix second they were written
-        in (``log_counts.seconds``), spread evenly over the part of that second between the bucket's
-        first and last record, carrying the text of a kept line of the same stream (the latest up to
-        that bucket's end, else the first after) and no ids. So a consumer that splits the window at
-        a whole second (an anomaly time) finds on each side exactly the records that were written
-        there. Records of rows stored without their seconds (before schema 4) spread from the
-        bucket's first record to its last. A stream without a kept line near the window carries its
-        template key as text.
+        and span ids; the other records are rows at their own time (``log_counts.times``, to the
+        microsecond) carrying the text of a kept line of the same stream (the latest up to that
+        bucket's end, else the first after) and no ids. So wherever a consumer splits the window (an
+        anomaly time, a baseline's guard or periods), each side holds the records the offline case
+        holds there. Records counted before schema 4 have no stored time; they are spread evenly from
+        their bucket's first record to its last. A stream without a kept line near the window carries
+        its template key as text.
 
         Returns
         -------
@@ -97,7 +96,7 @@ class LogReads:
         with self.store.engine.connect() as conn:  # no log stored at all (a store of metrics and spans): skip cheaply
             if conn.execute(sa.select(log_counts.c.bucket).limit(1)).first() is None:
                 return None
-        counts = self._buckets(start, end, "first_ts", "last_ts", "seconds")
+        counts = self._buckets(start, end, "first_ts", "last_ts", "times")
         if counts.empty:
             return None
         width = self.bucket_seconds
@@ -105,39 +104,37 @@ class LogReads:
         stream = ["service", "template_key", "level"]
         near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
         counts["row"] = np.arange(len(counts))
-        # Kept lines inside a counted bucket stand for themselves: they leave their second's records.
+        bucket = counts["bucket"].to_numpy(dtype=float)
+        # Kept lines inside a counted bucket stand for themselves, in place of the stored time they have.
         near["bucket"] = (near["time"] // width) * width
         own = near.merge(counts[[*stream, "bucket", "row"]], on=[*stream, "bucket"], how="inner")
-        shown = own.assign(second=np.floor(own["time"])).groupby(["row", "second"], as_index=False).size()
-        shown = shown.rename(columns={"size": "shown"})
-        rest = _take(_pieces(counts), shown)
+        timed, untimed = _stored_times(counts)
+        kept = pd.DataFrame({"row": own["row"], "us": np.rint((own["time"] - bucket[own["row"]]) * 1e6)})
+        timed, elsewhere = _take(timed, kept.astype({"us": "int64"}))
+        untimed = np.maximum(untimed - np.bincount(elsewhere, minlength=len(counts)), 0)
         # The others carry the text of the latest kept line of their stream by the bucket's end.
         texts = near.assign(at=near["time"] - width).sort_values("at", kind="stable")[[*stream, "at", "message"]]
         rows = counts.assign(at=counts["bucket"]).sort_values("at", kind="stable")
         matched = pd.merge_asof(rows, texts, on="at", by=stream, direction="backward")
         later = pd.merge_asof(rows, texts, on="at", by=stream, direction="forward")["message"]
-        message = matched["message"].fillna(later).fillna(matched["template_key"])
-        message.index = matched["row"].to_numpy()
-        # Each piece's records spread evenly over its second (the whole bucket for rows without seconds),
-        # within the bucket's first and last record.
-        row = counts.iloc[rest["row"].to_numpy()]
-        bucket = row["bucket"].to_numpy()
-        first = row["first_ts"].fillna(row["bucket"]).to_numpy(dtype=float)
-        last = row["last_ts"].fillna(row["bucket"] + width * (1 - 1e-9)).to_numpy(dtype=float)
-        second = rest["second"].to_numpy(dtype=float)
-        whole = np.isnan(second)
-        low = np.where(whole, first, np.maximum(first, second))
-        end_of_second = np.nextafter(np.minimum(second + 1.0, bucket + width), -np.inf)
-        high = np.where(whole, last, np.minimum(last, end_of_second))
-        repeat = rest["count"].to_numpy(dtype="int64")
-        nth = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-        fraction = nth / np.maximum(np.repeat(repeat, repeat) - 1, 1)
+        message = np.empty(len(counts), dtype=object)
+        message[matched["row"].to_numpy()] = matched["message"].fillna(later).fillna(matched["template_key"]).to_numpy()
+        # Records without a stored time spread evenly from their bucket's first record to its last.
+        first = counts["first_ts"].fillna(counts["bucket"]).to_numpy(dtype=float)
+        last = counts["last_ts"].fillna(counts["bucket"] + width * (1 - 1e-9)).to_numpy(dtype=float)
+        nth = np.arange(int(untimed.sum())) - np.repeat(np.cumsum(untimed) - untimed, untimed)
+        fraction = nth / np.maximum(np.repeat(untimed, untimed) - 1, 1)
+        row = np.r_[timed["row"].to_numpy(dtype=np.int64), np.repeat(np.arange(len(counts)), untimed)]
+        time = np.r_[
+            bucket[timed["row"].to_numpy()] + timed["us"].to_numpy() / 1e6,
+            np.repeat(first, untimed) + fraction * np.repeat(last - first, untimed),
+        ]
         copies = pd.DataFrame(
             {
-                "time": np.repeat(low, repeat) + fraction * np.repeat(high - low, repeat),
-                "service": np.repeat(row["service"].to_numpy(), repeat),
-                "level": np.repeat(row["level"].to_numpy(), repeat),
-                "message": np.repeat(message.loc[rest["row"].to_numpy()].to_numpy(), repeat),
+                "time": time,
+                "service": counts["service"].to_numpy()[row],
+                "level": counts["level"].to_numpy()[row],
+                "message": message[row],
                 "trace_id": "",
                 "span_id": "",
             }
@@ -158,42 +155,31 @@ class LogReads:
         return out
 
 
-def _pieces(counts: pd.DataFrame) -> pd.DataFrame:
-    """The records of each stored bucket (``counts``' position ``row``) per whole Unix ``second``.
-
-    From ``log_counts.seconds`` (:func:`rca.store.logs.format_seconds` pieces, repeated offsets summed);
-    what a row's pieces do not account for (all of a row stored before schema 4) is one piece with
-    ``second`` NaN.
-    """
-    rows, offsets, numbers = [], [], []
-    for row, text in enumerate(counts["seconds"].tolist()):
-        if not isinstance(text, str):  # NULL: stored before schema 4
-            continue
-        for piece in text.split(","):
-            offset, _, number = piece.partition(":")
-            rows.append(row)
-            offsets.append(int(offset))
-            numbers.append(int(number) if number else 1)
-    base = np.floor(counts["bucket"].to_numpy(dtype=float))
-    parsed = pd.DataFrame({"row": rows, "second": base[rows] + np.array(offsets, dtype=float), "count": numbers})
-    located = parsed.groupby(["row", "second"], sort=True)["count"].sum().reset_index()
-    left = counts["count"].to_numpy() - np.bincount(located["row"], weights=located["count"], minlength=len(counts))
-    unlocated = pd.DataFrame({"row": np.flatnonzero(left > 0), "second": np.nan, "count": left[left > 0]})
-    pieces = pd.concat([located, unlocated], ignore_index=True) if len(unlocated) else located
-    return pieces.astype({"row": "int64", "count": "int64"})
+def _stored_times(counts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The stored record times of each row of ``counts`` (its position ``row``; ``us``: microseconds after
+    its bucket's start, :func:`rca.store.logs.format_times`) and, per row, the records without one
+    (counted before schema 4)."""
+    texts = counts["times"].to_numpy(dtype=object)
+    has = np.array([isinstance(t, str) for t in texts], dtype=bool)  # NULL: counted before schema 4
+    per_row = np.zeros(len(counts), dtype=np.int64)
+    per_row[has] = [t.count(",") + 1 for t in texts[has]]
+    items = ",".join(texts[has]).split(",") if has.any() else []
+    timed = pd.DataFrame({"row": np.repeat(np.arange(len(counts)), per_row), "us": np.array(items, dtype=np.int64)})
+    return timed, np.maximum(counts["count"].to_numpy(dtype=np.int64) - per_row, 0)
 
 
-def _take(pieces: pd.DataFrame, shown: pd.DataFrame) -> pd.DataFrame:
-    """``pieces`` less the kept lines ``shown`` (``row, second, shown``): from their second's piece, else
-    from their row's piece without a second; pieces left empty are dropped."""
-    pieces = pieces.merge(shown, on=["row", "second"], how="left", indicator=True)
-    pieces["count"] -= pieces["shown"].fillna(0).astype("int64")
-    located = pieces.loc[pieces["_merge"] == "both", ["row", "second"]].assign(located=True)
-    unmatched = shown.merge(located, on=["row", "second"], how="left")
-    elsewhere = unmatched.loc[unmatched["located"].isna()].groupby("row")["shown"].sum()
-    whole = pieces["second"].isna().to_numpy()
-    pieces.loc[whole, "count"] -= pieces.loc[whole, "row"].map(elsewhere).fillna(0).astype("int64")
-    return pieces.loc[pieces["count"] > 0, ["row", "second", "count"]].reset_index(drop=True)
+def _take(timed: pd.DataFrame, kept: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``timed`` less one stored time per kept line (``row, us``), and the rows of kept lines whose time
+    is not stored (their row's records without a time give one up)."""
+    if kept.empty:
+        return timed, np.zeros(0, dtype=np.int64)
+    nth = ["row", "us", "nth"]
+    timed = timed.assign(nth=timed.groupby(["row", "us"]).cumcount())
+    kept = kept.assign(nth=kept.groupby(["row", "us"]).cumcount())
+    joined = timed.merge(kept.assign(kept=True), on=nth, how="left")
+    found = kept.merge(timed[nth].assign(found=True), on=nth, how="left")
+    rest = joined.loc[joined["kept"].isna(), ["row", "us"]].reset_index(drop=True)
+    return rest, found.loc[found["found"].isna(), "row"].to_numpy(dtype=np.int64)
 
 
 def _per_template(table: sa.Table, time: str, start: float | None, end: float | None, *columns: str) -> sa.Select[Any]:

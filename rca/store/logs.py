@@ -6,7 +6,13 @@ Tables (in :mod:`rca.store.schema`, created with the others):
   integer id. ``key_hash`` (BLAKE2b of the three) is the unique key, so template keys of any length
   fit PostgreSQL's index limits.
 * ``log_counts``: ``(template_id, bucket) -> count``; ``bucket`` is the start (Unix seconds) of a
-  ``bucket_seconds`` wide interval. Writes add to the count.
+  ``bucket_seconds`` wide interval. Writes add to the count. Each row also keeps its first and last
+  record's time and every record's time, in microseconds after the bucket's start (``times``,
+  :func:`format_times`; writes append theirs). A window read back (:meth:`LogStore.read_logs`) so has
+  each record at its own time, and the log signal of a stored window is the offline case's wherever
+  the analysis splits it (the anomaly time, the baseline's guard, its normal periods). It costs
+  about 9 bytes per record and no row: one-second buckets, which come close, made five times the
+  rows on Train Ticket's logs and would change the width the detector's log feed scores.
 * ``log_samples``: the first :attr:`LogStore.samples_per_hour` lines of each stream per hour (time,
   message, trace and span ids), the evidence an analysis shows.
 * ``log_offsets``: per Kafka topic and partition, the next offset not yet counted. It is updated in
@@ -236,22 +242,22 @@ class LogStore(LogReads):
         """Add ``rows`` (sorted by template id and bucket: one lock order for concurrent workers)."""
         if self.store.dialect == "sqlite":
             conn.exec_driver_sql(
-                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, seconds) "
+                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, times) "
                 "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count, "
                 "first_ts = min(coalesce(log_counts.first_ts, excluded.first_ts), excluded.first_ts), "
                 "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts), "
-                "seconds = coalesce(log_counts.seconds || ',', '') || excluded.seconds",
+                "times = coalesce(log_counts.times || ',', '') || excluded.times",
                 rows,
             )
             return
         conn.exec_driver_sql(
-            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, seconds) "
+            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, times) "
             "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::text[]) "
             "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count, "
             "first_ts = LEAST(log_counts.first_ts, EXCLUDED.first_ts), "
             "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts), "
-            "seconds = coalesce(log_counts.seconds || ',', '') || EXCLUDED.seconds",
+            "times = coalesce(log_counts.times || ',', '') || EXCLUDED.times",
             tuple(list(column) for column in zip(*rows, strict=True)),
         )
 
@@ -298,30 +304,23 @@ class LogStore(LogReads):
 
 
 CountRow = tuple[int, float, int, float, float, str]
-"""A ``log_counts`` row to add: template id, bucket, count, first and last record time, per-second counts."""
+"""A ``log_counts`` row to add: template id, bucket, count, first and last record time, the records' times."""
 
 
 def count_rows(template_ids: np.ndarray, times: np.ndarray, width: float) -> list[CountRow]:
     """The ``log_counts`` rows of a batch: per template id and ``width``-wide bucket, sorted by both.
 
-    Each row holds the bucket's count, its first and last record's time and its records per whole
-    Unix second, :func:`format_seconds` of them (so a read can split the bucket at any whole second).
+    Each row holds the bucket's count, its first and last record's time and every record's time
+    (:func:`format_times`, in time order).
     """
     order = np.lexsort((times, template_ids))
     tids, ts = template_ids[order], times[order]
     bucket = np.floor(ts / width) * width
-    second = np.floor(ts)
-    other_stream = tids[1:] != tids[:-1]
-    new_cell = np.r_[True, other_stream | (bucket[1:] != bucket[:-1])]
+    new_cell = np.r_[True, (tids[1:] != tids[:-1]) | (bucket[1:] != bucket[:-1])]
     cell_at = np.flatnonzero(new_cell)
-    piece_at = np.flatnonzero(new_cell | np.r_[False, second[1:] != second[:-1]])
     cell_end = np.r_[cell_at[1:], len(ts)]
-    pieces = format_seconds(
-        (second[piece_at] - np.floor(bucket[piece_at])).astype(np.int64), np.diff(np.r_[piece_at, len(ts)])
-    )
-    first_piece = np.searchsorted(piece_at, cell_at)
-    last_piece = np.r_[first_piece[1:], len(piece_at)]
-    seconds = [",".join(pieces[a:b]) for a, b in zip(first_piece.tolist(), last_piece.tolist(), strict=True)]
+    offsets = format_times(ts - bucket)
+    texts = [",".join(offsets[a:b]) for a, b in zip(cell_at.tolist(), cell_end.tolist(), strict=True)]
     return list(
         zip(
             tids[cell_at].tolist(),
@@ -329,18 +328,15 @@ def count_rows(template_ids: np.ndarray, times: np.ndarray, width: float) -> lis
             (cell_end - cell_at).tolist(),
             ts[cell_at].tolist(),
             ts[cell_end - 1].tolist(),
-            seconds,
+            texts,
             strict=True,
         )
     )
 
 
-def format_seconds(offsets: np.ndarray, counts: np.ndarray) -> list[str]:
-    """``offset[:count]`` pieces (``:1`` left out), the text of ``log_counts.seconds`` once joined by commas.
-
-    ``offset`` is the record's whole Unix second minus the whole second of its bucket's start.
-    """
-    return [str(o) if n == 1 else f"{o}:{n}" for o, n in zip(offsets.tolist(), counts.tolist(), strict=True)]
+def format_times(offsets: np.ndarray) -> list[str]:
+    """Seconds after a bucket's start as whole microseconds, the items of ``log_counts.times`` (joined by commas)."""
+    return list(map(str, np.rint(offsets * 1e6).astype(np.int64).tolist()))
 
 
 def first_per_hour(template_ids: np.ndarray, times: np.ndarray, limit: int) -> Iterator[tuple[int, int, float]]:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from rca.anomaly.logs import log_changes
 from rca.data.logs import log_counts, parse_log_line
 from rca.store import Store, schema
 from rca.store.logs import LogMessage, LogRecord, LogStore
@@ -198,22 +199,25 @@ def test_a_window_split_inside_a_bucket_has_the_offline_records_on_each_side(sto
     before, after = frame["time"] < anomaly_time, frame["time"] >= anomaly_time
     pd.testing.assert_series_equal(per_stream(window.loc[window["time"] < anomaly_time]), per_stream(frame.loc[before]))
     pd.testing.assert_series_equal(per_stream(window.loc[window["time"] >= anomaly_time]), per_stream(frame.loc[after]))
-    # Every record lies in the second it was written in, and kept lines are real.
-    seconds = np.floor(window["time"]).value_counts().sort_index()
-    pd.testing.assert_series_equal(seconds, np.floor(frame["time"]).value_counts().sort_index())
+    # Every record is at its own time (to the microsecond), and kept lines are real.
+    np.testing.assert_allclose(np.sort(window["time"]), np.sort(frame["time"]), rtol=0, atol=1e-6)
     kept = window.loc[window["trace_id"] != ""]
     assert len(kept) and kept["time"].isin(frame["time"]).all()
+    # So the log signal (baseline before the anomaly time less its guard, normal periods, change after) is offline's.
+    live, offline = log_changes(window, anomaly_time, guard=20.0), log_changes(frame, anomaly_time, guard=20.0)
+    assert {s: c.score for s, c in live.items()} == pytest.approx({s: c.score for s, c in offline.items()})
+    assert {s: c.normal for s, c in live.items()} == pytest.approx({s: c.normal for s, c in offline.items()})
 
 
-def test_buckets_stored_before_their_seconds_are_read_as_before_and_added_to(store: Store) -> None:
-    """A store of schema 3 gains ``log_counts.seconds``; its rows (no seconds) spread over their bucket as before."""
+def test_records_counted_before_their_times_are_read_as_before_and_added_to(store: Store) -> None:
+    """A store of schema 3 gains ``log_counts.times``; its records (no times) spread over their bucket as before."""
     frame = bursts()
     early, late = frame.iloc[:38], frame.iloc[38:]  # the fourth minute gets records of both kinds
     logs = LogStore(store, samples_per_hour=0)
     logs.write(messages(early, 11))
     with store.transaction() as conn:  # as schema 3 left it
         conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version").values(value="3"))
-        conn.exec_driver_sql("ALTER TABLE log_counts DROP COLUMN seconds")
+        conn.exec_driver_sql("ALTER TABLE log_counts DROP COLUMN times")
     store.close()
     upgraded = Store(store.url)
     try:
@@ -225,11 +229,9 @@ def test_buckets_stored_before_their_seconds_are_read_as_before_and_added_to(sto
         window = again.read_logs()
         assert window is not None
         pd.testing.assert_frame_equal(log_counts(window, 60.0), log_counts(frame, 60.0), check_dtype=False)
-        # The minutes stored with their seconds have every record in its second ...
+        # The minutes stored with their times have every record at its time ...
         exact, truth = window.loc[window["time"] >= T0 + 240], frame.loc[frame["time"] >= T0 + 240]
-        pd.testing.assert_series_equal(
-            np.floor(exact["time"]).value_counts().sort_index(), np.floor(truth["time"]).value_counts().sort_index()
-        )
+        np.testing.assert_allclose(np.sort(exact["time"]), np.sort(truth["time"]), rtol=0, atol=1e-6)
         # ... and those stored before spread from their bucket's first record to its last.
         spread = window.loc[window["time"] < T0 + 180].assign(minute=lambda f: f["time"] // 60)
         real = frame.loc[frame["time"] < T0 + 180].assign(minute=lambda f: f["time"] // 60)
