@@ -166,9 +166,11 @@ class LogStore(LogReads):
                 ts = np.fromiter(map(_TIME, records), dtype=np.float64, count=len(records))
                 self._add_counts(conn, count_rows(tids, ts, self.bucket_seconds))
                 if self.samples_per_hour > 0:
-                    candidates: dict[tuple[int, float], list[LogRecordLike]] = {}
-                    for i, tid, hour in first_per_hour(tids, ts, self.samples_per_hour):
-                        candidates.setdefault((tid, hour), []).append(records[i])
+                    candidates = {
+                        slot: [records[i] for i in first]
+                        for slot, first in first_per_hour(tids, ts, self.samples_per_hour)
+                        if slot not in self._full
+                    }
                     samples, full = self._add_samples(conn, candidates)
             if next_offsets:
                 conn.execute(
@@ -316,9 +318,10 @@ def count_rows(template_ids: np.ndarray, times: np.ndarray, width: float) -> lis
     order = np.lexsort((times, template_ids))
     tids, ts = template_ids[order], times[order]
     bucket = np.floor(ts / width) * width
-    new_cell = np.r_[True, (tids[1:] != tids[:-1]) | (bucket[1:] != bucket[:-1])]
+    new_cell = np.ones(len(ts), dtype=bool)
+    new_cell[1:] = (tids[1:] != tids[:-1]) | (bucket[1:] != bucket[:-1])
     cell_at = np.flatnonzero(new_cell)
-    cell_end = np.r_[cell_at[1:], len(ts)]
+    cell_end = np.append(cell_at[1:], len(ts))
     offsets = format_times(ts - bucket)
     texts = [",".join(offsets[a:b]) for a, b in zip(cell_at.tolist(), cell_end.tolist(), strict=True)]
     return list(
@@ -339,16 +342,21 @@ def format_times(offsets: np.ndarray) -> list[str]:
     return list(map(str, np.rint(offsets * 1e6).astype(np.int64).tolist()))
 
 
-def first_per_hour(template_ids: np.ndarray, times: np.ndarray, limit: int) -> Iterator[tuple[int, int, float]]:
-    """``(index, template id, hour)`` of the first ``limit`` records (in batch order) of each stream and hour."""
+def first_per_hour(
+    template_ids: np.ndarray, times: np.ndarray, limit: int
+) -> Iterator[tuple[tuple[int, float], list[int]]]:
+    """``((template id, hour), indices)``: the first ``limit`` records (in batch order) of each stream and hour."""
     hour = np.floor(times / 3600.0) * 3600.0
     order = np.lexsort((hour, template_ids))  # stable: batch order within a stream and hour
     tids, hours = template_ids[order], hour[order]
-    new_slot = np.r_[True, (tids[1:] != tids[:-1]) | (hours[1:] != hours[:-1])]
+    new_slot = np.ones(len(order), dtype=bool)
+    new_slot[1:] = (tids[1:] != tids[:-1]) | (hours[1:] != hours[:-1])
     slot_at = np.flatnonzero(new_slot)
-    rank = np.arange(len(order)) - np.repeat(slot_at, np.diff(np.r_[slot_at, len(order)]))
-    kept = rank < limit
-    return zip(order[kept].tolist(), tids[kept].tolist(), hours[kept].tolist(), strict=True)
+    slot_end = np.append(slot_at[1:], len(order))
+    ends = np.minimum(slot_end, slot_at + limit).tolist()
+    indices = order.tolist()
+    for start, end, tid, h in zip(slot_at.tolist(), ends, tids[slot_at].tolist(), hours[slot_at].tolist(), strict=True):
+        yield (tid, h), indices[start:end]
 
 
 def purge(conn: Connection, before: float) -> dict[str, int]:
