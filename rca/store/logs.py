@@ -11,7 +11,7 @@ Tables (in :mod:`rca.store.schema`, created with the others):
   :func:`format_times`; writes append theirs). A window read back (:meth:`LogStore.read_logs`) so has
   each record at its own time, and the log signal of a stored window is the offline case's wherever
   the analysis splits it (the anomaly time, the baseline's guard, its normal periods). It costs
-  about 9 bytes per record and no row: one-second buckets, which come close, made five times the
+  about 11 bytes per record on disk and no row: one-second buckets, which come close, made five times the
   rows on Train Ticket's logs and would change the width the detector's log feed scores.
 * ``log_samples``: the first :attr:`LogStore.samples_per_hour` lines of each stream per hour (time,
   message, trace and span ids), the evidence an analysis shows.
