@@ -21,7 +21,6 @@ import csv
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import RESULTS, ROOT, commit, machine, replace_block
 
-from rca.api.client import wait_until_healthy
+from rca.api.client import ServeProcess
 from rca.data import discover
 from rca.data.preprocess import preprocess
 from rca.methods import get_method
@@ -45,12 +44,6 @@ CASE = ROOT.parent / "shared" / "data" / "sock-shop-rcd" / "carts-cpu" / "1"
 KEY = "bench-admin-key-0001"
 HEY = "github.com/rakyll/hey@v0.1.4"
 TOOLS = ROOT / "bench" / ".tools"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def hey_binary() -> Path:
@@ -123,22 +116,15 @@ def main() -> None:
     body = data_dir / "payload.json"
     body.write_text(json.dumps(payload))
 
-    port = free_port()
     env = {
-        **os.environ,
         "RCA_DATA_DIR": str(data_dir),
         "RCA_API_KEYS": f"{KEY}:admin",
         "RCA_DEFAULT_METHOD": args.method,
         "RCA_RETRAIN_CRON": "",
         "RCA_SYNC_ANALYSIS_SECONDS": "30",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rca", "serve", "--port", str(port)], env=env, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        if not wait_until_healthy(base, alive=lambda: server.poll() is None):
-            raise SystemExit("rca serve did not start")
+    with ServeProcess(log=data_dir / "serve.log", env=env) as server:
+        base = server.base_url
         headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
         answer = httpx.post(f"{base}/v1/analyses", content=body.read_bytes(), headers=headers, timeout=300)
         answer.raise_for_status()
@@ -150,9 +136,6 @@ def main() -> None:
         for path in paths:
             load(hey, base + path, requests=2 * args.clients, clients=args.clients)  # warm-up
             reads[path] = load(hey, base + path, requests=args.reads, clients=args.clients)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
     result = {
         "machine": machine(),

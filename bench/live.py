@@ -33,7 +33,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,13 +49,13 @@ from rca.runtime import passive_openmp  # noqa: E402
 passive_openmp()  # before torch starts, as `rca` does in its processes
 
 import httpx  # noqa: E402
-from kafka_broker import KafkaBroker, free_port  # noqa: E402
+from kafka_broker import KafkaBroker  # noqa: E402
 from live_local import data_span, local_case, rank_of, services_of  # noqa: E402
 from report import RESULTS, commit, machine, replace_block  # noqa: E402
 
 from rca.anomaly.detector import IncidentDetector  # noqa: E402
 from rca.anomaly.log_feed import LogChangeFeed, feed  # noqa: E402
-from rca.api.client import wait_until_healthy  # noqa: E402
+from rca.api.client import ServeProcess  # noqa: E402
 from rca.data.case import Case  # noqa: E402
 from rca.data.datasets import CaseRef, discover  # noqa: E402
 from rca.data.preprocess import preprocess  # noqa: E402
@@ -83,19 +82,16 @@ def offline_records(path: Path | None, refs: list[CaseRef]) -> dict[str, dict[st
     return out
 
 
-class Server:
-    """One `rca serve --ingest` with a fresh data directory and its own topics."""
+class Server(ServeProcess):
+    """One `rca serve --ingest` with a fresh data directory and its own topics (removed when it stops)."""
 
     def __init__(self, bootstrap: str, case: Case, tag: str) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="rca-live-"))
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
         step = case_step(case)
         span = data_span(case, Settings().ingest.log_bucket_seconds)
         normal = case.inject_time - span[0]
         self.span = span
-        self.env = {
-            **os.environ,
+        env = {
             "PYTHONPATH": str(ROOT),
             "OMP_NUM_THREADS": "1",
             "RCA_DATA_DIR": str(self.data_dir),
@@ -113,27 +109,12 @@ class Server:
             "RCA_DEFAULT_K": "5",
             "RCA_ANALYSIS_PROCESSES": "1",
             "RCA_SYNC_ANALYSIS_SECONDS": "60",
+            "RCA_INCIDENT_QUIET_SECONDS": "5",  # the replay ends: analyse a waiting incident on what is in
         }
-        self.log = (self.data_dir / "serve.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rca", "serve", "--ingest", "--port", str(self.port)],
-            env=self.env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        super().__init__(log=self.data_dir / "serve.log", env=env, ingest=True, startup_timeout=300, stop_timeout=30)
 
-    def wait(self) -> None:
-        if not wait_until_healthy(self.base, timeout=300, alive=lambda: self.process.poll() is None):
-            raise RuntimeError(f"rca serve did not start: {(self.data_dir / 'serve.log').read_text()[-2000:]}")
-
-    def close(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
+    def stop(self) -> None:
+        super().stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
@@ -141,9 +122,7 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
     """Replay one case into a fresh server; the detector's incident (a) and the window analysis (b)."""
     case = ref.load()
     truth = case.root_cause.service if case.root_cause else None
-    server = Server(bootstrap, case, tag)
-    try:
-        server.wait()
+    with Server(bootstrap, case, tag) as server:
         settings = Settings().ingest.with_overrides(
             bootstrap=bootstrap,
             metrics_topic=server.env["RCA_METRICS_TOPIC"],
@@ -156,7 +135,7 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
         offset = (report.offsets or {}).get(report.cases[0], 0.0)
         step = case_step(case)
         last = float(case.frame.index[-1]) + offset
-        client = httpx.Client(base_url=server.base, timeout=120)
+        client = httpx.Client(base_url=server.base_url, timeout=120)
         # (a) wait until the data is in, then until the incident's analysis is done or nothing more happens
         incidents: list[dict[str, Any]] = []
         settled: float | None = None
@@ -209,8 +188,6 @@ def live_case(source: Path, ref: CaseRef, bootstrap: str, tag: str, *, quiet_sec
             "window_rank": rank_of(window_services, truth),
             "window_top5": window_services[:5],
         }
-    finally:
-        server.close()
 
 
 def detector_only(ref: CaseRef) -> dict[str, Any]:
@@ -284,25 +261,21 @@ def main() -> None:
         help="no broker, no server: the replay's messages decoded into a store the service's watcher polls "
         "(bench/live_local.py); results in live-inprocess-<dataset>.json",
     )
-    parser.add_argument("--history", action="store_true", help="with --in-process: store each case's history first")
-    parser.add_argument("--no-analyses", action="store_true", help="with --in-process: detection only")
-    parser.add_argument(
+    local = parser.add_argument_group("with --in-process")
+    local.add_argument("--history", action="store_true", help="store each case's history first")
+    local.add_argument("--no-analyses", action="store_true", help="detection only")
+    local.add_argument(
         "--poll-seconds",
         type=float,
         default=10.0,
-        help="with --in-process: data seconds between watcher polls (0: after every message time)",
+        help="data seconds between watcher polls (0: after every message time)",
     )
-    parser.add_argument(
-        "--report-only", action="store_true", help="with --in-process: only rewrite its docs table from the results"
-    )
-    parser.add_argument(
-        "--suffix", default="", help="with --in-process: results in live-inprocess-<dataset><suffix>.json"
-    )
-    parser.add_argument(
+    local.add_argument("--report-only", action="store_true", help="only rewrite its docs table from the results")
+    local.add_argument("--suffix", default="", help="results in live-inprocess-<dataset><suffix>.json")
+    local.add_argument(
         "--offline-compute",
         action="store_true",
-        help="with --in-process: compute the offline answer (run_case) instead of reading "
-        "bench/results/accuracy-<dataset>.json",
+        help="compute the offline answer (run_case) instead of reading bench/results/accuracy-<dataset>.json",
     )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stopped: still stop the servers and the broker
@@ -433,7 +406,8 @@ def write_inprocess_docs() -> None:
 
 
 def write_docs(records: dict[str, list[dict[str, Any]]], args: argparse.Namespace, seconds: float) -> None:
-    """The broker sample's per-case table (block ``live-broker``), beside the in-process results of the same cases."""
+    """The broker run's summary per dataset (block ``live-broker``) beside the in-process results of the same
+    cases, and the cases where a top 5 differs."""
     command = "KAFKA_LIB_DIR=.kafka/lib .venv/bin/python bench/live.py" + "".join(
         f" --dataset {d}" for d in args.dataset or []
     )
@@ -444,21 +418,42 @@ def write_docs(records: dict[str, list[dict[str, Any]]], args: argparse.Namespac
         f"Measured on {machine()}, commit {commit()}, load average {os.getloadavg()[0]:.1f}. Reproduce: "
         f"`{command}`; per-case results in `bench/results/live-<dataset>.json` ({seconds:.0f} s in all).",
         "",
-        "| case | incidents | false | onset error (s) | incident rank | window rank | offline rank "
-        "| incident top-5 = in-process | window top-5 = in-process | window top-5 = offline |",
+        "| dataset | cases | recall | false incidents | incident AC@1 | window AC@1 | offline AC@1 "
+        "| window top-5 = offline | window top-5 = in-process | incident top-5 = in-process |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    differing = []
     for dataset, rows in records.items():
         path = RESULTS / f"live-inprocess-{dataset}.json"
         local = {r["case"]: r for r in json.loads(path.read_text())["cases"]} if path.exists() else {}
-        for r in rows:
-            here = local.get(r["case"], {})
-            lines.append(
-                f"| {r['case']} | {r['incidents']} | {r['false_incidents']} | {r['onset_error']} "
-                f"| {r['incident_rank']} "
-                f"| {r['window_rank']} | {r['offline_rank']} | {r['incident_top5'] == here.get('incident_top5')} "
-                f"| {r['window_top5'] == here.get('window_top5')} | {r['window_top5'] == r['offline_top5']} |"
-            )
+        summary = summarise(rows, {r["case"]: {"rank": r["offline_rank"], "top5": r["offline_top5"]} for r in rows})
+        same = {
+            name: [r[f"{kind}_top5"] == local.get(r["case"], {}).get(f"{kind}_top5") for r in rows]
+            for name, kind in (("window", "window"), ("incident", "incident"))
+        }
+        lines.append(
+            f"| {dataset} | {summary['cases']} | {summary['recall']} | {summary['false_incidents']} "
+            f"| {summary['incident_AC@1']} | {summary['window_AC@1']} | {summary['offline_AC@1']} "
+            f"| {sum(r['window_top5'] == r['offline_top5'] for r in rows)} of {len(rows)} "
+            f"| {sum(same['window'])} of {len(rows)} | {sum(same['incident'])} of {len(rows)} |"
+        )
+        for r, window_same, incident_same in zip(rows, same["window"], same["incident"], strict=True):
+            if not (window_same and incident_same and r["window_top5"] == r["offline_top5"]):
+                differing.append(
+                    f"| {r['case']} | {r['incidents']} | {r['false_incidents']} | {r['onset_error']} "
+                    f"| {r['incident_rank']} | {r['window_rank']} | {r['offline_rank']} | {incident_same} "
+                    f"| {window_same} | {r['window_top5'] == r['offline_top5']} |"
+                )
+    if differing:
+        lines += [
+            "",
+            "Cases where a top 5 differs:",
+            "",
+            "| case | incidents | false | onset error (s) | incident rank | window rank | offline rank "
+            "| incident top-5 = in-process | window top-5 = in-process | window top-5 = offline |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            *differing,
+        ]
     replace_block("live-broker", "\n".join(lines))
 
 

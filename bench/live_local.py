@@ -3,10 +3,12 @@
 What `rca serve --ingest` does with a replayed case, in one process: every message the replay would
 publish (:func:`rca.ingest.replay.plan_case`) goes through the consumer's decoder
 (:data:`rca.ingest.decoders.DECODERS`) into a fresh :class:`rca.store.store.Store`, and the service's
-own :class:`rca.service.watcher.IncidentWatcher` polls that store as the data arrives. Its incidents'
-analyses and the window analysis at the true fault time run on the cases the watcher and
-:func:`rca.service.watcher.window_case` read back from the store, with the service's analysis code
-(:class:`rca.analysis.Analyzer`). Not measured: the broker, the consumer's batching, HTTP.
+own :class:`rca.service.watcher.IncidentWatcher` polls that store as the data arrives (when the replay
+ends, an incident still waiting for its horizon is analysed on what is stored, as the service does once
+no data has come for ``incident_quiet_seconds``). Its incidents' analyses and the window analysis at
+the true fault time run on the cases the watcher and :func:`rca.service.watcher.window_case` read back
+from the store, with the service's analysis code (:class:`rca.analysis.Analyzer`). Not measured: the
+broker, the consumer's batching, HTTP.
 
 History: a deployed service has been running all day before a fault. Where a case has a fault-free
 history (``Case.history``: Train Ticket's day before the fault, other faults' windows removed), its
@@ -156,6 +158,7 @@ def replay_local(case: Case, *, history: bool, analyse: bool = True, poll_second
             for slot in poll_slots(sorted(by_time), poll_seconds):
                 service.write([m for t in slot for m in by_time[t]])
                 service.watcher.watch_once()
+            service.watcher.analyse_pending()  # the stream ended: what the service does once it is quiet
             incidents, _ = service.records.list_incidents(limit=1000, offset=0)
             start, end = data_span(case, settings.ingest.log_bucket_seconds)
             window = (

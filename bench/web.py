@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +39,11 @@ from selenium.webdriver.common.by import By
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "web"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "api"))
 from browser import chromium, console_errors, wait_for
 from report import RESULTS, ROOT, commit, machine, replace_block
-from server import free_port
 
 from rca.analysis import AnalysisResult, Analyzer
-from rca.api.client import wait_until_healthy
+from rca.api.client import ServeProcess
 from rca.data import discover
 from rca.data.case import Case, Telemetry
 from rca.settings import Settings
@@ -169,17 +165,9 @@ def main() -> None:
         wide_id = store_all(data_dir, base, wide, args.analyses)
         upgrade = upgrade_seconds(data_dir)
         top = base.document(K)["ranking"][0]["service"]
-        port = free_port()
-        env = {**os.environ, "RCA_DATA_DIR": str(data_dir), "RCA_API_KEYS": f"{KEY}:read", "RCA_RETRAIN_CRON": ""}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "rca", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            assert wait_until_healthy(url, alive=lambda: server.poll() is None), "rca serve did not start"
+        env = {"RCA_DATA_DIR": str(data_dir), "RCA_API_KEYS": f"{KEY}:read", "RCA_RETRAIN_CRON": ""}
+        with ServeProcess(log=data_dir / "serve.log", env=env) as server:
+            url = server.base_url
             with chromium() as driver:
                 driver.get(url + "/")
                 driver.execute_script("sessionStorage.setItem('rca.apiKey', arguments[0])", KEY)
@@ -201,9 +189,6 @@ def main() -> None:
                     toggles.append(float(driver.execute_async_script(TOGGLE)))
                 series_nodes = len(driver.find_elements(By.CSS_SELECTOR, "#graph g.node"))
                 errors = console_errors(driver)
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
 
     wide_graph = wide.graph_view(K)
     result = {

@@ -10,11 +10,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer.core import TyperCommand
 
-from rca.cli_stream import ingest_command, replay_command
+from rca.cli_stream import ingest_command, progress_bar, replay_command
 from rca.errors import RCAError
 
 app = typer.Typer(
@@ -39,11 +38,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     _version_flag: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     """Root-cause analysis for microservices."""
+    from rca.runtime import distinct_messages
+
+    ctx.with_resource(distinct_messages("rca.data"))  # a loader's note once per run, not once per case
 
 
 class _MethodsInHelp(TyperCommand):
@@ -138,15 +141,7 @@ def eval_command(
         if seed is not None and "seed" in METHODS[name].__dataclass_fields__:  # type: ignore[attr-defined]
             params["seed"] = seed
         specs.append(MethodSpec(name, params))
-    with Progress(
-        TextColumn("[bold]eval"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        transient=False,
-    ) as progress:
+    with progress_bar("eval", console) as progress:
         task = progress.add_task("", total=None)
         report = evaluate(
             dataset,

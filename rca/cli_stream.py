@@ -13,6 +13,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())  # as in rca.cli: redirected lines stay whole
 
 
+def progress_bar(label: str, console: Console) -> Progress:
+    """The command line's progress bar: ``label``, the bar, done/total, time elapsed, the current item."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+    )
+
+
 def replay_command(
     source: Annotated[Path, typer.Argument(metavar="SOURCE", help="A case, a dataset directory, or a Nezha/RCD root.")],
     bootstrap: Annotated[
@@ -42,14 +54,7 @@ def replay_command(
     from rca.settings import Settings
 
     settings = Settings().ingest.with_overrides(bootstrap=bootstrap)
-    with Progress(
-        TextColumn("[bold]replay"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-    ) as progress:
+    with progress_bar("replay", console) as progress:
         task = progress.add_task("", total=None)
 
         def on_case(name: str, total: int) -> None:

@@ -18,18 +18,16 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rca.api.client import wait_until_healthy
+from rca.api.client import ServeProcess
+from rca.cli_stream import progress_bar
 from rca.data.datasets import CaseRef, discover
 from rca.errors import RCAError
 from rca.explain.evidence import format_delay, format_number, format_time
@@ -127,7 +125,6 @@ def run(
     topics = run_topics(run_id)
     step = case.step_seconds or 1.0
     env = {
-        **os.environ,
         "RCA_DATA_DIR": str(data_dir.resolve()),
         "RCA_KAFKA_BOOTSTRAP": bootstrap,
         **{f"RCA_{field.upper()}": topic for field, topic in topics.items()},
@@ -135,26 +132,16 @@ def run(
         "RCA_SPAN_BUCKET_SECONDS": str(step),
         "RCA_RETRAIN_CRON": "",
         "RCA_API_KEYS": "",
-        "RCA_HOST": "127.0.0.1",
         "RCA_DEFAULT_K": "5",
     }
-    log = (data_dir / "serve.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rca", "serve", "--ingest", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    server = ServeProcess(log=data_dir / "serve.log", env=env, port=port, ingest=True).start()  # left running
     (data_dir / PID_FILE).write_text(str(server.pid))
-    base = f"http://127.0.0.1:{port}"
-    if not wait_until_healthy(base, alive=lambda: server.poll() is None):
-        raise DemoError(f"`rca serve` did not start; see {data_dir / 'serve.log'}")
+    base = server.base_url
     console.print(f"[bold]1.[/bold] rca serve --ingest is up at {base} (log: {data_dir / 'serve.log'})")
 
     truth = case.root_cause.service if case.root_cause else None
     console.print(f"[bold]2.[/bold] replaying {ref.name} through Kafka ({bootstrap}) at {speed:g}x, timestamps now")
-    with Progress(TextColumn("replay"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+    with progress_bar("replay", console) as bar:
         task = bar.add_task("", total=None)
         report = replay(
             source,

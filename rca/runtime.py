@@ -5,8 +5,11 @@ Never called on import: a program that imports :mod:`rca` as a library keeps its
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def without_triton() -> None:
@@ -32,3 +35,35 @@ def passive_openmp() -> None:
     variable when it starts (torch's import), so this runs before.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+class _Distinct(logging.Filter):
+    """Lets each distinct message of a logger through once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+@contextmanager
+def distinct_messages(logger: str) -> Iterator[None]:
+    """Within the block, each distinct message of ``logger`` is logged once, the first time.
+
+    The command line wraps each run in it for the loaders' notes (:mod:`rca.data.notes`): the cases of
+    a dataset often read the same file (a day's fault-free minutes, overlapping windows), and its note
+    would otherwise repeat once per case. What was seen is forgotten when the block ends.
+    """
+    once = _Distinct()
+    target = logging.getLogger(logger)
+    target.addFilter(once)
+    try:
+        yield
+    finally:
+        target.removeFilter(once)

@@ -209,6 +209,13 @@ class Settings(BaseSettings):
         le=1e7,
         description="An incident is analysed once data this long after its onset is in (or it closes).",
     )
+    incident_quiet_seconds: float = Field(
+        60.0,
+        gt=0,
+        le=1e7,
+        description="An incident waiting for its horizon is analysed on what is stored once no newer data "
+        "has arrived for this long (wall clock: the stream stopped).",
+    )
     default_method: str = Field("run", description="Method of analyses that name none.")
     default_k: int = Field(5, ge=1, le=100, description="Candidates returned by default.")
     baseline_seconds: float = Field(

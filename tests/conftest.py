@@ -1,11 +1,13 @@
-"""Shared test fixtures: where the shared data lives, small real cases."""
+"""Shared test fixtures: where the shared data lives, small real cases, a PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pg_server import PostgresServer
 
 from rca.runtime import without_triton
 
@@ -29,3 +31,12 @@ def nezha() -> Path:
     """The Nezha Train Ticket dataset."""
     assert NEZHA.is_dir(), f"{NEZHA} is missing: the tests read ../shared/data"
     return NEZHA
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (never skipped: a failure to start fails the tests that use it)."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()

@@ -149,21 +149,20 @@ def feed(
     """
     index = frame.index.to_numpy(dtype=float)
     until = float(index[-1]) if until is None and len(index) else until
-    log_buckets = [] if log_feed is None or until is None else log_feed.buckets(logs, until)
     columns = [str(c) for c in frame.columns]
     values = frame.to_numpy(dtype=float)
     events: list[IncidentEvent] = []
     position = 0
-    for end, records in log_buckets:
-        while position < len(index) and index[position] <= end:
-            events += _row(detector, columns, float(index[position]), values[position])
-            position += 1
-        assert log_feed is not None
-        scores = log_feed.scores(records)
-        for series, score in scores.items():
-            events += detector.update_score(series, end, score)
-        if detector.open_incident is None and all(s < detector.score_threshold for s in scores.values()):
-            log_feed.learn(records)
+    if log_feed is not None and until is not None:
+        for end, records in log_feed.buckets(logs, until):
+            while position < len(index) and index[position] <= end:
+                events += _row(detector, columns, float(index[position]), values[position])
+                position += 1
+            scores = log_feed.scores(records)
+            for series, score in scores.items():
+                events += detector.update_score(series, end, score)
+            if detector.open_incident is None and all(s < detector.score_threshold for s in scores.values()):
+                log_feed.learn(records)
     for row in range(position, len(index)):
         events += _row(detector, columns, float(index[row]), values[row])
     return events

@@ -186,3 +186,17 @@ def call_graph(spans: pd.DataFrame) -> pd.DataFrame:
     )
     edges["count"] = edges["count"].astype("int64")
     return edges.sort_values(["source", "target"]).reset_index(drop=True)
+
+
+def join_span_series(frame: pd.DataFrame, trace_frame: pd.DataFrame) -> pd.DataFrame:
+    """Metric rows joined with trace-derived series (:func:`span_series`) on their times.
+
+    A trace-derived column replaces a metric column of the same name; the index is float seconds, sorted.
+    """
+    if not len(trace_frame.columns):
+        return frame
+    if not len(frame.columns):
+        return trace_frame
+    joined = frame.drop(columns=[c for c in trace_frame.columns if c in frame.columns]).join(trace_frame, how="outer")
+    joined.index = pd.Index(joined.index.to_numpy(dtype=float), name="time")
+    return joined.sort_index()

@@ -22,6 +22,7 @@ from rca.anomaly.log_feed import LogChangeFeed, feed
 from rca.anomaly.logs import LogNormal
 from rca.data.case import Case, is_user_facing_metric, split_series_name
 from rca.data.casedir import check_inject_time
+from rca.data.spans import join_span_series, span_series
 from rca.errors import DataError, RCAError
 from rca.registry.models import ModelRegistry
 from rca.settings import Settings
@@ -34,6 +35,10 @@ log = logging.getLogger("rca.incidents")
 INCIDENTS = Counter("rca_incidents_total", "Incidents opened by the detector.")
 INCIDENTS_OPEN = Gauge("rca_incidents_open", "Incidents open now.")
 INGEST_LAG = Gauge("rca_ingest_lag_seconds", "Wall clock minus the newest stored data time.")
+
+SPAN_HISTORY_SECONDS = 86_400.0
+"""The first poll reads at most this much of the stored spans (the largest table): a day holds a trace
+series' normal swing."""
 
 Submit = Callable[[Case, str], dict[str, Any]]
 """Starts an analysis of a case with a source label; returns the pending analysis record."""
@@ -119,6 +124,8 @@ class IncidentWatcher:
         Starts the analysis of an incident's window.
     registry
         Where the current model's normal statistics come from (none: the history's own).
+    clock
+        Wall-clock seconds for the quiet-stream check (monotonic; a test passes its own).
     """
 
     def __init__(
@@ -128,6 +135,7 @@ class IncidentWatcher:
         records: Records,
         submit: Submit,
         registry: ModelRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -145,9 +153,14 @@ class IncidentWatcher:
         self._open_incident: str | None = None
         self._pending: tuple[str, IncidentWindow] | None = None
         self._watch_from: float | None = None
+        self._spans_from: float | None = None
+        """Start of the first span bucket not fed yet."""
         self._prior_version: str | None = None
         self._reported: dict[str, float] = {}
         """The open incident's symptoms as last written to its record."""
+        self.clock = clock
+        self._newest: tuple[float, float] | None = None
+        """The newest stored data time and the clock when it was first seen."""
 
     def watched(self, columns: list[str]) -> list[str]:
         """The series the detector watches among ``columns``: the configured ones, else all.
@@ -173,12 +186,14 @@ class IncidentWatcher:
         if newest is None:
             return []
         INGEST_LAG.set(max(time.time() - newest, 0.0))
+        quiet = self._quiet_for(newest)
         self._refresh_prior()
         if self._watch_from is None:
             start = self.store.history_start(self.detector.history_points)
         else:
             start = self._watch_from - 5 * self.settings.span_bucket_seconds
         frame, _ = self.store.read_points(start, None)
+        frame = join_span_series(frame, self._span_series(start, newest))
         columns = self.watched([str(c) for c in frame.columns])
         log_feed = None if self.settings.symptom_list else self.log_feed
         logs = None
@@ -192,7 +207,42 @@ class IncidentWatcher:
         self._report_symptoms()
         if self._pending is not None and newest >= self._pending[1].end:
             self._analyse(*self._pending, end=self._pending[1].end)
+        elif self._pending is not None and quiet >= self.settings.incident_quiet_seconds:
+            log.info("no data newer than %.3f for %.0f s: analysing the incident on what is stored", newest, quiet)
+            self.analyse_pending()
         return events
+
+    def _span_series(self, start: float | None, newest: float) -> pd.DataFrame:
+        """The trace-derived series (:func:`rca.data.spans.span_series`, as the ranking reads them) of the
+        span buckets completed since the last poll; a bucket ``[T - step, T)`` is complete once data at
+        ``T`` is stored. Each span is read once."""
+        step = self.settings.span_bucket_seconds
+        complete = float(np.floor(newest / step) * step)
+        if self._spans_from is None:
+            earliest = newest - SPAN_HISTORY_SECONDS
+            self._spans_from = float(np.floor(max(earliest, start if start is not None else earliest) / step) * step)
+        if complete <= self._spans_from:
+            return pd.DataFrame(index=pd.Index([], name="time", dtype=float))
+        spans = self.store.read_spans(self._spans_from, complete)
+        self._spans_from = complete
+        return span_series(spans, step)[0]
+
+    def _quiet_for(self, newest: float) -> float:
+        """Seconds of wall clock since the store's newest data time became ``newest``."""
+        now = self.clock()
+        if self._newest is None or self._newest[0] != newest:
+            self._newest = (newest, now)
+        return now - self._newest[1]
+
+    def analyse_pending(self) -> None:
+        """Analyse the incident that waits for its horizon now, on the data stored up to the newest time.
+
+        The watcher does this itself once the stream has been quiet for ``incident_quiet_seconds`` (a
+        fault that stops the telemetry, a replay that ended): an open incident is not left without an answer.
+        """
+        newest = self.store.newest()
+        if self._pending is not None and newest is not None:
+            self._analyse(*self._pending, end=newest + self.settings.span_bucket_seconds / 2)
 
     def _refresh_prior(self) -> None:
         """Give the detector the current model's normal statistics (median, IQR per series; its normal log

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from rca.data.case import Telemetry
-from rca.data.spans import SPAN_UNITS, call_graph, span_series
+from rca.data.spans import SPAN_UNITS, call_graph, join_span_series, span_series
 from rca.store import schema
 from rca.store.logs import newest_log_bucket
 
@@ -140,10 +140,7 @@ class TelemetryReads:
             if end is not None:
                 keep &= trace_frame.index.to_numpy() < end
             trace_frame = trace_frame.loc[keep]
-            frame = frame.drop(columns=[c for c in trace_frame.columns if c in frame.columns])
-            frame = frame.join(trace_frame, how="outer") if len(frame.columns) else trace_frame
-            frame = frame.sort_index()
-            frame.index = pd.Index(frame.index.to_numpy(dtype=float), name="time")
+            frame = join_span_series(frame, trace_frame)
             mapping = {**{c: mapping[c] for c in frame.columns if c in mapping}, **trace_series}
             units.update({c: SPAN_UNITS[metric] for c, (_, metric) in trace_series.items()})
             if with_spans:
@@ -211,7 +208,7 @@ class TelemetryReads:
         """``series name -> unit`` of the stored series that came with a unit."""
         s = schema.series
         with self.engine.connect() as conn:
-            return dict(conn.execute(sa.select(s.c.name, s.c.unit).where(s.c.unit != "")).tuples().all())
+            return dict(conn.execute(sa.select(s.c.name, s.c.unit).where(s.c.unit != "")).all())
 
     def services(self) -> list[dict[str, Any]]:
         """Services known from metrics or spans: name, series count, last-seen time (Unix seconds), units.

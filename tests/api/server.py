@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,19 +12,13 @@ import httpx
 import uvicorn
 
 from rca.api.app import create_app
-from rca.api.client import wait_until_healthy
+from rca.api.client import free_port, wait_until_healthy
 from rca.service import Service
 from rca.settings import Settings
 
 READ_KEY = "read-key-0123456789"
 ADMIN_KEY = "admin-key-0123456789"
 """The API keys of the served test app (read and admin scopes)."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

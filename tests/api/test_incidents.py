@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -11,9 +12,12 @@ import pandas as pd
 from server import READ_KEY, live_server
 
 from rca.data import discover
+from rca.data.case import Case
 from rca.service import Service
+from rca.service.watcher import IncidentWatcher
 from rca.settings import Settings
-from rca.store.store import Point, Store
+from rca.store.records import Records
+from rca.store.store import Point, Span, Store
 
 
 def points_of(frame_part: pd.DataFrame) -> list[Point]:
@@ -156,3 +160,68 @@ def test_watchers_first_poll_reads_only_the_history_the_detector_keeps(tmp_path:
     reads = recorded_reads(store)
     service.watcher.watch_once()
     assert reads == [50.0]
+
+
+def test_an_incident_whose_stream_stops_is_analysed_on_what_is_stored(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        retrain_cron="",
+        span_bucket_seconds=1.0,
+        baseline_seconds=600,
+        incident_horizon_seconds=100,
+        incident_quiet_seconds=60,
+    )
+    store = Store(settings.resolved_store_url)
+    submitted: list[Case] = []
+
+    def submit(case: Case, source: str) -> dict[str, Any]:
+        submitted.append(case)
+        return records.create_analysis({"source": source})
+
+    records = Records(store)
+    now = [0.0]
+    watcher = IncidentWatcher(settings, store, records, submit, clock=lambda: now[0])
+    rng = np.random.default_rng(0)
+    t = np.arange(1_000.0, 1_250.0)  # the fault at 1200, the data stops 50 s later: before the 100 s horizon
+    frame = pd.DataFrame({"a_cpu": 1.0 + rng.normal(0, 0.05, len(t)) + np.where(t >= 1_200, 20.0, 0.0)}, index=t)
+    for chunk in np.array_split(np.arange(len(frame)), 5):
+        store.write(points_of(frame.iloc[chunk]))
+        watcher.watch_once()
+        now[0] += 1.0
+    assert [i["summary"]["onset"] for i in records.list_incidents(limit=10, offset=0)[0]] == [1_200.0]
+    now[0] += 58.0
+    watcher.watch_once()
+    assert submitted == [], "analysed before the stream had been quiet for incident_quiet_seconds"
+    now[0] += 2.0
+    watcher.watch_once()
+    assert len(submitted) == 1
+    case = submitted[0]
+    assert case.inject_time == 1_200.0 and case.frame.index[0] == 1_000.0 and case.frame.index[-1] == 1_249.0
+    incident = records.list_incidents(limit=10, offset=0)[0][0]
+    assert incident["analysis_id"] is not None
+    watcher.watch_once()
+    assert len(submitted) == 1, "analysed once"
+
+
+def test_a_service_that_sends_only_traces_gets_incidents_from_its_span_latency(tmp_path: Path) -> None:
+    """The detector watches what the ranking scores, trace-derived series included."""
+    settings = Settings(data_dir=tmp_path, retrain_cron="", span_bucket_seconds=10.0, incident_horizon_seconds=100)
+    store = Store(settings.resolved_store_url, span_step_seconds=10.0)
+    records = Records(store)
+    watcher = IncidentWatcher(settings, store, records, lambda case, source: records.create_analysis({}))
+    rng = np.random.default_rng(1)
+    fault = 3_000.0
+    for second in range(1_000, 3_200, 20):  # a poll every 20 s of data, two spans a second
+        spans = []
+        for i in range(40):
+            start = second + i / 2
+            latency = 0.05 * (1 + 0.1 * rng.random()) * (40 if start >= fault else 1)
+            spans.append(Span(f"{start:.1f}", f"{start:.1f}", "", "api", "GET /", int(start * 1e9),
+                              int((start + latency) * 1e9), None))  # fmt: skip
+        store.write([], spans)
+        watcher.watch_once()
+    incidents, _ = records.list_incidents(limit=10, offset=0)
+    assert len(incidents) == 1, incidents
+    summary = incidents[0]["summary"]
+    assert summary["onset"] == fault + 10.0  # the first bucket [T - 10, T) with the fault's spans, keyed by T
+    assert all(s.startswith("api_spans:") for s in summary["symptoms"]), summary["symptoms"]

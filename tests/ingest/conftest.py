@@ -1,5 +1,5 @@
-"""Fixtures of the ingestion tests: a real Kafka broker (ingest/kafka.sh on free ports), PostgreSQL,
-unique topics per test, and helpers to run workers and wait for results."""
+"""Fixtures of the ingestion tests: a real Kafka broker (ingest/kafka.sh on free ports), unique topics per
+test, and helpers to run workers and wait for results (PostgreSQL: the session server of tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 
 from ingest_helpers import ThreadedWorker
 from kafka_broker import KafkaBroker
-from pg_server import PostgresServer
 
 from rca.ingest.consumer import IngestWorker
 from rca.settings import IngestSettings
@@ -37,15 +35,6 @@ def broker() -> Iterator[KafkaBroker]:
 def bootstrap(broker: KafkaBroker) -> str:
     """``127.0.0.1:<port>`` of the session broker."""
     return broker.bootstrap
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the session (never skipped: a failure to start fails the test)."""
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

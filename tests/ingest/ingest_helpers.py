@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from kafka import KafkaProducer
 
 from rca.ingest.consumer import IngestWorker
 from rca.ingest.encode import encode_metrics
@@ -83,6 +87,41 @@ def ingest_process(
     env["PYTHONUNBUFFERED"] = "1"
     with log.open("ab") as fh:
         return subprocess.Popen(args, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, env=env, start_new_session=True)
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes], **kwargs: object) -> None:
+    """Send ``values`` to ``topic`` and wait until the broker has them all."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **kwargs)
+    for value in values:
+        producer.send(topic, value=value)
+    producer.flush(60)
+    producer.close(10)
+
+
+@contextmanager
+def restarted_after_kill_9(
+    settings: IngestSettings, tmp_path: Path, stored: Callable[[], int], *, first: int, total: int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``rca ingest`` killed with ``SIGKILL`` mid-stream, then started again; yields the second, stopped at the end.
+
+    The first works in batches of 2 (many commits before the kill) and is killed once ``stored()``
+    reaches ``first``, asserted short of ``total``; the second works in batches of 50. Their statistics
+    go to ``tmp_path`` / ``stats1.json`` and ``stats2.json``, their output to ``ingest.log``.
+    """
+    log = tmp_path / "ingest.log"
+    proc = ingest_process(settings, "--batch", "2", stats=tmp_path / "stats1.json", log=log)
+    try:
+        wait_until(lambda: stored() >= first, 120, f"the first worker to store {first} items", 0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        at_kill = stored()
+        assert 0 < at_kill < total, f"not killed mid-stream: {at_kill} of {total} stored"
+        proc = ingest_process(settings, "--batch", "50", stats=tmp_path / "stats2.json", log=log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(60)
 
 
 def metric_messages(count: int, per_message: int, start: int = 0) -> list[tuple[bytes, dict[tuple[str, float], float]]]:

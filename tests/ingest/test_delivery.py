@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from ingest_helpers import T0, ingest_process, metric_messages, stored_values, wait_until
+from ingest_helpers import T0, metric_messages, produce, restarted_after_kill_9, stored_values, wait_until
 from kafka import KafkaConsumer, KafkaProducer
 from kafka_broker import KafkaBroker
 from prometheus_client import REGISTRY
@@ -22,14 +20,6 @@ from rca.store import Store
 pytestmark = pytest.mark.kafka
 
 
-def produce(bootstrap: str, topic: str, values: list[bytes], **kwargs: object) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, **kwargs)
-    for value in values:
-        producer.send(topic, value=value)
-    producer.flush(60)
-    producer.close(10)
-
-
 def test_kill_9_mid_stream_then_restart_stores_every_point_exactly_once(
     settings: IngestSettings, tmp_path: Path
 ) -> None:
@@ -39,29 +29,18 @@ def test_kill_9_mid_stream_then_restart_stores_every_point_exactly_once(
         expected.update(e)
     produce(settings.bootstrap, settings.metrics_topic, [m for m, _ in messages])
     store = Store(data_dir=settings.data_dir)
-    stats1, stats2, log = tmp_path / "stats1.json", tmp_path / "stats2.json", tmp_path / "ingest.log"
-    proc = ingest_process(settings, "--batch", "2", stats=stats1, log=log)
-    try:
-        wait_until(lambda: store.counts()["points"] >= 1000, 120, "the first worker to store some points", 0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        at_kill = store.counts()["points"]
-        assert 0 < at_kill < len(expected), f"not killed mid-stream: {at_kill} of {len(expected)} points stored"
-        first = json.loads(stats1.read_text())
-        assert first["commits"] > 0
-        proc = ingest_process(settings, "--batch", "50", stats=stats2, log=log)
+    with restarted_after_kill_9(
+        settings, tmp_path, lambda: store.counts()["points"], first=1000, total=len(expected)
+    ) as proc:
+        assert json.loads((tmp_path / "stats1.json").read_text())["commits"] > 0
         wait_until(lambda: store.counts()["points"] == len(expected), 180, f"all {len(expected)} points", 0.5)
         time.sleep(1.0)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
     assert store.counts()["points"] == len(expected)
     assert stored_values(store) == expected
-    second = json.loads(stats2.read_text())
+    second = json.loads((tmp_path / "stats2.json").read_text())
     # The restarted worker resumed from the committed offsets, not from the beginning.
     assert 0 < second["messages"] < len(messages), second
-    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert proc.returncode == 0, (tmp_path / "ingest.log").read_text()[-3000:]
 
 
 def dead_letter_count(topic: str, reason: str) -> float:

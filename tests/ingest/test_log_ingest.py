@@ -5,15 +5,13 @@ counted once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from ingest_helpers import ingest_process, wait_until
+from ingest_helpers import produce, restarted_after_kill_9, wait_until
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -43,14 +41,6 @@ def log_lines(count: int, start: float = T0) -> pd.DataFrame:
 def payloads(frame: pd.DataFrame, per_message: int, encoding: str) -> list[bytes]:
     rows = frame.to_dict("records")
     return [encode_logs(rows[i : i + per_message], encoding) for i in range(0, len(rows), per_message)]
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    for value in values:
-        producer.send(topic, value=value)
-    producer.flush(60)
-    producer.close(10)
 
 
 def assert_counts_as_offline(logs: LogStore, frame: pd.DataFrame) -> None:
@@ -167,23 +157,13 @@ def test_kill_9_mid_stream_then_restart_counts_every_record_once(settings: Inges
     produce(settings.bootstrap, settings.logs_topic, messages)
     store = Store(data_dir=settings.data_dir)
     logs = LogStore(store)
-    stats1, stats2, log = tmp_path / "stats1.json", tmp_path / "stats2.json", tmp_path / "ingest.log"
-    proc = ingest_process(settings, "--batch", "2", stats=stats1, log=log)
-    try:
-        wait_until(lambda: logs.counts()["records"] >= 500, 120, "the first worker to count some records", 0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(30)
-        at_kill = logs.counts()["records"]
-        assert 0 < at_kill < len(frame), f"not killed mid-stream: {at_kill} of {len(frame)} records"
-        proc = ingest_process(settings, "--batch", "50", stats=stats2, log=log)
+    with restarted_after_kill_9(
+        settings, tmp_path, lambda: logs.counts()["records"], first=500, total=len(frame)
+    ) as proc:
         # Committed up to the end: every message was written (and any written twice would be counted).
         wait_until(lambda: committed(settings) == len(messages), 180, "the offsets committed to the end", 0.5)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(60)
     assert logs.counts()["records"] == len(frame)
     assert_counts_as_offline(logs, frame)
-    second = json.loads(stats2.read_text())
+    second = json.loads((tmp_path / "stats2.json").read_text())
     assert 0 < second["messages"] < len(messages), second  # resumed from the committed offsets
-    assert proc.returncode == 0, log.read_text()[-3000:]
+    assert proc.returncode == 0, (tmp_path / "ingest.log").read_text()[-3000:]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from ingest_helpers import ingest_process, metric_messages, stored_values, wait_until
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient
@@ -21,12 +19,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 def test_two_workers_split_partitions_and_each_point_lands_once(
     settings: IngestSettings, postgres, tmp_path: Path
 ) -> None:
-    name = f"scale_{uuid.uuid4().hex[:8]}"
-    admin_engine = sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT")
-    with admin_engine.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    admin_engine.dispose()
-    url = postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    url = postgres.new_database()
     settings = settings.with_overrides(store_url=url)
     store = Store(url)  # creates the schema before the workers race to
 

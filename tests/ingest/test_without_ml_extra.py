@@ -21,10 +21,7 @@ import httpx
 import pytest
 from kafka import KafkaProducer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
-from server import free_port
-
-from rca.api.client import wait_until_healthy
+from rca.api.client import ServeProcess
 from rca.ingest.encode import encode_metrics, encode_spans
 from rca.ingest.otlp_logs import encode_logs
 
@@ -92,7 +89,6 @@ def server(bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     base_env, blocked = without_ml(tmp_path)
     tag = uuid.uuid4().hex[:8]
     topics = {f"RCA_{s}_TOPIC": f"noml-{s.lower()}-{tag}" for s in ("METRICS", "SPANS", "JSONL", "LOGS", "LOGS_JSONL")}
-    port = free_port()
     env = {
         **base_env,
         **topics,
@@ -104,26 +100,10 @@ def server(bootstrap: str, tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "RCA_RETRAIN_CRON": "",
         "RCA_ANALYSIS_PROCESSES": "1",
         "RCA_API_KEYS": f"{KEY}:read",
-        "RCA_HOST": "127.0.0.1",
     }
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rca", "serve", "--ingest", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        assert wait_until_healthy(base, timeout=300, alive=lambda: process.poll() is None), log.read_text()[-3000:]
+    with ServeProcess(log=tmp_path / "serve.log", env=env, ingest=True, startup_timeout=300, cwd=ROOT) as process:
         publish(bootstrap, topics)
-        yield base, blocked
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
+        yield process.base_url, blocked
 
 
 def analysis(base: str, method: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ screenshots land under ``out/screenshots`` (or ``$RCA_SCREENSHOTS``); the test p
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,9 +26,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 from kafka_broker import KafkaBroker
-from server import finished_analysis, free_port
+from server import finished_analysis
 
-from rca.api.client import wait_until_healthy
+from rca.api.client import ServeProcess
 from rca.data import discover
 from rca.explain.evidence import format_number
 from rca.ingest.replay import replay
@@ -44,10 +43,8 @@ TOPICS = {"RCA_METRICS_TOPIC": "web_metrics", "RCA_SPANS_TOPIC": "web_spans", "R
 def incident(sock_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, Any]]]:
     """A served incident with a finished analysis: (base URL, incident)."""
     data_dir = tmp_path_factory.mktemp("web-serve")
-    port = free_port()
     with KafkaBroker() as broker:
         env = {
-            **os.environ,
             **TOPICS,
             "RCA_DATA_DIR": str(data_dir),
             "RCA_KAFKA_BOOTSTRAP": broker.bootstrap,
@@ -58,18 +55,9 @@ def incident(sock_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "RCA_BASELINE_SECONDS": "240",
             "RCA_RETRAIN_CRON": "",
             "RCA_API_KEYS": f"{KEY}:read",
-            "RCA_HOST": "127.0.0.1",
         }
-        log = (data_dir / "serve.log").open("w")
-        server = subprocess.Popen(
-            [sys.executable, "-m", "rca", "serve", "--ingest", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            assert wait_until_healthy(base, alive=lambda: server.poll() is None), (data_dir / "serve.log").read_text()
+        with ServeProcess(log=data_dir / "serve.log", env=env, ingest=True) as server:
+            base = server.base_url
             settings = IngestSettings(
                 bootstrap=broker.bootstrap,
                 metrics_topic=TOPICS["RCA_METRICS_TOPIC"],
@@ -85,17 +73,9 @@ def incident(sock_shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 finished = [i for i in page["items"] if i["analysis"] and i["analysis"]["status"] in ("done", "failed")]
                 found = finished[0] if finished else None
                 time.sleep(0.5)
-            assert found is not None, "no analysed incident: " + (data_dir / "serve.log").read_text()[-3000:]
+            assert found is not None, "no analysed incident: " + server.output_tail()
             assert found["analysis"]["status"] == "done", found["analysis"]
             yield base, found
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=60)
-            except subprocess.TimeoutExpired:  # an analysis still running holds it: not this test's concern
-                server.kill()
-                server.wait(timeout=30)
-            log.close()
 
 
 @pytest.fixture(scope="module")

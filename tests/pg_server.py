@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 PG_BIN = Path(os.environ.get("RCA_PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -102,6 +103,19 @@ class PostgresServer:
             except OSError:
                 time.sleep(0.2)
         raise PostgresError(f"PostgreSQL did not accept connections on port {self.port}:\n{self.log()}")
+
+    def new_database(self) -> str:
+        """Create an empty database with a name of its own; returns its SQLAlchemy URL."""
+        import sqlalchemy as sa
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        finally:
+            admin.dispose()
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
 
     def log(self) -> str:
         """The server log (empty before start)."""
