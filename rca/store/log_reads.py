@@ -44,21 +44,23 @@ class LogReads:
             (start, Unix seconds), ``count``, sorted by service, template key, level and bucket, as
             :func:`rca.data.logs.log_counts` sorts them.
         """
-        frame = self._buckets(start, end)[list(COUNT_COLUMNS)]
+        frame = self._buckets(start, end)
         step = float(step_seconds or self.bucket_seconds)
         if step != self.bucket_seconds and not frame.empty:
             frame["bucket"] = (frame["bucket"] // step) * step
             frame = frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(count=("count", "sum"))
         return frame.sort_values(list(COUNT_COLUMNS[:4])).reset_index(drop=True)
 
-    def _buckets(self, start: float | None, end: float | None) -> pd.DataFrame:
-        """Stored buckets starting in ``[start, end)``: the count columns plus ``first_ts``, ``last_ts``."""
-        query = _per_template(log_counts, "bucket", start, end, "bucket", "count", "first_ts", "last_ts")
+    def _buckets(self, start: float | None, end: float | None, *timing: str) -> pd.DataFrame:
+        """Stored buckets starting in ``[start, end)``: the count columns plus the ``timing`` columns asked
+        (``first_ts``, ``last_ts``, ``times``)."""
+        query = _per_template(log_counts, "bucket", start, end, "bucket", "count", *timing)
         with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, "first_ts", "last_ts"])
+            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, *timing])
         frame["count"] = frame["count"].astype("int64")
         for column in ("bucket", "first_ts", "last_ts"):
-            frame[column] = frame[column].astype("float64")
+            if column in frame:
+                frame[column] = frame[column].astype("float64")
         return frame
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
@@ -77,10 +79,13 @@ class LogReads:
         One row per counted record of the buckets starting in ``[start, end)``, so that
         :func:`rca.data.logs.log_counts` of the result at the stored bucket width (or a multiple)
         equals :meth:`read_counts`. Kept lines are rows of their own, at their time with their trace
-        and span ids; the other records of a bucket are rows spread evenly from the bucket's first
-        record's time to its last's, carrying the text of a kept line of the same stream (the latest
-        up to that bucket's end, else the first after) and no ids. A stream without a kept line near
-        the window carries its template key as text.
+        and span ids; the other records are rows at their own time (``log_counts.times``, to the
+        microsecond) carrying the text of a kept line of the same stream (the latest up to that
+        bucket's end, else the first after) and no ids. So wherever a consumer splits the window (an
+        anomaly time, a baseline's guard or periods), each side holds the records the offline case
+        holds there. Records counted before schema 4 have no stored time; they are spread evenly from
+        their bucket's first record to its last. A stream without a kept line near the window carries
+        its template key as text.
 
         Returns
         -------
@@ -91,39 +96,45 @@ class LogReads:
         with self.store.engine.connect() as conn:  # no log stored at all (a store of metrics and spans): skip cheaply
             if conn.execute(sa.select(log_counts.c.bucket).limit(1)).first() is None:
                 return None
-        counts = self._buckets(start, end)
+        counts = self._buckets(start, end, "first_ts", "last_ts", "times")
         if counts.empty:
             return None
+        width = self.bucket_seconds
         near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         stream = ["service", "template_key", "level"]
-        # Kept lines inside a counted bucket stand for themselves.
-        near["bucket"] = (near["time"] // self.bucket_seconds) * self.bucket_seconds
-        own = near.merge(counts[[*stream, "bucket"]], on=[*stream, "bucket"], how="inner")
-        shown = own.groupby([*stream, "bucket"]).size().rename("shown").reset_index()
-        rest = counts.merge(shown, on=[*stream, "bucket"], how="left")
-        rest["count"] = rest["count"] - rest["shown"].fillna(0).astype("int64")
-        rest = rest.loc[rest["count"] > 0].sort_values("bucket", kind="stable")
+        near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
+        counts["row"] = np.arange(len(counts))
+        bucket = counts["bucket"].to_numpy(dtype=float)
+        # Kept lines inside a counted bucket stand for themselves, in place of the stored time they have.
+        near["bucket"] = (near["time"] // width) * width
+        own = near.merge(counts[[*stream, "bucket", "row"]], on=[*stream, "bucket"], how="inner")
+        timed, untimed = _stored_times(counts)
+        kept = pd.DataFrame({"row": own["row"], "us": np.rint((own["time"] - bucket[own["row"]]) * 1e6)})
+        timed, elsewhere = _take(timed, kept.astype({"us": "int64"}))
+        untimed = np.maximum(untimed - np.bincount(elsewhere, minlength=len(counts)), 0)
         # The others carry the text of the latest kept line of their stream by the bucket's end.
-        texts = near.assign(at=near["time"] - self.bucket_seconds).sort_values("at", kind="stable")
-        texts = texts[[*stream, "at", "message"]]
-        rest = rest.assign(at=rest["bucket"].astype("float64"))
-        matched = pd.merge_asof(rest, texts, on="at", by=stream, direction="backward")
-        later = pd.merge_asof(rest, texts, on="at", by=stream, direction="forward")["message"]
-        message = matched["message"].fillna(later).fillna(matched["template_key"])
-        repeat = matched["count"].to_numpy(dtype="int64")
-        # Spread evenly from the bucket's first record to its last: a consumer that splits the bucket
-        # (at an anomaly time inside it) sees about the share of its records on each side, and the
-        # window's records start and end when the real ones did.
-        first = matched["first_ts"].fillna(matched["bucket"]).to_numpy(dtype=float)
-        last = matched["last_ts"].fillna(matched["bucket"] + self.bucket_seconds * (1 - 1e-9)).to_numpy(dtype=float)
-        nth = np.arange(int(repeat.sum())) - np.repeat(np.cumsum(repeat) - repeat, repeat)
-        fraction = nth / np.maximum(np.repeat(repeat, repeat) - 1, 1)
+        texts = near.assign(at=near["time"] - width).sort_values("at", kind="stable")[[*stream, "at", "message"]]
+        rows = counts.assign(at=counts["bucket"]).sort_values("at", kind="stable")
+        matched = pd.merge_asof(rows, texts, on="at", by=stream, direction="backward")
+        later = pd.merge_asof(rows, texts, on="at", by=stream, direction="forward")["message"]
+        message = np.empty(len(counts), dtype=object)
+        message[matched["row"].to_numpy()] = matched["message"].fillna(later).fillna(matched["template_key"]).to_numpy()
+        # Records without a stored time spread evenly from their bucket's first record to its last.
+        first = counts["first_ts"].fillna(counts["bucket"]).to_numpy(dtype=float)
+        last = counts["last_ts"].fillna(counts["bucket"] + width * (1 - 1e-9)).to_numpy(dtype=float)
+        nth = np.arange(int(untimed.sum())) - np.repeat(np.cumsum(untimed) - untimed, untimed)
+        fraction = nth / np.maximum(np.repeat(untimed, untimed) - 1, 1)
+        row = np.r_[timed["row"].to_numpy(dtype=np.int64), np.repeat(np.arange(len(counts)), untimed)]
+        time = np.r_[
+            bucket[timed["row"].to_numpy()] + timed["us"].to_numpy() / 1e6,
+            np.repeat(first, untimed) + fraction * np.repeat(last - first, untimed),
+        ]
         copies = pd.DataFrame(
             {
-                "time": np.repeat(first, repeat) + fraction * np.repeat(last - first, repeat),
-                "service": np.repeat(matched["service"].to_numpy(), repeat),
-                "level": np.repeat(matched["level"].to_numpy(), repeat),
-                "message": np.repeat(message.to_numpy(), repeat),
+                "time": time,
+                "service": counts["service"].to_numpy()[row],
+                "level": counts["level"].to_numpy()[row],
+                "message": message[row],
                 "trace_id": "",
                 "span_id": "",
             }
@@ -142,6 +153,33 @@ class LogReads:
             total = sa.select(sa.func.coalesce(sa.func.sum(log_counts.c.count), 0))
             out["records"] = int(conn.execute(total).scalar_one())
         return out
+
+
+def _stored_times(counts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The stored record times of each row of ``counts`` (its position ``row``; ``us``: microseconds after
+    its bucket's start, :func:`rca.store.logs.format_times`) and, per row, the records without one
+    (counted before schema 4)."""
+    texts = counts["times"].to_numpy(dtype=object)
+    has = np.array([isinstance(t, str) for t in texts], dtype=bool)  # NULL: counted before schema 4
+    per_row = np.zeros(len(counts), dtype=np.int64)
+    per_row[has] = [t.count(",") + 1 for t in texts[has]]
+    items = ",".join(texts[has]).split(",") if has.any() else []
+    timed = pd.DataFrame({"row": np.repeat(np.arange(len(counts)), per_row), "us": np.array(items, dtype=np.int64)})
+    return timed, np.maximum(counts["count"].to_numpy(dtype=np.int64) - per_row, 0)
+
+
+def _take(timed: pd.DataFrame, kept: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """``timed`` less one stored time per kept line (``row, us``), and the rows of kept lines whose time
+    is not stored (their row's records without a time give one up)."""
+    if kept.empty:
+        return timed, np.zeros(0, dtype=np.int64)
+    nth = ["row", "us", "nth"]
+    timed = timed.assign(nth=timed.groupby(["row", "us"]).cumcount())
+    kept = kept.assign(nth=kept.groupby(["row", "us"]).cumcount())
+    joined = timed.merge(kept.assign(kept=True), on=nth, how="left")
+    found = kept.merge(timed[nth].assign(found=True), on=nth, how="left")
+    rest = joined.loc[joined["kept"].isna(), ["row", "us"]].reset_index(drop=True)
+    return rest, found.loc[found["found"].isna(), "row"].to_numpy(dtype=np.int64)
 
 
 def _per_template(table: sa.Table, time: str, start: float | None, end: float | None, *columns: str) -> sa.Select[Any]:

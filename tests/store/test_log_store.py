@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
+from rca.anomaly.logs import log_changes
 from rca.data.logs import log_counts, parse_log_line
-from rca.store import Store
+from rca.store import Store, schema
 from rca.store.logs import LogMessage, LogRecord, LogStore
 
 T0 = 1_674_979_200.0  # a whole hour
@@ -160,3 +163,82 @@ def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
     assert (with_ids["message"].to_numpy() == original["message"].to_numpy()).all()
     assert (with_ids["time"].to_numpy() == original["time"].to_numpy()).all()
     assert logs.read_logs(T0 + 10 * 3600, T0 + 11 * 3600) is None
+
+
+def bursts(start: float = T0) -> pd.DataFrame:
+    """Lines that crowd the start of each minute: ten in its first five seconds, one 55 s in (an even
+    spread over the minute would put half of them after its middle)."""
+    rows = []
+    for minute in range(6):
+        base = start + 60.0 * minute
+        for i, offset in enumerate([0.2, 0.7, 1.1, 1.9, 2.4, 2.8, 3.3, 3.6, 4.4, 4.9, 55.5]):
+            service = "ts-travel-service" if i % 2 else "ts-contacts-service"
+            rows.append({"time": base + offset, "service": service, "level": "INFO",
+                         "message": f"INFO c.s.Impl#{40 + minute % 2} [find][item {i}]",
+                         "trace_id": f"{minute:016x}{i:016x}", "span_id": f"{i:016x}"})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def per_stream(frame: pd.DataFrame) -> pd.Series:
+    pairs = zip(frame["message"], frame["level"], strict=True)
+    keyed = frame.assign(key=[parse_log_line(m, lv or None).template_key for m, lv in pairs])
+    return keyed.groupby(["service", "level", "key"]).size()
+
+
+@pytest.mark.parametrize("anomaly_time", [T0 + 90.0, T0 + 62.0, T0 + 184.0, T0 + 300.0])
+def test_a_window_split_inside_a_bucket_has_the_offline_records_on_each_side(store: Store, anomaly_time: float) -> None:
+    """The log signal splits the window at the anomaly time: each side holds what the offline case holds there."""
+    frame = bursts()
+    logs = LogStore(store, samples_per_hour=1)
+    # Out of time order and in several messages and writes, so that buckets are added to.
+    shuffled = frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    for i, message in enumerate(messages(shuffled, 7)):
+        logs.write([LogMessage(message.topic, message.partition, i, message.records)])
+    window = logs.read_logs(T0, T0 + 3600)
+    assert window is not None and len(window) == len(frame)
+    before, after = frame["time"] < anomaly_time, frame["time"] >= anomaly_time
+    pd.testing.assert_series_equal(per_stream(window.loc[window["time"] < anomaly_time]), per_stream(frame.loc[before]))
+    pd.testing.assert_series_equal(per_stream(window.loc[window["time"] >= anomaly_time]), per_stream(frame.loc[after]))
+    # Every record is at its own time (to the microsecond), and kept lines are real.
+    np.testing.assert_allclose(np.sort(window["time"]), np.sort(frame["time"]), rtol=0, atol=1e-6)
+    kept = window.loc[window["trace_id"] != ""]
+    assert len(kept) and kept["time"].isin(frame["time"]).all()
+    # So the log signal (baseline before the anomaly time less its guard, normal periods, change after) is offline's.
+    live, offline = log_changes(window, anomaly_time, guard=20.0), log_changes(frame, anomaly_time, guard=20.0)
+    assert {s: c.score for s, c in live.items()} == pytest.approx({s: c.score for s, c in offline.items()})
+    assert {s: c.normal for s, c in live.items()} == pytest.approx({s: c.normal for s, c in offline.items()})
+
+
+def test_records_counted_before_their_times_are_read_as_before_and_added_to(store: Store) -> None:
+    """A store of schema 3 gains ``log_counts.times``; its records (no times) spread over their bucket as before."""
+    frame = bursts()
+    early, late = frame.iloc[:38], frame.iloc[38:]  # the fourth minute gets records of both kinds
+    logs = LogStore(store, samples_per_hour=0)
+    logs.write(messages(early, 11))
+    with store.transaction() as conn:  # as schema 3 left it
+        conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version").values(value="3"))
+        conn.exec_driver_sql("ALTER TABLE log_counts DROP COLUMN times")
+    store.close()
+    upgraded = Store(store.url)
+    try:
+        with upgraded.engine.connect() as conn:
+            version = conn.execute(sa.select(schema.meta.c.value).where(schema.meta.c.key == "schema_version"))
+            assert version.scalar_one() == str(schema.SCHEMA_VERSION)
+        again = LogStore(upgraded, samples_per_hour=0)
+        again.write(messages(late, 11, partition=1))
+        window = again.read_logs()
+        assert window is not None
+        pd.testing.assert_frame_equal(log_counts(window, 60.0), log_counts(frame, 60.0), check_dtype=False)
+        # The minutes stored with their times have every record at its time ...
+        exact, truth = window.loc[window["time"] >= T0 + 240], frame.loc[frame["time"] >= T0 + 240]
+        np.testing.assert_allclose(np.sort(exact["time"]), np.sort(truth["time"]), rtol=0, atol=1e-6)
+        # ... and those stored before spread from their bucket's first record to its last.
+        spread = window.loc[window["time"] < T0 + 180].assign(minute=lambda f: f["time"] // 60)
+        real = frame.loc[frame["time"] < T0 + 180].assign(minute=lambda f: f["time"] // 60)
+        extent = ["service", "minute"]
+        pd.testing.assert_frame_equal(
+            spread.groupby(extent)["time"].agg(["min", "max", "size"]),
+            real.groupby(extent)["time"].agg(["min", "max", "size"]),
+        )
+    finally:
+        upgraded.close()
