@@ -9,7 +9,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from rca.data.logs import COUNT_COLUMNS
-from rca.store.schema import log_counts, log_samples, log_templates
+from rca.store.schema import log_counts, log_samples, log_templates, log_times
 
 if TYPE_CHECKING:
     from rca.store.store import Store
@@ -53,7 +53,7 @@ class LogReads:
 
     def _buckets(self, start: float | None, end: float | None, *timing: str) -> pd.DataFrame:
         """Stored buckets starting in ``[start, end)``: the count columns plus the ``timing`` columns asked
-        (``first_ts``, ``last_ts``, ``times``)."""
+        (``first_ts``, ``last_ts``)."""
         query = _per_template(log_counts, "bucket", start, end, "bucket", "count", *timing)
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, *timing])
@@ -62,6 +62,15 @@ class LogReads:
             if column in frame:
                 frame[column] = frame[column].astype("float64")
         return frame
+
+    def _times(self, start: float | None, end: float | None) -> pd.DataFrame:
+        """The stored record times of the buckets starting in ``[start, end)``: one row per stream and bucket,
+        ``times`` the items of all its writes (:func:`rca.store.logs.format_times`), comma-separated."""
+        query = _per_template(log_times, "bucket", start, end, "bucket", "times")
+        with self.store.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS[:4], "times"])
+        frame["bucket"] = frame["bucket"].astype("float64")
+        return frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(times=("times", ",".join))
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
@@ -79,7 +88,7 @@ class LogReads:
         One row per counted record of the buckets starting in ``[start, end)``, so that
         :func:`rca.data.logs.log_counts` of the result at the stored bucket width (or a multiple)
         equals :meth:`read_counts`. Kept lines are rows of their own, at their time with their trace
-        and span ids; the other records are rows at their own time (``log_counts.times``, to the
+        and span ids; the other records are rows at their own time (``log_times``, to the
         microsecond) carrying the text of a kept line of the same stream (the latest up to that
         bucket's end, else the first after) and no ids. So wherever a consumer splits the window (an
         anomaly time, a baseline's guard or periods), each side holds the records the offline case
@@ -96,12 +105,13 @@ class LogReads:
         with self.store.engine.connect() as conn:  # no log stored at all (a store of metrics and spans): skip cheaply
             if conn.execute(sa.select(log_counts.c.bucket).limit(1)).first() is None:
                 return None
-        counts = self._buckets(start, end, "first_ts", "last_ts", "times")
+        counts = self._buckets(start, end, "first_ts", "last_ts")
         if counts.empty:
             return None
         width = self.bucket_seconds
-        near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         stream = ["service", "template_key", "level"]
+        counts = counts.merge(self._times(start, end), on=[*stream, "bucket"], how="left")
+        near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
         counts["row"] = np.arange(len(counts))
         bucket = counts["bucket"].to_numpy(dtype=float)

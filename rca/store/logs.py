@@ -6,13 +6,14 @@ Tables (in :mod:`rca.store.schema`, created with the others):
   integer id. ``key_hash`` (BLAKE2b of the three) is the unique key, so template keys of any length
   fit PostgreSQL's index limits.
 * ``log_counts``: ``(template_id, bucket) -> count``; ``bucket`` is the start (Unix seconds) of a
-  ``bucket_seconds`` wide interval. Writes add to the count. Each row also keeps its first and last
-  record's time and every record's time, in microseconds after the bucket's start (``times``,
-  :func:`format_times`; writes append theirs). A window read back (:meth:`LogStore.read_logs`) so has
-  each record at its own time, and the log signal of a stored window is the offline case's wherever
-  the analysis splits it (the anomaly time, the baseline's guard, its normal periods). It costs
-  about 11 bytes per record on disk and no row: one-second buckets, which come close, made five times the
-  rows on Train Ticket's logs and would change the width the detector's log feed scores.
+  ``bucket_seconds`` wide interval. Writes add to the count and keep the first and last record's time.
+* ``log_times``: every record's time, in microseconds after its bucket's start (:func:`format_times`),
+  one row per write and count row (append-only: a busy stream's write costs its own records, never a
+  rewrite of the times before). A window read back (:meth:`LogStore.read_logs`) so has each record at
+  its own time, and the log signal of a stored window is the offline case's wherever the analysis
+  splits it (the anomaly time, the baseline's guard, its normal periods). It costs about 11 bytes per
+  record on disk: one-second buckets, which come close, made five times the count rows on Train
+  Ticket's logs and would change the width the detector's log feed scores.
 * ``log_samples``: the first :attr:`LogStore.samples_per_hour` lines of each stream per hour (time,
   message, trace and span ids), the evidence an analysis shows.
 * ``log_offsets``: per Kafka topic and partition, the next offset not yet counted. It is updated in
@@ -42,7 +43,7 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection
 
 from rca.store.log_reads import LogReads
-from rca.store.schema import log_counts, log_offsets, log_samples, log_templates
+from rca.store.schema import log_counts, log_offsets, log_samples, log_templates, log_times
 
 if TYPE_CHECKING:
     from rca.store.store import Store
@@ -241,26 +242,28 @@ class LogStore(LogReads):
         return ids, new
 
     def _add_counts(self, conn: Connection, rows: list[CountRow]) -> None:
-        """Add ``rows`` (sorted by template id and bucket: one lock order for concurrent workers)."""
+        """Add ``rows`` (sorted by template id and bucket: one lock order for concurrent workers) and append
+        their records' times."""
+        counts = [row[:5] for row in rows]
         if self.store.dialect == "sqlite":
             conn.exec_driver_sql(
-                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, times) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + excluded.count, "
                 "first_ts = min(coalesce(log_counts.first_ts, excluded.first_ts), excluded.first_ts), "
-                "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts), "
-                "times = coalesce(log_counts.times || ',', '') || excluded.times",
-                rows,
+                "last_ts = max(coalesce(log_counts.last_ts, excluded.last_ts), excluded.last_ts)",
+                counts,
             )
-            return
-        conn.exec_driver_sql(
-            "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts, times) "
-            "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::text[]) "
-            "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count, "
-            "first_ts = LEAST(log_counts.first_ts, EXCLUDED.first_ts), "
-            "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts), "
-            "times = coalesce(log_counts.times || ',', '') || EXCLUDED.times",
-            tuple(list(column) for column in zip(*rows, strict=True)),
+        else:
+            conn.exec_driver_sql(
+                "INSERT INTO log_counts (template_id, bucket, count, first_ts, last_ts) "
+                "SELECT * FROM unnest(%s::integer[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[]) "
+                "ON CONFLICT (template_id, bucket) DO UPDATE SET count = log_counts.count + EXCLUDED.count, "
+                "first_ts = LEAST(log_counts.first_ts, EXCLUDED.first_ts), "
+                "last_ts = GREATEST(log_counts.last_ts, EXCLUDED.last_ts)",
+                tuple(list(column) for column in zip(*counts, strict=True)),
+            )
+        conn.execute(
+            sa.insert(log_times), [{"template_id": t, "bucket": b, "times": times} for t, b, *_, times in rows]
         )
 
     def _add_samples(
@@ -338,7 +341,7 @@ def count_rows(template_ids: np.ndarray, times: np.ndarray, width: float) -> lis
 
 
 def format_times(offsets: np.ndarray) -> list[str]:
-    """Seconds after a bucket's start as whole microseconds, the items of ``log_counts.times`` (joined by commas)."""
+    """Seconds after a bucket's start as whole microseconds, the items of ``log_times.times`` (joined by commas)."""
     return list(map(str, np.rint(offsets * 1e6).astype(np.int64).tolist()))
 
 
@@ -362,6 +365,7 @@ def first_per_hour(
 def purge(conn: Connection, before: float) -> dict[str, int]:
     """Delete log counts of buckets starting before ``before`` and samples older than it (in ``conn``)."""
     counts = conn.execute(sa.delete(log_counts).where(log_counts.c.bucket < before)).rowcount
+    conn.execute(sa.delete(log_times).where(log_times.c.bucket < before))
     samples = conn.execute(sa.delete(log_samples).where(log_samples.c.ts < before)).rowcount
     return {"log_counts": int(counts or 0), "log_samples": int(samples or 0)}
 

@@ -31,7 +31,7 @@ import sqlalchemy as sa
 SCHEMA_VERSION = 4
 """2 added ``series.unit`` (:func:`upgrade` adds it to a store of version 1); 3 added ``cause_services``
 (created like any missing table, then filled from the stored results by
-:func:`rca.store.causes.backfill`); 4 added ``log_counts.times`` (:func:`upgrade` adds it; the records
+:func:`rca.store.causes.backfill`); 4 added ``log_times`` (created like any missing table; the records
 counted before it have no times and are read as before, spread over their bucket)."""
 
 metadata = sa.MetaData()
@@ -140,12 +140,20 @@ log_counts = sa.Table(
     # The first and last record's time: the records' extent within the bucket, for rebuilding them.
     sa.Column("first_ts", sa.Float(precision=53), nullable=True),
     sa.Column("last_ts", sa.Float(precision=53), nullable=True),
-    # Every record's time, whole microseconds after `bucket`, comma-separated (rca.store.logs.format_times):
-    # windows read back have each record at its time. Writes to an existing row append theirs; NULL on
-    # rows stored before schema 4.
-    sa.Column("times", sa.Text, nullable=True),
     sa.Index("ix_log_counts_bucket", "bucket"),
     sqlite_with_rowid=False,
+)
+
+log_times = sa.Table(
+    "log_times",
+    metadata,
+    # Append-only: one row per write and log_counts row, so a busy stream's write never rewrites earlier times.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), sa.Identity(), primary_key=True),
+    sa.Column("template_id", sa.Integer, sa.ForeignKey("log_templates.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("bucket", sa.Float(precision=53), nullable=False),
+    # The write's records' times, whole microseconds after `bucket`, comma-separated (rca.store.logs.format_times).
+    sa.Column("times", sa.Text, nullable=False),
+    sa.Index("ix_log_times_bucket", "bucket"),
 )
 
 log_samples = sa.Table(
@@ -187,5 +195,3 @@ def upgrade(conn: sa.Connection) -> None:
     if "first_ts" not in {c["name"] for c in sa.inspect(conn).get_columns("log_counts")}:
         conn.exec_driver_sql("ALTER TABLE log_counts ADD COLUMN first_ts DOUBLE PRECISION")
         conn.exec_driver_sql("ALTER TABLE log_counts ADD COLUMN last_ts DOUBLE PRECISION")
-    if "times" not in {c["name"] for c in sa.inspect(conn).get_columns("log_counts")}:
-        conn.exec_driver_sql("ALTER TABLE log_counts ADD COLUMN times TEXT")

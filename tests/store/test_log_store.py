@@ -210,14 +210,14 @@ def test_a_window_split_inside_a_bucket_has_the_offline_records_on_each_side(sto
 
 
 def test_records_counted_before_their_times_are_read_as_before_and_added_to(store: Store) -> None:
-    """A store of schema 3 gains ``log_counts.times``; its records (no times) spread over their bucket as before."""
+    """A store of schema 3 gains ``log_times``; its records (no times) spread over their bucket as before."""
     frame = bursts()
     early, late = frame.iloc[:38], frame.iloc[38:]  # the fourth minute gets records of both kinds
     logs = LogStore(store, samples_per_hour=0)
     logs.write(messages(early, 11))
     with store.transaction() as conn:  # as schema 3 left it
         conn.execute(sa.update(schema.meta).where(schema.meta.c.key == "schema_version").values(value="3"))
-        conn.exec_driver_sql("ALTER TABLE log_counts DROP COLUMN times")
+        conn.exec_driver_sql("DROP TABLE log_times")
     store.close()
     upgraded = Store(store.url)
     try:
@@ -242,3 +242,17 @@ def test_records_counted_before_their_times_are_read_as_before_and_added_to(stor
         )
     finally:
         upgraded.close()
+
+
+def test_a_busy_streams_writes_append_their_times_and_rewrite_none(store: Store) -> None:
+    """Each write of a minute's records adds its own ``log_times`` row; the count row is one, the times all kept."""
+    stream = [LogRecord("api", T0 + i * 0.01, "INFO", "GET /x <*>", f"GET /x {i}", "", "") for i in range(3000)]
+    logs = LogStore(store, samples_per_hour=0)
+    for n, start in enumerate(range(0, len(stream), 500)):
+        logs.write([LogMessage("otlp_logs", 0, n, stream[start : start + 500])])
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.log_counts)).scalar_one() == 1
+        assert conn.execute(sa.select(sa.func.count()).select_from(schema.log_times)).scalar_one() == 6
+    window = logs.read_logs()
+    assert window is not None
+    np.testing.assert_allclose(window["time"].to_numpy(), [r.ts for r in stream], rtol=0, atol=1e-6)
