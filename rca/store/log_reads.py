@@ -64,13 +64,12 @@ class LogReads:
         return frame
 
     def _times(self, start: float | None, end: float | None) -> pd.DataFrame:
-        """The stored record times of the buckets starting in ``[start, end)``: one row per stream and bucket,
-        ``times`` the items of all its writes (:func:`rca.store.logs.format_times`), comma-separated."""
+        """The stored record times of the buckets starting in ``[start, end)``: one row per write of a stream
+        and bucket, ``times`` its records' (:func:`rca.store.logs.format_times`), comma-separated."""
         query = _per_template(log_times, "bucket", start, end, "bucket", "times")
         with self.store.engine.connect() as conn:
             frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS[:4], "times"])
-        frame["bucket"] = frame["bucket"].astype("float64")
-        return frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(times=("times", ",".join))
+        return frame.astype({"bucket": "float64"})
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
         """Kept raw lines with ``start <= time < end``: columns :data:`SAMPLE_COLUMNS`, by stream and time."""
@@ -110,15 +109,15 @@ class LogReads:
             return None
         width = self.bucket_seconds
         stream = ["service", "template_key", "level"]
-        counts = counts.merge(self._times(start, end), on=[*stream, "bucket"], how="left")
         near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
         counts["row"] = np.arange(len(counts))
+        times = self._times(start, end).merge(counts[[*stream, "bucket", "row"]], on=[*stream, "bucket"])
         bucket = counts["bucket"].to_numpy(dtype=float)
         # Kept lines inside a counted bucket stand for themselves, in place of the stored time they have.
         near["bucket"] = (near["time"] // width) * width
         own = near.merge(counts[[*stream, "bucket", "row"]], on=[*stream, "bucket"], how="inner")
-        timed, untimed = _stored_times(counts)
+        timed, untimed = _stored_times(counts, times)
         kept = pd.DataFrame({"row": own["row"], "us": np.rint((own["time"] - bucket[own["row"]]) * 1e6)})
         timed, elsewhere = _take(timed, kept.astype({"us": "int64"}))
         untimed = np.maximum(untimed - np.bincount(elsewhere, minlength=len(counts)), 0)
@@ -165,17 +164,16 @@ class LogReads:
         return out
 
 
-def _stored_times(counts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """The stored record times of each row of ``counts`` (its position ``row``; ``us``: microseconds after
-    its bucket's start, :func:`rca.store.logs.format_times`) and, per row, the records without one
-    (counted before schema 4)."""
-    texts = counts["times"].to_numpy(dtype=object)
-    has = np.array([isinstance(t, str) for t in texts], dtype=bool)  # NULL: counted before schema 4
-    per_row = np.zeros(len(counts), dtype=np.int64)
-    per_row[has] = [t.count(",") + 1 for t in texts[has]]
-    items = ",".join(texts[has]).split(",") if has.any() else []
-    timed = pd.DataFrame({"row": np.repeat(np.arange(len(counts)), per_row), "us": np.array(items, dtype=np.int64)})
-    return timed, np.maximum(counts["count"].to_numpy(dtype=np.int64) - per_row, 0)
+def _stored_times(counts: pd.DataFrame, times: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The stored record times (``times``: per write, the ``row`` of ``counts`` it counted into and its
+    ``times`` text, :func:`rca.store.logs.format_times`) as ``row, us`` (microseconds after the bucket's
+    start), and per row of ``counts`` the records without a stored time (counted before schema 4)."""
+    texts = times["times"].to_numpy(dtype=object)
+    sizes = np.fromiter((t.count(",") + 1 for t in texts), dtype=np.int64, count=len(texts))
+    rows = np.repeat(times["row"].to_numpy(dtype=np.int64), sizes)
+    us = np.array(",".join(texts).split(","), dtype=np.int64) if len(texts) else np.zeros(0, dtype=np.int64)
+    per_row = np.bincount(rows, minlength=len(counts))
+    return pd.DataFrame({"row": rows, "us": us}), np.maximum(counts["count"].to_numpy(dtype=np.int64) - per_row, 0)
 
 
 def _take(timed: pd.DataFrame, kept: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
