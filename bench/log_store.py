@@ -11,6 +11,7 @@ Reproduce::
 
     .venv/bin/python bench/log_store.py                  # 60 s buckets, consumer batches
     .venv/bin/python bench/log_store.py --batch 512 --bucket-seconds 1
+    .venv/bin/python bench/log_store.py --batch 512 --hot-stream 200000   # one busy stream
 """
 
 from __future__ import annotations
@@ -49,6 +50,15 @@ def records(dataset: Path) -> list[LogRecord]:
     ]
 
 
+def hot_stream(records_per_minute: int) -> list[LogRecord]:
+    """One stream's records, evenly over one minute: a busy template (an access log) at ``records_per_minute``."""
+    start = 1_700_000_000.0
+    return [
+        LogRecord("api", start + i * 60.0 / records_per_minute, "INFO", "GET /x <*>", f"GET /x {i}", "", "")
+        for i in range(records_per_minute)
+    ]
+
+
 def run(rows: list[LogRecord], bucket_seconds: float, batch: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="rca-bench-") as tmp:
         store = Store(data_dir=tmp)
@@ -79,8 +89,11 @@ def main() -> None:
     parser.add_argument("--bucket-seconds", type=float, default=60.0)
     parser.add_argument("--batch", type=int, default=40 * 512, help="records per write")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--hot-stream", type=int, metavar="N", help="instead of the real records: N records of one stream in one minute"
+    )
     args = parser.parse_args()
-    rows = records(args.dataset)
+    rows = hot_stream(args.hot_stream) if args.hot_stream else records(args.dataset)
     runs = [run(rows, args.bucket_seconds, args.batch) for _ in range(args.runs)]
     best = {k: round(min(r[k] for r in runs), 2) for k in ("write_us", "read_us")}
     mb = round(runs[0]["mb"], 2)
