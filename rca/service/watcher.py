@@ -40,6 +40,9 @@ SPAN_HISTORY_SECONDS = 86_400.0
 """The first poll reads at most this much of the stored spans (the largest table): a day holds a trace
 series' normal swing."""
 
+SPAN_READ_SECONDS = 3_600.0
+"""Spans are read (and turned into series) this much at a time, so the first poll's memory is an hour's spans."""
+
 Submit = Callable[[Case, str], dict[str, Any]]
 """Starts an analysis of a case with a source label; returns the pending analysis record."""
 
@@ -215,17 +218,21 @@ class IncidentWatcher:
     def _span_series(self, start: float | None, newest: float) -> pd.DataFrame:
         """The trace-derived series (:func:`rca.data.spans.span_series`, as the ranking reads them) of the
         span buckets completed since the last poll; a bucket ``[T - step, T)`` is complete once data at
-        ``T`` is stored. Each span is read once."""
+        ``T`` is stored. Each span is read once, at most :data:`SPAN_READ_SECONDS` of them at a time (whole
+        buckets, so no bucket is split between two reads)."""
         step = self.settings.span_bucket_seconds
         complete = float(np.floor(newest / step) * step)
         if self._spans_from is None:
             earliest = newest - SPAN_HISTORY_SECONDS
             self._spans_from = float(np.floor(max(earliest, start if start is not None else earliest) / step) * step)
-        if complete <= self._spans_from:
-            return pd.DataFrame(index=pd.Index([], name="time", dtype=float))
-        spans = self.store.read_spans(self._spans_from, complete)
-        self._spans_from = complete
-        return span_series(spans, step)[0]
+        chunk = max(step, np.floor(SPAN_READ_SECONDS / step) * step)
+        frames = []
+        while self._spans_from < complete:
+            end = min(complete, self._spans_from + chunk)
+            frames.append(span_series(self.store.read_spans(self._spans_from, end), step)[0])
+            self._spans_from = end
+        frames = [f for f in frames if len(f)]
+        return pd.concat(frames).sort_index() if frames else pd.DataFrame(index=pd.Index([], name="time", dtype=float))
 
     def _quiet_for(self, newest: float) -> float:
         """Seconds of wall clock since the store's newest data time became ``newest``."""

@@ -9,11 +9,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from server import READ_KEY, live_server
 
 from rca.data import discover
 from rca.data.case import Case
 from rca.service import Service
+from rca.service import watcher as watcher_module
 from rca.service.watcher import IncidentWatcher
 from rca.settings import Settings
 from rca.store.records import Records
@@ -203,17 +205,22 @@ def test_an_incident_whose_stream_stops_is_analysed_on_what_is_stored(tmp_path: 
     assert len(submitted) == 1, "analysed once"
 
 
-def test_a_service_that_sends_only_traces_gets_incidents_from_its_span_latency(tmp_path: Path) -> None:
-    """The detector watches what the ranking scores, trace-derived series included."""
+@pytest.mark.parametrize(("poll_every", "read_seconds"), [(20, 3_600.0), (2_200, 3_600.0), (2_200, 100.0)])
+def test_a_service_that_sends_only_traces_gets_incidents_from_its_span_latency(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, poll_every: int, read_seconds: float
+) -> None:
+    """The detector watches what the ranking scores, trace-derived series included; polled as the data comes
+    or once over all of it (a start-up), the spans read whole or an hour (here: 100 s) at a time."""
+    monkeypatch.setattr(watcher_module, "SPAN_READ_SECONDS", read_seconds)
     settings = Settings(data_dir=tmp_path, retrain_cron="", span_bucket_seconds=10.0, incident_horizon_seconds=100)
     store = Store(settings.resolved_store_url, span_step_seconds=10.0)
     records = Records(store)
     watcher = IncidentWatcher(settings, store, records, lambda case, source: records.create_analysis({}))
     rng = np.random.default_rng(1)
     fault = 3_000.0
-    for second in range(1_000, 3_200, 20):  # a poll every 20 s of data, two spans a second
+    for second in range(1_000, 3_200, poll_every):  # two spans a second
         spans = []
-        for i in range(40):
+        for i in range(2 * poll_every):
             start = second + i / 2
             latency = 0.05 * (1 + 0.1 * rng.random()) * (40 if start >= fault else 1)
             spans.append(Span(f"{start:.1f}", f"{start:.1f}", "", "api", "GET /", int(start * 1e9),
