@@ -212,7 +212,7 @@ class IncidentWatcher:
             self._analyse(*self._pending, end=self._pending[1].end)
         elif self._pending is not None and quiet >= self.settings.incident_quiet_seconds:
             log.info("no data newer than %.3f for %.0f s: analysing the incident on what is stored", newest, quiet)
-            self.analyse_pending()
+            self.analyse_pending(newest)
         return events
 
     def _span_series(self, start: float | None, newest: float) -> pd.DataFrame:
@@ -229,9 +229,10 @@ class IncidentWatcher:
         frames = []
         while self._spans_from < complete:
             end = min(complete, self._spans_from + chunk)
-            frames.append(span_series(self.store.read_spans(self._spans_from, end), step)[0])
+            series = span_series(self.store.read_spans(self._spans_from, end), step)[0]
+            if len(series):
+                frames.append(series)
             self._spans_from = end
-        frames = [f for f in frames if len(f)]
         return pd.concat(frames).sort_index() if frames else pd.DataFrame(index=pd.Index([], name="time", dtype=float))
 
     def _quiet_for(self, newest: float) -> float:
@@ -241,14 +242,17 @@ class IncidentWatcher:
             self._newest = (newest, now)
         return now - self._newest[1]
 
-    def analyse_pending(self) -> None:
-        """Analyse the incident that waits for its horizon now, on the data stored up to the newest time.
+    def analyse_pending(self, newest: float | None = None) -> None:
+        """Analyse the incident that waits for its horizon now, on the data stored up to ``newest`` (default:
+        the store's newest time).
 
         The watcher does this itself once the stream has been quiet for ``incident_quiet_seconds`` (a
         fault that stops the telemetry, a replay that ended): an open incident is not left without an answer.
         """
-        newest = self.store.newest()
-        if self._pending is not None and newest is not None:
+        if self._pending is None:
+            return
+        newest = self.store.newest() if newest is None else newest
+        if newest is not None:
             self._analyse(*self._pending, end=newest + self.settings.span_bucket_seconds / 2)
 
     def _refresh_prior(self) -> None:

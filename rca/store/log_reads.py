@@ -51,12 +51,12 @@ class LogReads:
             frame = frame.groupby(list(COUNT_COLUMNS[:4]), as_index=False, sort=False).agg(count=("count", "sum"))
         return frame.sort_values(list(COUNT_COLUMNS[:4])).reset_index(drop=True)
 
-    def _buckets(self, start: float | None, end: float | None, *timing: str) -> pd.DataFrame:
-        """Stored buckets starting in ``[start, end)``: the count columns plus the ``timing`` columns asked
-        (``first_ts``, ``last_ts``)."""
-        query = _per_template(log_counts, "bucket", start, end, "bucket", "count", *timing)
+    def _buckets(self, start: float | None, end: float | None, *extra: str) -> pd.DataFrame:
+        """Stored buckets starting in ``[start, end)``: the count columns plus the ``extra`` columns of
+        ``log_counts`` asked (``template_id``, ``first_ts``, ``last_ts``)."""
+        query = _per_template(log_counts, "bucket", start, end, "bucket", "count", *extra)
         with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, *timing])
+            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS, *extra])
         frame["count"] = frame["count"].astype("int64")
         for column in ("bucket", "first_ts", "last_ts"):
             if column in frame:
@@ -65,10 +65,11 @@ class LogReads:
 
     def _times(self, start: float | None, end: float | None) -> pd.DataFrame:
         """The stored record times of the buckets starting in ``[start, end)``: one row per write of a stream
-        and bucket, ``times`` its records' (:func:`rca.store.logs.format_times`), comma-separated."""
-        query = _per_template(log_times, "bucket", start, end, "bucket", "times")
+        (``template_id``) and bucket, ``times`` its records' (:func:`rca.store.logs.format_times`), comma-separated."""
+        t = log_times
+        query = _within(sa.select(t.c.template_id, t.c.bucket, t.c.times), t.c.bucket, start, end)
         with self.store.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(query).all(), columns=[*COUNT_COLUMNS[:4], "times"])
+            frame = pd.DataFrame(conn.execute(query).all(), columns=["template_id", "bucket", "times"])
         return frame.astype({"bucket": "float64"})
 
     def read_samples(self, start: float | None = None, end: float | None = None) -> pd.DataFrame:
@@ -104,7 +105,7 @@ class LogReads:
         with self.store.engine.connect() as conn:  # no log stored at all (a store of metrics and spans): skip cheaply
             if conn.execute(sa.select(log_counts.c.bucket).limit(1)).first() is None:
                 return None
-        counts = self._buckets(start, end, "first_ts", "last_ts")
+        counts = self._buckets(start, end, "template_id", "first_ts", "last_ts")
         if counts.empty:
             return None
         width = self.bucket_seconds
@@ -112,7 +113,7 @@ class LogReads:
         near = self.read_samples(None if start is None else start - 3600.0, None if end is None else end + 3600.0)
         near = near.astype({c: counts[c].dtype for c in stream})  # also when no line is kept (an empty frame)
         counts["row"] = np.arange(len(counts))
-        times = self._times(start, end).merge(counts[[*stream, "bucket", "row"]], on=[*stream, "bucket"])
+        times = self._times(start, end).merge(counts[["template_id", "bucket", "row"]], on=["template_id", "bucket"])
         bucket = counts["bucket"].to_numpy(dtype=float)
         # Kept lines inside a counted bucket stand for themselves, in place of the stored time they have.
         near["bucket"] = (near["time"] // width) * width
@@ -199,8 +200,15 @@ def _per_template(table: sa.Table, time: str, start: float | None, end: float | 
     query = sa.select(tpl.c.service, tpl.c.template_key, tpl.c.level, *(table.c[c] for c in columns)).join(
         tpl, tpl.c.id == table.c.template_id
     )
+    return _within(query, table.c[time], start, end)
+
+
+def _within(
+    query: sa.Select[Any], time: sa.ColumnElement[Any], start: float | None, end: float | None
+) -> sa.Select[Any]:
+    """``query`` where ``start <= time < end``; ``None`` leaves that side open."""
     if start is not None:
-        query = query.where(table.c[time] >= start)
+        query = query.where(time >= start)
     if end is not None:
-        query = query.where(table.c[time] < end)
+        query = query.where(time < end)
     return query

@@ -12,17 +12,23 @@ VAR_EDGES = {(0, 1), (1, 2), (0, 3), (4, 5)}
 """Cause -> effect pairs of :func:`var_frame`."""
 
 
-def var_frame(rows: int = 500, seed: int = 0) -> pd.DataFrame:
-    """A sparse VAR(1) over six series with the edges of :data:`VAR_EDGES`."""
+def var_series(edges: set[tuple[int, int]], n: int, rows: int, seed: int, *, own: float, cross: float) -> np.ndarray:
+    """``rows`` steps of a VAR(1) over ``n`` series: each its own lag times ``own``, each cause -> effect edge
+    ``cross``, unit Gaussian noise."""
     rng = np.random.default_rng(seed)
-    n = 6
-    coef = np.diag(np.full(n, 0.3))
-    for cause, effect in VAR_EDGES:
-        coef[effect, cause] = 0.8
+    coef = np.diag(np.full(n, own))
+    for cause, effect in edges:
+        coef[effect, cause] = cross
     x = np.zeros((rows, n))
     for t in range(1, rows):
         x[t] = coef @ x[t - 1] + rng.normal(size=n)
-    return pd.DataFrame(x, columns=[f"s{i}_m" for i in range(n)], index=np.arange(rows, dtype=float))
+    return x
+
+
+def var_frame(rows: int = 500, seed: int = 0) -> pd.DataFrame:
+    """A sparse VAR(1) over six series with the edges of :data:`VAR_EDGES`."""
+    x = var_series(VAR_EDGES, 6, rows, seed, own=0.3, cross=0.8)
+    return pd.DataFrame(x, columns=[f"s{i}_m" for i in range(6)], index=np.arange(rows, dtype=float))
 
 
 def chain_case(rows: int = 300, fault_at: int = 240, seed: int = 1) -> Case:

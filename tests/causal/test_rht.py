@@ -9,7 +9,7 @@ import torch
 
 from rca.causal.group_lasso import GroupLassoGranger, extended_bic, group_soft_threshold
 from rca.causal.rht import descendant_adjustment, granger_edges, regression_hypothesis_test
-from tests.causal.conftest import VAR_EDGES, var_frame
+from tests.causal.conftest import VAR_EDGES, var_frame, var_series
 
 
 def test_group_soft_threshold_zeroes_small_groups_exactly_and_shrinks_the_rest() -> None:
@@ -39,14 +39,8 @@ def test_extended_bic_is_bic_plus_the_log_count_of_models_of_each_size() -> None
 
 def weak_var(rows: int, seed: int, n: int = 10) -> tuple[np.ndarray, set[tuple[int, int]]]:
     """A VAR(1) over ``n`` standardised series whose 4 cross edges are as strong as its own persistence."""
-    rng = np.random.default_rng(seed)
     edges = {(0, 1), (2, 3), (4, 5), (6, 7)}
-    coef = np.diag(np.full(n, 0.5))
-    for cause, effect in edges:
-        coef[effect, cause] = 0.5
-    x = np.zeros((rows, n))
-    for t in range(1, rows):
-        x[t] = coef @ x[t - 1] + rng.normal(size=n)
+    x = var_series(edges, n, rows, seed, own=0.5, cross=0.5)
     return (x - x.mean(0)) / x.std(0), edges
 
 
