@@ -26,6 +26,7 @@ Pham, Ha, Zhang. "BARO", FSE 2024 (robust scaling of anomaly scores).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,19 +39,20 @@ import numpy as np
 import pandas as pd
 
 from rca.anomaly.logs import LOG_CHANGE, Z_UNIT, LogChange, LogNormal
-from rca.anomaly.scores import Direction, Scoring, baseline_zscores, max_abs, onset_index, robust_scale, series_scores
-from rca.anomaly.signals import CALL_DELAY, cause_signal_series
+from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, robust_scale, series_scores
+from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.data.case import Case, Telemetry
+from rca.data.case import Case, Telemetry, is_symptom_metric, is_user_facing_metric
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
 from rca.methods.run_model import FittedModel
-from rca.rank.fusion import Personalization, key_scores, standout_keys, walk_scores
+from rca.rank.fusion import Personalization, key_scores, standout_keys, traversal_frontier, walk_scores
 from rca.rank.pagerank import ReverseWalk
 from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
+Falls = Literal["up", "both", "red"]
 Fusion = Literal["standout", "score"]
 Logs = Literal["on", "off", "only"]
 EVIDENCE_PATHS = 10
@@ -68,9 +70,12 @@ class RUN(RCAMethod, NeuralGrangerParams):
         neural Granger model's (:class:`rca.causal.granger_params.NeuralGrangerParams`);
         ``pretraining=False`` is the ablation without contrastive pretraining.
     direction, scoring, persistence
-        How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="up"``: only
-        increases count (BARO's choice: saturation raises resource use and latency, drops are mostly
-        downstream effects); ``scoring="exceedance"``: the ``persistence``-th largest rise relative to
+        How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="red"``: for
+        RED series (request rate, errors or availability, latency: :func:`rca.data.case.is_symptom_metric`)
+        a fall out of the normal range counts as much as a rise (an availability or success rate that
+        drops is how a failing component shows), for the others only rises (a resource that falls has
+        less work to do, an effect: BARO's choice); ``"both"``: falls count for every series; ``"up"``:
+        for none. ``scoring="exceedance"``: the ``persistence``-th largest rise relative to
         the largest swing of the series' own baseline, so bursty tail percentiles do not outscore a
         steady series that leaves its range (2: a one-sample spike is not a fault); ``"zscore"``: BARO's.
     traces
@@ -112,6 +117,10 @@ class RUN(RCAMethod, NeuralGrangerParams):
         ``"standout"``: services by how far their series stand out above the same metric of every other
         service, walked through the graph, causes before symptoms, the walked score ordering the rest
         (:func:`rca.rank.fusion.standout_keys`); ``"score"``: by the walked score alone.
+    traversal
+        With ``fusion="standout"`` and a call graph: among services tied in the cause tier, those whose
+        latency or errors left their normal range while none of their callees' did come first
+        (:func:`rca.rank.fusion.traversal_frontier`): a symptom travels from callee to caller.
     min_fit_rows
         Below this many history rows no forecaster is trained (a forecaster cannot learn from a
         handful of rows; the ranking then uses anomaly scores and the call graph).
@@ -123,7 +132,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     learns = True
 
     edge_threshold: float = 0.3
-    direction: Direction = "up"
+    direction: Falls = "red"
     scoring: Scoring = "exceedance"
     persistence: int = 2
     traces: bool = True
@@ -137,6 +146,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     damping: float = 0.5
     mix: float = 0.25
     fusion: Fusion = "standout"
+    traversal: bool = True
     min_fit_rows: int = 60
     clip: float = 10.0
 
@@ -194,7 +204,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             raise DataError(f"case {case.name!r} needs rows before and after the anomaly time")
         columns = [str(c) for c in frame.columns]
         series = {c: case.telemetry.series[c] for c in columns}
-        anomaly, onsets = self._series_scores(model, frame, before)
+        anomaly, onsets = self._series_scores(model, frame, before, [series[c][1] for c in columns])
         for column, service, metric, score in cause_signal_series(
             case.telemetry, case.inject_time, self.cause_signals()
         ):
@@ -226,7 +236,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
             def spread(scores: Mapping[str, float]) -> Mapping[str, float]:
                 return walk(scores)[0]
 
-            final = key_scores(standout_keys(anomaly, series, final, spread, own_normal=logged))
+            frontier = self._frontier(model, case, anomaly, onsets, series) if self.traversal else None
+            final = key_scores(standout_keys(anomaly, series, final, spread, own_normal=logged, frontier=frontier))
 
         candidates = []
         for column in columns:
@@ -251,6 +262,26 @@ class RUN(RCAMethod, NeuralGrangerParams):
         kinds = {(str(a), str(b)): tuple(k) for a, b, k in graph.edges(data="kinds", default=())}
         return Ranking(tuple(ordered), edges, info, kinds)
 
+    def _frontier(
+        self,
+        model: FittedModel,
+        case: Case,
+        anomaly: Mapping[str, float],
+        onsets: Mapping[str, float | None],
+        series: Mapping[str, tuple[str, str]],
+    ) -> set[str] | None:
+        """The services where an anomaly of latency or errors can start (``None`` without a call graph)."""
+        calls = observed_calls(case.telemetry) or model.calls
+        if not calls:
+            return None
+        began: dict[str, float] = {}
+        for column, score in anomaly.items():
+            service, metric = series[column]
+            if score > NORMAL_RANGE and is_user_facing_metric(metric):
+                onset = onsets.get(column)
+                began[service] = min(began.get(service, math.inf), math.inf if onset is None else onset)
+        return traversal_frontier(began, [(a, b) for a, b, _ in calls])
+
     def _log_changes(self, model: FittedModel, case: Case) -> dict[str, LogChange]:
         """Per-service log change of ``case`` against the fitted normal, else the case's own baseline."""
         logs = case.telemetry.logs
@@ -262,15 +293,17 @@ class RUN(RCAMethod, NeuralGrangerParams):
         return LogNormal().fit(logs.loc[times < case.inject_time]).changes(logs.loc[times >= case.inject_time])
 
     def _series_scores(
-        self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray
+        self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray, metrics: list[str]
     ) -> tuple[dict[str, float], dict[str, float | None]]:
         """Anomaly score and onset time (``None``: never 3 robust sigmas out) of every column of ``frame``."""
         values = frame.to_numpy(dtype=float)
         onset = onset_index(baseline_zscores(values[before], values[~before]))
-        scores = series_scores(
-            values[before], values[~before], direction=self.direction, scoring=self.scoring,
-            persistence=self.persistence,
-        )  # fmt: skip
+        score = partial(
+            series_scores, values[before], values[~before], scoring=self.scoring, persistence=self.persistence
+        )
+        scores = score(direction="up" if self.direction == "up" else "both")
+        if self.direction == "red":
+            scores = np.where([is_symptom_metric(m) for m in metrics], scores, score(direction="up"))
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))

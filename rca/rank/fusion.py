@@ -4,26 +4,30 @@ Two steps, each a plain function:
 
 1. :func:`walk_scores`: the normalised seed (anomaly score) of each series mixed with personalized
    PageRank from the seeds back to their causes (:func:`rca.rank.pagerank.personalized_pagerank`).
-2. :func:`standout_keys`: a sort key per series, ``(cause tier, symptom tier, cause out of range,
-   score)``: services first by how far their cause metrics stand out among peers, then by how far
-   their symptoms do, then, within a service, its cause series out of their normal range before the
-   rest, each by the walked score. :func:`key_scores` turns keys into scores that keep their order
-   and their ties.
+2. :func:`standout_keys`: a sort key per series, ``(cause tier, frontier, symptom tier, cause out of
+   range, score)``: services first by how far their cause metrics stand out among peers, then those
+   on the call graph's frontier of anomalous services (:func:`traversal_frontier`: no anomalous
+   callee) before the rest, then by how far their symptoms stand out, then, within a service, its
+   cause series out of their normal range before the rest, each by the walked score.
+   :func:`key_scores` turns keys into scores that keep their order and their ties.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Literal
+
+import networkx as nx
 
 from rca.anomaly.signals import NORMAL_RANGE, standout_scores
 from rca.data.case import is_symptom_metric
 from rca.rank.pagerank import ReverseWalk, personalized_pagerank
 
 Personalization = Literal["anomaly", "uniform"]
-StandoutKey = tuple[float, float, bool, float]
-"""``(cause tier of the service, symptom tier of the service, cause series out of range, score)``."""
+StandoutKey = tuple[float, bool, float, bool, float]
+"""``(cause tier of the service, on the traversal frontier, symptom tier of the service, cause series out of
+range, score)``."""
 Spread = Callable[[Mapping[str, float]], Mapping[str, float]]
 """Series scores -> the same scores spread through the causal graph (e.g. :func:`walk_scores`)."""
 
@@ -82,6 +86,7 @@ def standout_keys(
     *,
     normal: float = NORMAL_RANGE,
     own_normal: Collection[str] = (),
+    frontier: Collection[str] | None = None,
 ) -> dict[str, StandoutKey]:
     """Sort keys that order services by where they stand out: causes, then symptoms, then ``within``.
 
@@ -112,6 +117,10 @@ def standout_keys(
         the margin over the runner-up says little); their score is added to every cause margin of their
         service before the spread, and is the margin of their own series. A service without one is
         ordered as before.
+    frontier
+        Services a symptom cannot be passed to from below (:func:`traversal_frontier`): among services
+        tied in the cause tier, these come before the others whatever their symptoms' margins. ``None``:
+        every service is on it (no call graph, or the rule switched off).
     """
     peers = {c: v for c, v in anomaly.items() if c not in own_normal}
     margins = standout_scores(peers, series, normal=normal)
@@ -125,12 +134,50 @@ def standout_keys(
     return {
         c: (
             causes.get(series[c][0], 0.0),
+            frontier is None or series[c][0] in frontier,
             symptoms.get(series[c][0], 0.0),
             not symptom[c] and anomaly[c] > normal,
             within[c],
         )
         for c in within
     }
+
+
+def traversal_frontier(onsets: Mapping[str, float], calls: Iterable[tuple[str, str]]) -> set[str]:
+    """The anomalous services that no callee's anomaly explains: none of their callees went anomalous first.
+
+    A service waits on its callees, so their slowness and failures show in its own latency and
+    errors: a symptom travels from callee to caller, and the deepest anomalous services of the call
+    graph are where it can start (the anomaly traversal of Hardt et al., "The PetShop Dataset: Finding
+    Causes of Performance Issues across Microservices", 2023; the premise of MicroRCA, Wu et al., NOMS
+    2020). A callee explains its caller only if its anomaly began no later than the caller's: an effect
+    does not precede its cause, and a callee that goes out of range by chance after the caller did
+    does not move the blame. Services that call each other (a cycle) cannot explain each other away: a
+    cycle counts as one service, whose callees are those of its members outside it, each compared with
+    the member it is called by.
+
+    Parameters
+    ----------
+    onsets
+        The anomalous services (latency or errors out of their normal range), each with the time its
+        anomaly began (``inf`` when unknown: it explains nothing and is explained by any callee).
+    calls
+        ``(caller, callee)`` service pairs.
+    """
+    graph = nx.DiGraph((a, b) for a, b in calls if a != b)
+    graph.add_nodes_from(onsets)
+    condensed = nx.condensation(graph)
+    component = condensed.graph["mapping"]
+    explained = {
+        c
+        for c, members in condensed.nodes(data="members")
+        if any(
+            component[v] != c and v in onsets and u in onsets and onsets[v] <= onsets[u]
+            for u in members
+            for v in graph.successors(u)
+        )
+    }
+    return {s for s in onsets if component[s] not in explained}
 
 
 def key_scores(keys: Mapping[str, StandoutKey]) -> dict[str, float]:
@@ -142,4 +189,12 @@ def key_scores(keys: Mapping[str, StandoutKey]) -> dict[str, float]:
     return {column: float(bisect_left(ordered, key)) for column, key in keys.items()}
 
 
-__all__ = ["Personalization", "StandoutKey", "key_scores", "service_best", "standout_keys", "walk_scores"]
+__all__ = [
+    "Personalization",
+    "StandoutKey",
+    "key_scores",
+    "service_best",
+    "standout_keys",
+    "traversal_frontier",
+    "walk_scores",
+]

@@ -71,3 +71,52 @@ def test_within_a_service_a_saturated_resource_comes_before_its_symptoms() -> No
     )  # the order alone, without the prior's walk
     assert ranking.info["services"][0] == "a"
     assert ranking.candidates[0].metric == "a_cpu"
+
+
+def _red_case(calls: list[tuple[str, str]] | None) -> Case:
+    """RED-only services gateway -> a -> b: b's availability falls a little; a waits out b's failures (latency
+    x 20), and the gateway waits on a for some of its requests (x 1.5)."""
+    rng = np.random.default_rng(1)
+    rows, fault = 60, 45
+    frame = pd.DataFrame(
+        {
+            f"{s}_{m}": rng.normal(level, level / 50, rows)
+            for s in ("gateway", "a", "b")
+            for m, level in (("requests", 500.0), ("latency_average", 20.0), ("availability", 99.9))
+        }
+    )
+    frame["b_availability"] = rng.normal(99.9, 0.02, rows)
+    frame.loc[fault:, "b_availability"] -= 0.2
+    frame.loc[fault:, "a_latency_average"] *= 20.0
+    frame.loc[fault:, "gateway_latency_average"] *= 1.5
+    frame.index = pd.Index(np.arange(rows, dtype=float) * 300, name="time")
+    return Case("red", Telemetry.from_frame(frame, graph=calls), inject_time=float(fault * 300))
+
+
+def _scores(method: RUN, case: Case) -> dict[str, float]:
+    return {str(c.metric): c.evidence["anomaly_score"] for c in method.fit(case.normal()).rank(case).candidates}
+
+
+def test_a_fall_in_availability_counts_as_a_rise_in_latency() -> None:
+    case = _red_case(None)
+    assert _scores(RUN(min_fit_rows=10**6), case)["b_availability"] > 1.0, "b's availability left its range"
+    assert _scores(RUN(min_fit_rows=10**6, direction="up"), case)["b_availability"] == 0.0
+
+
+def test_a_resource_that_falls_is_not_a_cause() -> None:
+    # c's CPU drops out of its range (less work: an effect); only with direction="both" does it count
+    case = _services_case({"c_cpu": -8.0, "b_latency_p99": 20.0})
+    assert _scores(RUN(min_fit_rows=10**6), case)["c_cpu"] == 0.0
+    assert RUN(min_fit_rows=10**6).fit(case.normal()).rank(case).info["services"][0] == "b"
+    assert _scores(RUN(min_fit_rows=10**6, direction="both"), case)["c_cpu"] > 1.0
+
+
+def test_the_call_graph_names_the_deepest_anomalous_service() -> None:
+    calls = [("gateway", "a"), ("a", "b")]
+    case = _red_case(calls)
+    assert RUN(min_fit_rows=10**6).fit(case.normal()).rank(case).info["services"][0] == "b"
+    # without the frontier, a's far larger latency margin decides
+    assert RUN(min_fit_rows=10**6, traversal=False).fit(case.normal()).rank(case).info["services"][0] == "a"
+    # without a call graph there is nothing to traverse
+    unmapped = _red_case(None)
+    assert RUN(min_fit_rows=10**6).fit(unmapped.normal()).rank(unmapped).info["services"][0] == "a"

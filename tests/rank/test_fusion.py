@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import networkx as nx
 import pytest
 
-from rca.rank.fusion import key_scores, service_best, standout_keys, walk_scores
+from rca.rank.fusion import key_scores, service_best, standout_keys, traversal_frontier, walk_scores
 from rca.rank.pagerank import ReverseWalk
 
 SERIES = {
@@ -24,10 +26,10 @@ def _identity(scores: object) -> object:
 
 def test_key_scores_keep_the_order_and_the_ties_of_the_keys() -> None:
     keys = {
-        "x": (1.0, 0.0, False, 0.5),
-        "y": (1.0, 0.0, True, 0.1),
-        "z": (0.0, 9.0, True, 9.0),
-        "w": (1.0, 0.0, False, 0.5),
+        "x": (1.0, True, 0.0, False, 0.5),
+        "y": (1.0, True, 0.0, True, 0.1),
+        "z": (0.0, True, 9.0, True, 9.0),
+        "w": (1.0, True, 0.0, False, 0.5),
     }
     scores = key_scores(keys)
     assert scores["y"] > scores["x"] == scores["w"] > scores["z"]
@@ -40,7 +42,7 @@ def test_a_cause_standing_out_comes_before_a_larger_symptom() -> None:
     within = dict.fromkeys(anomaly, 0.0) | {"a_latency": 0.9}
     keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
     assert keys["b_cpu"][0] > keys["a_latency"][0] == 0.0
-    assert keys["a_latency"][1] > keys["b_latency"][1]
+    assert keys["a_latency"][2] > keys["b_latency"][2]
     ordered = sorted(keys, key=lambda c: keys[c], reverse=True)
     assert ordered[:2] == ["b_cpu", "b_latency"]
     assert ordered[2] == "a_latency"
@@ -50,7 +52,7 @@ def test_within_a_service_its_cause_out_of_range_precedes_its_symptom() -> None:
     anomaly = {"a_cpu": 4.0, "a_latency": 900.0, "b_cpu": 0.2, "b_latency": 0.2, "c_cpu": 0.1, "c_latency": 0.1}
     within = {c: anomaly[c] / 1000 for c in anomaly}  # the plain score prefers the latency
     keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
-    assert keys["a_cpu"][2] and not keys["a_latency"][2]
+    assert keys["a_cpu"][3] and not keys["a_latency"][3]
     assert keys["a_cpu"] > keys["a_latency"]
 
 
@@ -58,10 +60,52 @@ def test_services_tied_on_both_tiers_are_ordered_by_the_plain_score() -> None:
     anomaly = dict.fromkeys(SERIES, 0.5)  # nothing leaves its normal range: no margins anywhere
     within = {"a_cpu": 0.1, "a_latency": 0.2, "b_cpu": 0.3, "b_latency": 0.05, "c_cpu": 0.0, "c_latency": 0.0}
     keys = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
-    assert {k[:3] for k in keys.values()} == {(0.0, 0.0, False)}
+    assert {k[:4] for k in keys.values()} == {(0.0, True, 0.0, False)}
     assert max(keys, key=lambda c: keys[c]) == "b_cpu"
     scores = key_scores(keys)
     assert scores["c_cpu"] == scores["c_latency"], "equal keys stay tied for the pessimistic evaluator"
+
+
+def _at(services: str, time: float = 0.0) -> dict[str, float]:
+    return dict.fromkeys(services.split(), time)
+
+
+def test_the_traversal_frontier_is_the_deepest_anomalous_services() -> None:
+    # gateway -> a -> b -> c and gateway -> d: a symptom of c shows in b, a and the gateway
+    calls = [("gateway", "a"), ("a", "b"), ("b", "c"), ("gateway", "d")]
+    assert traversal_frontier(_at("gateway a b c"), calls) == {"c"}
+    assert traversal_frontier(_at("gateway a d"), calls) == {"a", "d"}
+    assert traversal_frontier(_at("b d"), calls) == {"b", "d"}, "an anomalous caller does not demote its callee"
+    assert traversal_frontier(_at("x"), calls) == {"x"}, "a service outside the call graph has no callee"
+    assert traversal_frontier({}, calls) == set()
+
+
+def test_a_callee_whose_anomaly_began_later_explains_nothing() -> None:
+    calls = [("gateway", "a"), ("a", "b")]
+    assert traversal_frontier({"a": 60.0, "b": 120.0}, calls) == {"a", "b"}
+    assert traversal_frontier({"a": 60.0, "b": 60.0}, calls) == {"b"}
+    assert traversal_frontier({"a": 60.0, "b": math.inf}, calls) == {"a", "b"}, "an unknown onset explains nothing"
+    assert traversal_frontier({"a": math.inf, "b": 60.0}, calls) == {"b"}
+
+
+def test_services_calling_each_other_do_not_explain_each_other_away() -> None:
+    calls = [("gateway", "a"), ("a", "b"), ("b", "a"), ("b", "c")]
+    assert traversal_frontier(_at("gateway a b"), calls) == {"a", "b"}
+    assert traversal_frontier(_at("gateway a b c"), calls) == {"c"}
+
+
+def test_the_frontier_comes_after_the_cause_tier_and_before_the_symptom_margins() -> None:
+    # a's latency stands out far more, but a waits on b, whose latency left its range too
+    anomaly = {"a_cpu": 0.5, "a_latency": 5000.0, "b_cpu": 0.5, "b_latency": 3.0, "c_cpu": 0.5, "c_latency": 0.5}
+    within = dict.fromkeys(anomaly, 0.0)
+    plain = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    assert max(plain, key=lambda c: plain[c]).startswith("a_")
+    keys = standout_keys(anomaly, SERIES, within, _identity, frontier={"b"})  # type: ignore[arg-type]
+    assert max(keys, key=lambda c: keys[c]).startswith("b_")
+    # a cause standing out still comes first
+    anomaly["c_cpu"] = 4.0
+    keys = standout_keys(anomaly, SERIES, within, _identity, frontier={"b"})  # type: ignore[arg-type]
+    assert max(keys, key=lambda c: keys[c]) == "c_cpu"
 
 
 def test_service_best_takes_the_best_series() -> None:
@@ -109,4 +153,4 @@ def test_a_request_rate_is_a_symptom_not_a_cause_tier_metric() -> None:
     anomaly = {"a_latency": 30.0, "b_request_rate": 50.0, "c_latency": 0.5}
     keys = standout_keys(anomaly, series, dict.fromkeys(anomaly, 0.0), _identity)
     assert all(key[0] == 0.0 for key in keys.values()), "no cause tier on RED-only data"
-    assert keys["b_request_rate"][2] is False, "a rate out of its range is not a cause series"
+    assert keys["b_request_rate"][3] is False, "a rate out of its range is not a cause series"

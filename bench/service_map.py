@@ -1,0 +1,185 @@
+"""Service-map benchmark: does the method hold on a system seen only through RED metrics and a call graph?
+
+The cases (``bench/service_map_cases.py``) are simulated systems of the kind a managed, serverless-style
+deployment gives: per component only request count, latency (average and percentiles) and
+availability every 5 minutes, plus the call graph; faults of latency, availability and overload in one
+component spread to every caller. Nothing of the shared datasets is in them, and no parameter of
+``run`` was chosen on them: it is a check of how the method carries to another kind of system.
+
+Per case ``run`` is fitted once on the rows before the fault; every variant ranks with that one fit:
+
+- ``run``: the method as registered;
+- ``no traversal``: without the call-graph frontier (:func:`rca.rank.fusion.traversal_frontier`);
+- ``rises only``: ``direction="up"``, falls of a series do not count (an availability that drops);
+- ``learned graph only``: the graph the neural Granger model learned, no call graph (so no frontier);
+- ``call graph only``: the call graph without the learned one;
+- ``no graph``: anomaly scores and peer margins alone (no walk, no frontier);
+- ``random call graph``: the service map rewired by degree-preserving swaps (for the walk and the frontier);
+- peers on the same cases: BARO and N-sigma counting rises only (their published form) and both
+  directions, and random.
+
+Paired counts (wins/losses against ``run`` at AC@1, McNemar's exact p) say which part earns what.
+
+Reproduce (from the project root; about 8 minutes per seed on 2 cores)::
+
+    .venv/bin/python bench/service_map.py --cases 60 --seeds 0 2 3
+
+Writes the cases to ``--out`` (default ``bench/results/service-map-cases``, git-ignored: replay them
+with ``rca eval DIR``), a markdown table to stdout, ``bench/results/service-map.json`` and the
+``service-map`` block of ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.progress import Progress
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from paired import paired
+from report import commit, machine, replace_block
+from service_map_cases import FAULTS, make_case
+from synthetic_cases import degree_preserving
+
+from rca.data.case import Case, Telemetry
+from rca.data.casedir import write_case_dir
+from rca.data.datasets import discover
+from rca.data.preprocess import preprocess
+from rca.eval.metrics import accuracy_at_k, service_rank
+from rca.eval.runner import fit_data
+from rca.methods import get_method
+from rca.methods.base import RCAMethod
+from rca.methods.run import RUN
+
+RUN_VARIANTS: dict[str, dict[str, Any]] = {
+    "run": {},
+    "no traversal": {"traversal": False},
+    "rises only": {"direction": "up"},
+    "learned graph only": {"graph": "learned", "traversal": False},
+    "call graph only": {"graph": "call"},
+    "no graph": {"graph": "learned", "pagerank": False, "traversal": False},
+    "random call graph": {},
+}
+PEERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "baro": ("baro", {}),
+    "baro, both directions": ("baro", {"direction": "both"}),
+    "nsigma": ("nsigma", {}),
+    "nsigma, both directions": ("nsigma", {"direction": "both"}),
+    "random": ("random", {}),
+}
+
+
+def rewired(case: Case, rng: np.random.Generator) -> Case:
+    """The case with its call graph rewired by degree-preserving swaps."""
+    graph = list(case.telemetry.graph or ())
+    names = sorted({s for edge in graph for s in edge})
+    index = {name: i for i, name in enumerate(names)}
+    edges = degree_preserving([(index[a], index[b]) for a, b in graph], len(names), rng)
+    telemetry = Telemetry.from_frame(
+        case.frame, series=case.telemetry.series, graph=[(names[a], names[b]) for a, b in edges]
+    )
+    return Case(case.name, telemetry, case.inject_time, case.root_cause, case.symptom, case.step_seconds)
+
+
+def rank_of(method: RCAMethod, case: Case) -> int | None:
+    assert case.root_cause is not None
+    return service_rank(method.rank(case), case.root_cause.service)
+
+
+def evaluate(directory: Path, seed: int, ranks: dict[str, dict[str, int | None]]) -> None:
+    """Add the rank of the root cause per variant and case of ``directory`` to ``ranks`` (cases as ``seed/name``)."""
+    refs = discover(directory)
+    rng = np.random.default_rng(seed)
+    fit_seconds: list[float] = []
+    with Progress() as progress:
+        task = progress.add_task(f"seed {seed}", total=len(refs))
+        for ref in refs:
+            case = preprocess(ref.load())
+            started = time.perf_counter()
+            fitted = RUN().fit(fit_data(case, history=False))
+            fit_seconds.append(time.perf_counter() - started)
+            for label, params in RUN_VARIANTS.items():
+                method = RUN(**{**fitted.get_params(), **params})
+                method.model_ = fitted.model_
+                key = f"{seed}/{case.name}"
+                ranks[label][key] = rank_of(method, rewired(case, rng) if label == "random call graph" else case)
+            for label, (name, params) in PEERS.items():
+                ranks[label][f"{seed}/{case.name}"] = rank_of(get_method(name, **params), case)
+            progress.update(task, advance=1, description=ref.name)
+    print(f"seed {seed}: run fit median {np.median(fit_seconds):.2f} s per case", file=sys.stderr)
+
+
+def _kind(case: str) -> str:
+    return case.split("/")[-1].split("-")[0]
+
+
+def table(ranks: dict[str, dict[str, int | None]], seeds: list[int]) -> list[str]:
+    """Pooled AC@k per variant, AC@1 per fault kind and per seed, paired counts against ``run``."""
+    cases = list(ranks["run"])
+    kinds = Counter(_kind(c) for c in cases)
+    header = [
+        "variant", "AC@1", "AC@3", "Avg@5", *(f"AC@1 {k} ({kinds[k]})" for k in FAULTS),
+        *(f"AC@1 seed {s}" for s in seeds), "wins / losses vs run (p)",
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, by_case in ranks.items():
+        values = [by_case[c] for c in cases]
+        avg5 = sum(accuracy_at_k(values, k) for k in range(1, 6)) / 5
+        per_kind = [accuracy_at_k([by_case[c] for c in cases if _kind(c) == k], 1) for k in FAULTS]
+        per_seed = [accuracy_at_k([by_case[c] for c in cases if c.startswith(f"{s}/")], 1) for s in seeds]
+        versus = "" if label == "run" else _versus(by_case, ranks["run"])
+        row = [label, accuracy_at_k(values, 1), accuracy_at_k(values, 3), avg5, *per_kind, *per_seed]
+        lines.append("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + f" | {versus} |")
+    return lines
+
+
+def _versus(a: dict[str, int | None], b: dict[str, int | None]) -> str:
+    result = paired(a, b, k=1)
+    return f"{result.wins} / {result.losses} (p {result.p_value:.3f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=60)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 2, 3], help="one set of cases per seed")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "service-map-cases")
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite the block in docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    ranks: dict[str, dict[str, int | None]] = {label: {} for label in [*RUN_VARIANTS, *PEERS]}
+    for seed in args.seeds:
+        directory = args.out / f"seed-{seed}"
+        shutil.rmtree(directory, ignore_errors=True)
+        rng = np.random.default_rng(seed)
+        for index in range(args.cases):
+            case = make_case(index, rng)
+            write_case_dir(case, directory / case.name)
+        evaluate(directory, seed, ranks)
+    seeds = " ".join(map(str, args.seeds))
+    reproduce = f".venv/bin/python bench/service_map.py --cases {args.cases} --seeds {seeds}"
+    lines = [
+        "## Service-map benchmark (simulated RED-only systems with a call graph)",
+        f"Measured on {machine()}, commit {commit()}. Reproduce: `{reproduce}`; the cases are written to "
+        f"`bench/results/service-map-cases/seed-N` (`rca eval` reads them). {args.cases} cases per seed, pooled; "
+        "AC@1 per fault kind and per seed; paired wins and losses against `run` at AC@1 (McNemar's exact p).",
+        "",
+        *table(ranks, args.seeds),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    results = Path(__file__).parent / "results"
+    (results / "service-map.json").write_text(json.dumps({"seeds": args.seeds, "ranks": ranks}, indent=1) + "\n")
+    if not args.no_docs:
+        replace_block("service-map", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
