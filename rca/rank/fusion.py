@@ -119,8 +119,11 @@ def standout_keys(
         ordered as before.
     frontier
         Services a symptom cannot be passed to from below (:func:`traversal_frontier`): among services
-        tied in the cause tier, these come before the others whatever their symptoms' margins. ``None``:
-        every service is on it (no call graph, or the rule switched off).
+        tied in the cause tier whose symptoms stand out, these come before the others whatever their
+        margins. Services whose symptoms stand out nowhere keep their place behind them: a service that
+        left its range by a little, with nothing below it, is not promoted over every other (on noisy
+        one-minute data most services leave their range somewhere). ``None``: every service is on it
+        (no call graph, or the rule switched off).
     """
     peers = {c: v for c, v in anomaly.items() if c not in own_normal}
     margins = standout_scores(peers, series, normal=normal)
@@ -134,7 +137,7 @@ def standout_keys(
     return {
         c: (
             causes.get(series[c][0], 0.0),
-            frontier is None or series[c][0] in frontier,
+            frontier is None or (series[c][0] in frontier and symptoms.get(series[c][0], 0.0) > 0.0),
             symptoms.get(series[c][0], 0.0),
             not symptom[c] and anomaly[c] > normal,
             within[c],

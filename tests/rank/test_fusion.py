@@ -95,17 +95,30 @@ def test_services_calling_each_other_do_not_explain_each_other_away() -> None:
 
 
 def test_the_frontier_comes_after_the_cause_tier_and_before_the_symptom_margins() -> None:
-    # a's latency stands out far more, but a waits on b, whose latency left its range too
-    anomaly = {"a_cpu": 0.5, "a_latency": 5000.0, "b_cpu": 0.5, "b_latency": 3.0, "c_cpu": 0.5, "c_latency": 0.5}
+    # a's latency stands out more than b's errors, but a waits on b, whose errors left their range first
+    series = {**SERIES, "a_errors": ("a", "errors"), "b_errors": ("b", "errors"), "c_errors": ("c", "errors")}
+    anomaly = {
+        "a_cpu": 0.5, "a_latency": 5000.0, "a_errors": 4.0,
+        "b_cpu": 0.5, "b_latency": 3.0, "b_errors": 60.0,
+        "c_cpu": 0.5, "c_latency": 0.5, "c_errors": 0.5,
+    }  # fmt: skip
     within = dict.fromkeys(anomaly, 0.0)
-    plain = standout_keys(anomaly, SERIES, within, _identity)  # type: ignore[arg-type]
+    plain = standout_keys(anomaly, series, within, _identity)  # type: ignore[arg-type]
     assert max(plain, key=lambda c: plain[c]).startswith("a_")
-    keys = standout_keys(anomaly, SERIES, within, _identity, frontier={"b"})  # type: ignore[arg-type]
+    keys = standout_keys(anomaly, series, within, _identity, frontier={"b"})  # type: ignore[arg-type]
     assert max(keys, key=lambda c: keys[c]).startswith("b_")
     # a cause standing out still comes first
     anomaly["c_cpu"] = 4.0
-    keys = standout_keys(anomaly, SERIES, within, _identity, frontier={"b"})  # type: ignore[arg-type]
+    keys = standout_keys(anomaly, series, within, _identity, frontier={"b"})  # type: ignore[arg-type]
     assert max(keys, key=lambda c: keys[c]) == "c_cpu"
+
+
+def test_a_frontier_service_standing_out_nowhere_is_not_promoted() -> None:
+    # b left its range a little, with no anomalous callee; a's latency stands out: a stays first
+    anomaly = {"a_cpu": 0.5, "a_latency": 5000.0, "b_cpu": 0.5, "b_latency": 3.0, "c_cpu": 0.5, "c_latency": 0.5}
+    keys = standout_keys(anomaly, SERIES, dict.fromkeys(anomaly, 0.0), _identity, frontier={"b"})  # type: ignore[arg-type]
+    assert max(keys, key=lambda c: keys[c]).startswith("a_")
+    assert not keys["b_latency"][1]
 
 
 def test_service_best_takes_the_best_series() -> None:
