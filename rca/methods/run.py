@@ -43,7 +43,7 @@ from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, 
 from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.data.case import Case, Telemetry, is_symptom_metric, is_user_facing_metric
+from rca.data.case import Case, Telemetry, is_user_facing_metric, red_kind
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
 from rca.methods.run_model import FittedModel
@@ -52,7 +52,7 @@ from rca.rank.pagerank import ReverseWalk
 from rca.rank.ranking import Candidate, Ranking, sort_candidates
 
 GraphSource = Literal["learned", "call", "both"]
-Falls = Literal["up", "both", "red"]
+Falls = Literal["up", "both", "errors"]
 Fusion = Literal["standout", "score"]
 Logs = Literal["on", "off", "only"]
 EVIDENCE_PATHS = 10
@@ -70,12 +70,13 @@ class RUN(RCAMethod, NeuralGrangerParams):
         neural Granger model's (:class:`rca.causal.granger_params.NeuralGrangerParams`);
         ``pretraining=False`` is the ablation without contrastive pretraining.
     direction, scoring, persistence
-        How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="red"``: for
-        RED series (request rate, errors or availability, latency: :func:`rca.data.case.is_symptom_metric`)
-        a fall out of the normal range counts as much as a rise (an availability or success rate that
-        drops is how a failing component shows), for the others only rises (a resource that falls has
-        less work to do, an effect: BARO's choice); ``"both"``: falls count for every series; ``"up"``:
-        for none. ``scoring="exceedance"``: the ``persistence``-th largest rise relative to
+        How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="errors"``: for
+        series of errors, success rate or availability (``red_kind(metric) == "errors"``,
+        :func:`rca.data.case.red_kind`) a fall out of the normal range counts as much as a rise (an
+        availability or success rate that drops is how a failing component shows), for the others only
+        rises (a resource, a load or a latency that falls is an effect: less work, or requests failing
+        fast: BARO's choice); ``"both"``: falls count for every series; ``"up"``: for none.
+        ``scoring="exceedance"``: the ``persistence``-th largest rise relative to
         the largest swing of the series' own baseline, so bursty tail percentiles do not outscore a
         steady series that leaves its range (2: a one-sample spike is not a fault); ``"zscore"``: BARO's.
     traces
@@ -132,7 +133,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     learns = True
 
     edge_threshold: float = 0.3
-    direction: Falls = "red"
+    direction: Falls = "errors"
     scoring: Scoring = "exceedance"
     persistence: int = 2
     traces: bool = True
@@ -302,8 +303,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
             series_scores, values[before], values[~before], scoring=self.scoring, persistence=self.persistence
         )
         scores = score(direction="up" if self.direction == "up" else "both")
-        if self.direction == "red":
-            scores = np.where([is_symptom_metric(m) for m in metrics], scores, score(direction="up"))
+        if self.direction == "errors":
+            scores = np.where([red_kind(m) == "errors" for m in metrics], scores, score(direction="up"))
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))

@@ -120,3 +120,10 @@ def test_the_call_graph_names_the_deepest_anomalous_service() -> None:
     # without a call graph there is nothing to traverse
     unmapped = _red_case(None)
     assert RUN(min_fit_rows=10**6).fit(unmapped.normal()).rank(unmapped).info["services"][0] == "a"
+
+
+def test_a_latency_that_falls_is_not_a_fault() -> None:
+    # c's latency drops out of its range: requests failing fast, or less to do, an effect either way
+    case = _services_case({"c_latency_p99": -8.0})
+    assert _scores(RUN(min_fit_rows=10**6), case)["c_latency_p99"] == 0.0
+    assert _scores(RUN(min_fit_rows=10**6, direction="both"), case)["c_latency_p99"] > 1.0
