@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/ablation.py ../shared/data/sock-shop-rcd
 	$(BIN)/python bench/ablation.py ../shared/data/nezha-train-ticket
+	$(BIN)/python bench/service_map.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/otlp_json.py
 	$(BIN)/python bench/api.py

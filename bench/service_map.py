@@ -40,8 +40,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from rich.progress import Progress
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paired import paired
@@ -141,6 +145,29 @@ def table(ranks: dict[str, dict[str, int | None]], seeds: list[int]) -> list[str
     return lines
 
 
+def chart(ranks: dict[str, dict[str, int | None]], path: Path) -> None:
+    """AC@1 per variant, overall and per fault kind, as horizontal bars (``docs/img/service-map.png``)."""
+    labels = list(ranks)
+    cases = list(ranks["run"])
+    groups = {"all": cases} | {k: [c for c in cases if _kind(c) == k] for k in FAULTS}
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(labels) + 1.2))
+    height = 0.8 / len(groups)
+    for offset, (group, members) in enumerate(groups.items()):
+        values = [accuracy_at_k([ranks[label][c] for c in members], 1) for label in labels]
+        ax.barh([i + (offset - 1.5) * height for i in range(len(labels))], values, height, label=group)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("AC@1")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Simulated RED-only systems with a call graph ({len(cases)} cases)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _versus(a: dict[str, int | None], b: dict[str, int | None]) -> str:
     result = paired(a, b, k=1)
     return f"{result.wins} / {result.losses} (p {result.p_value:.3f})"
@@ -152,16 +179,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 2, 3], help="one set of cases per seed")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "service-map-cases")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the block in docs/benchmarks.md")
+    parser.add_argument(
+        "--from-json", action="store_true", help="rebuild the table and chart from bench/results/service-map.json"
+    )
     args = parser.parse_args(argv)
-    ranks: dict[str, dict[str, int | None]] = {label: {} for label in [*RUN_VARIANTS, *PEERS]}
-    for seed in args.seeds:
-        directory = args.out / f"seed-{seed}"
-        shutil.rmtree(directory, ignore_errors=True)
-        rng = np.random.default_rng(seed)
-        for index in range(args.cases):
-            case = make_case(index, rng)
-            write_case_dir(case, directory / case.name)
-        evaluate(directory, seed, ranks)
+    results = Path(__file__).parent / "results"
+    if args.from_json:
+        saved = json.loads((results / "service-map.json").read_text())
+        args.seeds, args.cases, ranks = saved["seeds"], saved["cases"], saved["ranks"]
+    else:
+        ranks = {label: {} for label in [*RUN_VARIANTS, *PEERS]}
+        for seed in args.seeds:
+            directory = args.out / f"seed-{seed}"
+            shutil.rmtree(directory, ignore_errors=True)
+            rng = np.random.default_rng(seed)
+            for index in range(args.cases):
+                case = make_case(index, rng)
+                write_case_dir(case, directory / case.name)
+            evaluate(directory, seed, ranks)
+        saved = {"seeds": args.seeds, "cases": args.cases, "ranks": ranks}
+        (results / "service-map.json").write_text(json.dumps(saved, indent=1) + "\n")
     seeds = " ".join(map(str, args.seeds))
     reproduce = f".venv/bin/python bench/service_map.py --cases {args.cases} --seeds {seeds}"
     lines = [
@@ -171,11 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         "AC@1 per fault kind and per seed; paired wins and losses against `run` at AC@1 (McNemar's exact p).",
         "",
         *table(ranks, args.seeds),
+        "",
+        "![AC@1 per variant on the simulated systems](img/service-map.png)",
     ]
     text = "\n".join(lines)
     print(text)
-    results = Path(__file__).parent / "results"
-    (results / "service-map.json").write_text(json.dumps({"seeds": args.seeds, "ranks": ranks}, indent=1) + "\n")
+    chart(ranks, Path(__file__).resolve().parents[1] / "docs" / "img" / "service-map.png")
     if not args.no_docs:
         replace_block("service-map", text)
     return 0

@@ -8,7 +8,8 @@ and closes it when every series involved is back, without a storm of duplicates:
   by the largest ``|z|`` that history itself shows (at least 1). A score of 1 just reaches the
   widest normal swing; the ranking counts a series as out of its normal range above that
   (``rca.methods.run.NORMAL_RANGE``), and the detector asks for ``threshold`` times it. Increases
-  only, as the ranking.
+  only, as the ranking, except for series whose fall is a fault (errors, success rate, availability:
+  :func:`rca.data.case.counts_falls`), where a fall counts as much.
 - The normal history is what the service knows: every normal point the detector was fed (the
   watcher feeds it the whole retained store at start-up), up to ``history_points`` per series; where
   a registered model learnt a series' median and IQR on its training history, those are used.
@@ -31,13 +32,14 @@ and closes it when every series involved is back, without a storm of duplicates:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from rca.anomaly.scores import RELATIVE_RESOLUTION
+from rca.data.case import counts_falls, split_series_name
 
 
 @dataclass
@@ -63,6 +65,11 @@ class IncidentEvent:
     onset: float
     symptoms: dict[str, float]
     previous_close: float | None = None
+
+
+def _metric_counts_falls(series: str) -> bool:
+    """Whether a fall of ``<service>_<metric>`` counts (:func:`rca.data.case.counts_falls` of its metric)."""
+    return counts_falls(split_series_name(series)[1])
 
 
 @dataclass
@@ -100,13 +107,17 @@ class IncidentDetector:
     resolution
         Rises below this share of a series' level are never anomalous: a memory gauge that held
         still for an hour and then grows by one allocation arena (0.1 %) has not left its normal range,
-        although it is far outside its (tiny) IQR.
+        although it is far outside its (tiny) IQR. Not for series whose fall counts (``falls``): an
+        availability of 99.9 % that drops to 99 % is ten times the errors.
     prior
         Series -> ``(median, IQR)`` learnt on longer history (a registered model); these replace
         the history's own median and IQR, and the swing is measured against them.
     score_threshold
         Score at or above which a point of a series fed as a score (:meth:`update_score`: a log
         change, already in units of the ranking's normal range) is anomalous.
+    falls
+        Series name -> whether a fall counts as much as a rise (by default the metric part of
+        ``<service>_<metric>`` read by :func:`rca.data.case.counts_falls`, as the ranking reads it).
     """
 
     threshold: float = 20.0
@@ -117,6 +128,7 @@ class IncidentDetector:
     resolution: float = 0.01
     prior: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     score_threshold: float = 6.0
+    falls: Callable[[str], bool] = _metric_counts_falls
     _series: dict[str, _SeriesState] = field(default_factory=dict, init=False, repr=False)
     _open: IncidentEvent | None = field(default=None, init=False, repr=False)
     last_closed: float | None = field(default=None, init=False)
@@ -131,7 +143,8 @@ class IncidentDetector:
         """How far ``value`` rises beyond the series' normal range (``None`` while it has none yet).
 
         ``max(z, 0) / max(swing, 1)`` with ``z`` the robust z-score against the history and
-        ``swing`` the largest ``|z|`` of the history itself, as :func:`rca.anomaly.scores.exceedance`.
+        ``swing`` the largest ``|z|`` of the history itself, as :func:`rca.anomaly.scores.exceedance`;
+        ``|z|`` in place of ``max(z, 0)`` for a series whose fall is a fault (``falls``).
         """
         state = self._series.get(series)
         if state is None or len(state.history) < self.min_history:
@@ -145,7 +158,8 @@ class IncidentDetector:
         center, spread, swing = state.stats
         if spread <= 0:
             return None  # a series that has not varied yet has no normal range to leave
-        return float(max((value - center) / spread, 0.0) / max(swing, 1.0))
+        z = (value - center) / spread
+        return float((abs(z) if self.falls(series) else max(z, 0.0)) / max(swing, 1.0))
 
     def _stats(self, series: str, history: np.ndarray, known: np.ndarray) -> tuple[float, float, float]:
         """Median, spread (0 when flat) of a normal history, and the widest swing of the long one (``known``).
@@ -163,7 +177,8 @@ class IncidentDetector:
                 spread = float(np.std(history))
         if not spread > RELATIVE_RESOLUTION * abs(center):
             return center, 0.0, 0.0
-        spread = max(spread, self.resolution * abs(center))
+        if not self.falls(series):  # a share of the level says nothing of an availability near 100 %
+            spread = max(spread, self.resolution * abs(center))
         return center, spread, float(np.max(np.abs(known - center), initial=0.0)) / spread
 
     def update(self, series: str, time: float, value: float) -> list[IncidentEvent]:

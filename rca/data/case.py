@@ -83,6 +83,16 @@ def is_symptom_metric(metric: str) -> bool:
     return red_kind(metric) is not None
 
 
+def counts_falls(metric: str) -> bool:
+    """Whether a fall of a metric is as much a fault signal as a rise: errors, success rate, availability.
+
+    An availability or success rate that drops is how a failing component shows; a resource, a load
+    or a latency that falls is an effect (less work, requests failing fast), so for those only rises
+    count. The RED kind ``"errors"`` of :func:`red_kind`.
+    """
+    return red_kind(metric) == "errors"
+
+
 def is_user_facing_metric(metric: str) -> bool:
     """Whether a metric name reads as what users feel: latency or errors (RED without the rate).
 

@@ -43,7 +43,7 @@ from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, 
 from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.data.case import Case, Telemetry, is_user_facing_metric, red_kind
+from rca.data.case import Case, Telemetry, counts_falls, is_user_facing_metric
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
 from rca.methods.run_model import FittedModel
@@ -71,8 +71,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         ``pretraining=False`` is the ablation without contrastive pretraining.
     direction, scoring, persistence
         How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="errors"``: for
-        series of errors, success rate or availability (``red_kind(metric) == "errors"``,
-        :func:`rca.data.case.red_kind`) a fall out of the normal range counts as much as a rise (an
+        series of errors, success rate or availability (:func:`rca.data.case.counts_falls`) a fall out
+        of the normal range counts as much as a rise (an
         availability or success rate that drops is how a failing component shows), for the others only
         rises (a resource, a load or a latency that falls is an effect: less work, or requests failing
         fast: BARO's choice); ``"both"``: falls count for every series; ``"up"``: for none.
@@ -304,7 +304,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
         )
         scores = score(direction="up" if self.direction == "up" else "both")
         if self.direction == "errors":
-            scores = np.where([red_kind(m) == "errors" for m in metrics], scores, score(direction="up"))
+            scores = np.where([counts_falls(m) for m in metrics], scores, score(direction="up"))
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))

@@ -108,3 +108,17 @@ def test_a_recurring_excursion_is_learnt_as_part_of_the_range() -> None:
     events = feed(IncidentDetector(), "rare_latency_p90", values)
     opened = [e.onset for e in events if e.kind == "opened"]
     assert opened == [200.0]  # the first time it is news; once it ended it is in the series' range
+
+
+def test_an_availability_that_falls_opens_an_incident_and_a_latency_that_falls_does_not() -> None:
+    rng = np.random.default_rng(5)
+    availability = np.concatenate([rng.normal(99.9, 0.02, 200), rng.normal(98.0, 0.02, 30)])
+    assert [e.kind for e in feed(IncidentDetector(), "cart_availability", availability)] == ["opened"]
+    falling_latency = np.concatenate([latency(rng, 200), latency(rng, 30, 10.0)])
+    assert feed(IncidentDetector(), "cart_latency", falling_latency) == []
+    # the ranking scores the availability's fall the same way (its median and IQR refreshed every 2 %)
+    detector = IncidentDetector(threshold=np.inf)
+    feed(detector, "cart_availability", availability[:200])
+    expected = float(exceedance(availability[:200, None], np.array([[98.0]]), direction="both")[0])
+    score = detector.score("cart_availability", 98.0)
+    assert score is not None and abs(score - expected) <= 0.05 * expected
