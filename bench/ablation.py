@@ -10,6 +10,8 @@ Variants (all other parameters at their defaults):
 - ``learned-graph`` / ``call-graph``: one graph source instead of both;
 - ``residuals``: forecast residuals added to the anomaly scores;
 - ``zscore-scoring``: BARO's robust z-score instead of the exceedance of the baseline's own range;
+- ``rises only``: falls of error, success-rate and availability series do not count (``direction="up"``);
+- ``no traversal frontier``: the call graph's frontier of anomalous services off (``traversal=False``);
 - ``no-traces``: without the per-service call-delay scores from spans;
 - ``no logs`` / ``logs only``: without the log-change signal / ranked by it alone (``logs="off"`` /
   ``"only"``); ``log-errors``: the log-only peer (rise of the error-line share).
@@ -45,6 +47,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "call-graph only": ("run", {"graph": "call"}),
     "residuals added": ("run", {"residuals": True}),
     "zscore scoring (no exceedance)": ("run", {"scoring": "zscore"}),
+    "rises only (no availability falls)": ("run", {"direction": "up"}),
+    "no traversal frontier": ("run", {"traversal": False}),
     "no traces (no call delays)": ("run", {"traces": False}),
     "no within-service prior (resource -> symptom)": ("run", {"service_prior": False}),
     "no logs": ("run", {"logs": "off"}),
