@@ -72,13 +72,13 @@ class RUN(RCAMethod, NeuralGrangerParams):
     direction, scoring, persistence
         How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="errors"``: for
         series of errors, success rate or availability (:func:`rca.data.case.counts_falls`) a fall out
-        of the normal range counts as much as a rise (an
-        availability or success rate that drops is how a failing component shows), for the others only
-        rises (a resource, a load or a latency that falls is an effect: less work, or requests failing
-        fast: BARO's choice); ``"both"``: falls count for every series; ``"up"``: for none.
-        ``scoring="exceedance"``: the ``persistence``-th largest rise relative to
-        the largest swing of the series' own baseline, so bursty tail percentiles do not outscore a
-        steady series that leaves its range (2: a one-sample spike is not a fault); ``"zscore"``: BARO's.
+        of the normal range counts as much as a rise (an availability that drops is how a failing
+        component shows), for the others only rises (a resource, a load or a latency that falls is an
+        effect: less work, or requests failing fast; BARO's choice); ``"both"``: falls count for every
+        series; ``"up"``: for none. ``scoring="exceedance"``: the ``persistence``-th largest rise
+        relative to the largest swing of the series' own baseline, so bursty tail percentiles do not
+        outscore a steady series that leaves its range (2: a one-sample spike is not a fault);
+        ``"zscore"``: BARO's.
     traces
         When the case has spans before and after the anomaly time, add one series per service,
         ``<service>_call_delay``: how much longer calls into it spend outside it (network and
@@ -119,9 +119,10 @@ class RUN(RCAMethod, NeuralGrangerParams):
         service, walked through the graph, causes before symptoms, the walked score ordering the rest
         (:func:`rca.rank.fusion.standout_keys`); ``"score"``: by the walked score alone.
     traversal
-        With ``fusion="standout"`` and a call graph: among services tied in the cause tier, those whose
-        latency or errors left their normal range while none of their callees' did come first
-        (:func:`rca.rank.fusion.traversal_frontier`): a symptom travels from callee to caller.
+        With ``fusion="standout"`` and a call graph: among services tied in the cause tier whose symptoms
+        stand out, those whose latency or errors left their normal range while no callee's had before
+        them come first (:func:`rca.rank.fusion.traversal_frontier`): a symptom travels from callee to
+        caller.
     min_fit_rows
         Below this many history rows no forecaster is trained (a forecaster cannot learn from a
         handful of rows; the ranking then uses anomaly scores and the call graph).
