@@ -246,6 +246,8 @@ class TemplateExplainer:
         change = c.evidence.get("log_change")
         if isinstance(change, Mapping) and describe_log_change(c.service, change):
             text += f"; {describe_log_change(c.service, change)}"
+        if c.evidence.get("frontier") is True:
+            text += "; none of its callees went anomalous before it"
         path = _path(case, ranking, c, evidence)
         if path:
             text += f", path {' -> '.join(path)}"

@@ -231,6 +231,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             damping=self.damping, mix=self.mix,
         )  # fmt: skip
         final, pagerank = walk(seeds)
+        frontier = None
         if self.logs == "only":
             final = {c: anomaly[c] if c in logged else 0.0 for c in columns}
         elif self.fusion == "standout":
@@ -248,6 +249,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
                 evidence["pagerank"] = pagerank.get(column, 0.0)
             if column in logged:
                 evidence[LOG_CHANGE] = changes[series[column][0]].evidence()
+            if frontier is not None:
+                evidence["frontier"] = series[column][0] in frontier
             candidates.append(Candidate(series[column][0], column, final[column], evidence))
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         ordered = _with_paths(sort_candidates(candidates), graph, symptom)

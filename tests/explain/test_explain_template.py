@@ -108,6 +108,15 @@ def test_ranking_evidence_takes_precedence(sock_case: Case) -> None:
     assert explanation.candidates[1].text == "2nd: user (score 0.5)."
 
 
+def test_a_candidate_on_the_call_graphs_frontier_says_so(sock_case: Case) -> None:
+    ranking = Ranking(
+        (Candidate("user", None, 0.9, {"frontier": True}), Candidate("carts", None, 0.5, {"frontier": False}))
+    )
+    first, second = TemplateExplainer().explain(sock_case, ranking).candidates[:2]
+    assert first.text == "1st: user (score 0.9); none of its callees went anomalous before it."
+    assert second.text == "2nd: carts (score 0.5)."
+
+
 def test_empty_ranking(sock_case: Case) -> None:
     explanation = TemplateExplainer().explain(sock_case, Ranking(()))
     assert explanation.root_cause is None

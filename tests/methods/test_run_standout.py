@@ -114,7 +114,10 @@ def test_a_resource_that_falls_is_not_a_cause() -> None:
 def test_the_call_graph_names_the_deepest_anomalous_service() -> None:
     calls = [("gateway", "a"), ("a", "b")]
     case = _red_case(calls)
-    assert RUN(min_fit_rows=10**6).fit(case.normal()).rank(case).info["services"][0] == "b"
+    ranking = RUN(min_fit_rows=10**6).fit(case.normal()).rank(case)
+    assert ranking.info["services"][0] == "b"
+    on_frontier = {c.service: c.evidence["frontier"] for c in ranking.candidates}
+    assert on_frontier == {"gateway": False, "a": False, "b": True}, "shown as evidence"
     # without the frontier, a's far larger latency margin decides
     assert RUN(min_fit_rows=10**6, traversal=False).fit(case.normal()).rank(case).info["services"][0] == "a"
     # without a call graph there is nothing to traverse
