@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from rca.ingest.consumer import IngestWorker
 from rca.ingest.encode import encode_metrics
@@ -122,6 +122,20 @@ def restarted_after_kill_9(
         if proc.poll() is None:
             proc.terminate()
             proc.wait(60)
+
+
+def committed_to_end(settings: IngestSettings, topic: str) -> bool:
+    """Whether the ingest group's committed offsets reach the end of every partition of ``topic``.
+
+    Read by a consumer of the group that never subscribes, so it joins no rebalance.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap, group_id=settings.group_id, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = consumer.end_offsets(partitions)
+        return bool(partitions) and all((consumer.committed(tp) or 0) >= ends[tp] for tp in partitions)
+    finally:
+        consumer.close()
 
 
 def metric_messages(count: int, per_message: int, start: int = 0) -> list[tuple[bytes, dict[tuple[str, float], float]]]:

@@ -8,7 +8,15 @@ import uuid
 from pathlib import Path
 
 import pytest
-from ingest_helpers import T0, metric_messages, produce, restarted_after_kill_9, stored_values, wait_until
+from ingest_helpers import (
+    T0,
+    committed_to_end,
+    metric_messages,
+    produce,
+    restarted_after_kill_9,
+    stored_values,
+    wait_until,
+)
 from kafka import KafkaConsumer, KafkaProducer
 from kafka_broker import KafkaBroker
 from prometheus_client import REGISTRY
@@ -34,7 +42,8 @@ def test_kill_9_mid_stream_then_restart_stores_every_point_exactly_once(
     ) as proc:
         assert json.loads((tmp_path / "stats1.json").read_text())["commits"] > 0
         wait_until(lambda: store.counts()["points"] == len(expected), 180, f"all {len(expected)} points", 0.5)
-        time.sleep(1.0)
+        # every message consumed and committed: nothing left that could still add a point twice
+        wait_until(lambda: committed_to_end(settings, settings.metrics_topic), 60, "offsets committed to the end", 0.5)
     assert store.counts()["points"] == len(expected)
     assert stored_values(store) == expected
     second = json.loads((tmp_path / "stats2.json").read_text())
