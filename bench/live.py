@@ -282,7 +282,7 @@ def main() -> None:
     started = time.monotonic()
     if args.detector_only:
         for dataset in args.dataset or DATASETS:
-            refs = discover(SHARED / dataset)[: args.limit]
+            refs = [r for r in discover(SHARED / dataset) if not args.case or r.name in set(args.case)][: args.limit]
             records = [detector_only(ref) for ref in refs]
             for r in records:
                 print(f"  {r['case']}: {r}", flush=True)
@@ -294,8 +294,10 @@ def main() -> None:
                 "onset_error_median": errors[len(errors) // 2] if errors else None,
             }
             print(dataset, json.dumps(summary), flush=True)
-            RESULTS.mkdir(parents=True, exist_ok=True)
-            (RESULTS / f"live-detector-{dataset}.json").write_text(json.dumps({"summary": summary, "cases": records}))
+            if not args.case and not args.limit:  # a subset's summary is not the dataset's
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                path = RESULTS / f"live-detector-{dataset}.json"
+                path.write_text(json.dumps({"summary": summary, "cases": records}))
         return
     if args.in_process:
         if args.report_only:
