@@ -86,6 +86,8 @@ class _SeriesState:
     """Every point fed except the anomalous run in progress: where the widest swing is measured."""
     run: list[float] = field(default_factory=list)
     """The values of the anomalous run in progress."""
+    falls: bool = False
+    """Whether a fall counts as much as a rise (``IncidentDetector.falls``, read once per series)."""
 
 
 @dataclass
@@ -152,16 +154,16 @@ class IncidentDetector:
         if state.stats is None or state.appended - state.stats_size > max(1, state.stats_size // 50):
             # recomputed as the history grows by 2 %: the median and IQR of a long history barely move
             state.stats = self._stats(
-                series, np.fromiter(state.history, dtype=float), np.fromiter(state.known, dtype=float)
+                series, np.fromiter(state.history, dtype=float), np.fromiter(state.known, dtype=float), state.falls
             )
             state.stats_size = state.appended
         center, spread, swing = state.stats
         if spread <= 0:
             return None  # a series that has not varied yet has no normal range to leave
         z = (value - center) / spread
-        return float((abs(z) if self.falls(series) else max(z, 0.0)) / max(swing, 1.0))
+        return float((abs(z) if state.falls else max(z, 0.0)) / max(swing, 1.0))
 
-    def _stats(self, series: str, history: np.ndarray, known: np.ndarray) -> tuple[float, float, float]:
+    def _stats(self, series: str, history: np.ndarray, known: np.ndarray, falls: bool) -> tuple[float, float, float]:
         """Median, spread (0 when flat) of a normal history, and the widest swing of the long one (``known``).
 
         The spread is the IQR, else (a mostly flat history) the standard deviation, as in
@@ -177,7 +179,7 @@ class IncidentDetector:
                 spread = float(np.std(history))
         if not spread > RELATIVE_RESOLUTION * abs(center):
             return center, 0.0, 0.0
-        if not self.falls(series):  # a share of the level says nothing of an availability near 100 %
+        if not falls:  # a share of the level says nothing of an availability near 100 %
             spread = max(spread, self.resolution * abs(center))
         return center, spread, float(np.max(np.abs(known - center), initial=0.0)) / spread
 
@@ -216,7 +218,7 @@ class IncidentDetector:
         state = self._series.get(series)
         if state is None:
             state = self._series[series] = _SeriesState(
-                deque(maxlen=self.history_points), known=deque(maxlen=self.history_points)
+                deque(maxlen=self.history_points), known=deque(maxlen=self.history_points), falls=self.falls(series)
             )
         if not np.isfinite(value) or (state.last_time is not None and time <= state.last_time):
             return None

@@ -225,7 +225,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         raw = np.array([anomaly[c] for c in columns], dtype=float)
         seeds = dict(zip(columns, (np.log1p(raw) if self.compress else raw).tolist(), strict=True))
 
-        graph = self._graph(model, case, columns, series)
+        calls = observed_calls(case.telemetry) or model.calls
+        graph = self._graph(model, calls, columns, series)
         walk = partial(
             walk_scores, ReverseWalk.of(graph), pagerank=self.pagerank, personalization=self.personalization,
             damping=self.damping, mix=self.mix,
@@ -239,7 +240,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
             def spread(scores: Mapping[str, float]) -> Mapping[str, float]:
                 return walk(scores)[0]
 
-            frontier = self._frontier(model, case, anomaly, onsets, series) if self.traversal else None
+            frontier = self._frontier(calls, anomaly, onsets, series) if self.traversal else None
             final = key_scores(standout_keys(anomaly, series, final, spread, own_normal=logged, frontier=frontier))
 
         candidates = []
@@ -269,14 +270,12 @@ class RUN(RCAMethod, NeuralGrangerParams):
 
     def _frontier(
         self,
-        model: FittedModel,
-        case: Case,
+        calls: list[tuple[str, str, float]],
         anomaly: Mapping[str, float],
         onsets: Mapping[str, float | None],
         series: Mapping[str, tuple[str, str]],
     ) -> set[str] | None:
         """The services where an anomaly of latency or errors can start (``None`` without a call graph)."""
-        calls = observed_calls(case.telemetry) or model.calls
         if not calls:
             return None
         began: dict[str, float] = {}
@@ -331,10 +330,15 @@ class RUN(RCAMethod, NeuralGrangerParams):
         return np.array([by_column.get(c, np.nan) for c in frame.columns], dtype=float)
 
     def _graph(
-        self, model: FittedModel, case: Case, columns: list[str], series: Mapping[str, tuple[str, str]]
+        self,
+        model: FittedModel,
+        observed: list[tuple[str, str, float]],
+        columns: list[str],
+        series: Mapping[str, tuple[str, str]],
     ) -> nx.DiGraph:
-        """The causal graph over ``columns`` (read-only: the last one is reused for the same inputs)."""
-        calls = observed_calls(case.telemetry) or model.calls if self.graph in ("call", "both") else []
+        """The causal graph over ``columns`` with the ``observed`` calls (read-only: the last one is reused
+        for the same inputs)."""
+        calls = observed if self.graph in ("call", "both") else []
         key = (
             self.graph,
             self.edge_threshold,
