@@ -43,7 +43,7 @@ from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, 
 from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
-from rca.data.case import Case, Telemetry, counts_falls, is_user_facing_metric
+from rca.data.case import Case, Telemetry, counts_falls, red_kind
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
 from rca.methods.run_model import FittedModel
@@ -279,12 +279,14 @@ class RUN(RCAMethod, NeuralGrangerParams):
         if not calls:
             return None
         began: dict[str, float] = {}
+        loaded: dict[str, float] = {}
         for column, score in anomaly.items():
             service, metric = series[column]
-            if score > NORMAL_RANGE and is_user_facing_metric(metric):
+            if score > NORMAL_RANGE and (kind := red_kind(metric)) is not None:
                 onset = onsets.get(column)
-                began[service] = min(began.get(service, math.inf), math.inf if onset is None else onset)
-        return traversal_frontier(began, [(a, b) for a, b, _ in calls])
+                into = began if kind in ("latency", "errors") else loaded
+                into[service] = min(into.get(service, math.inf), math.inf if onset is None else onset)
+        return traversal_frontier(began, [(a, b) for a, b, _ in calls], loaded)
 
     def _log_changes(self, model: FittedModel, case: Case) -> dict[str, LogChange]:
         """Per-service log change of ``case`` against the fitted normal, else the case's own baseline."""

@@ -146,8 +146,10 @@ def standout_keys(
     }
 
 
-def traversal_frontier(onsets: Mapping[str, float], calls: Iterable[tuple[str, str]]) -> set[str]:
-    """The anomalous services that no callee's anomaly explains: none of their callees went anomalous first.
+def traversal_frontier(
+    onsets: Mapping[str, float], calls: Iterable[tuple[str, str]], loads: Mapping[str, float] | None = None
+) -> set[str]:
+    """The anomalous services nothing below or above explains: no callee went anomalous first, no caller's load.
 
     A service waits on its callees, so their slowness and failures show in its own latency and
     errors: a symptom travels from callee to caller, and the deepest anomalous services of the call
@@ -159,6 +161,14 @@ def traversal_frontier(onsets: Mapping[str, float], calls: Iterable[tuple[str, s
     cycle counts as one service, whose callees are those of its members outside it, each compared with
     the member it is called by.
 
+    Load travels the other way, from caller to callee: a service whose request rate rises passes the
+    extra calls down, and its callees slow down under them. So with ``loads``, a callee whose request
+    rate rose no earlier than its caller's carries that caller's load: it does not explain the caller,
+    and it is not on the frontier itself (a caller's load explains it). A service whose request rate
+    rose while no caller's did is where the load enters, and is on the frontier: an overload is a
+    cause. A callee whose request rate rose while its callers' did not (retries of a failing service)
+    still explains them.
+
     Parameters
     ----------
     onsets
@@ -166,21 +176,31 @@ def traversal_frontier(onsets: Mapping[str, float], calls: Iterable[tuple[str, s
         anomaly began (``inf`` when unknown: it explains nothing and is explained by any callee).
     calls
         ``(caller, callee)`` service pairs.
+    loads
+        The services whose request rate rose out of its normal range, each with the time it began
+        (``inf`` when unknown). ``None`` or empty: no load is passed on.
     """
+    loads = loads or {}
     graph = nx.DiGraph((a, b) for a, b in calls if a != b)
     graph.add_nodes_from(onsets)
+    graph.add_nodes_from(loads)
     condensed = nx.condensation(graph)
     component = condensed.graph["mapping"]
+
+    def carries_load(callee: str, caller: str) -> bool:
+        return callee in loads and caller in loads and loads[caller] <= loads[callee]
+
     explained = {
         c
         for c, members in condensed.nodes(data="members")
         if any(
-            component[v] != c and v in onsets and u in onsets and onsets[v] <= onsets[u]
+            component[v] != c and v in onsets and u in onsets and onsets[v] <= onsets[u] and not carries_load(v, u)
             for u in members
             for v in graph.successors(u)
         )
     }
-    return {s for s in onsets if component[s] not in explained}
+    loaded = {v for u, v in graph.edges if component[u] != component[v] and carries_load(v, u)}
+    return {s for s in onsets.keys() | loads.keys() if component[s] not in explained and s not in loaded}
 
 
 def key_scores(keys: Mapping[str, StandoutKey]) -> dict[str, float]:

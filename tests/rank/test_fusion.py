@@ -94,6 +94,22 @@ def test_services_calling_each_other_do_not_explain_each_other_away() -> None:
     assert traversal_frontier(_at("gateway a b c"), calls) == {"c"}
 
 
+def test_load_passes_down_the_calls_and_is_not_explained_by_the_callees_it_loads() -> None:
+    # gateway -> a -> b -> c: an overload entering a slows a, and its extra calls slow b and c
+    calls = [("gateway", "a"), ("a", "b"), ("b", "c")]
+    slow = _at("gateway a b c")
+    assert traversal_frontier(slow, calls) == {"c"}, "without loads, the deepest slow service"
+    assert traversal_frontier(slow, calls, _at("a b c")) == {"a"}, "the load enters at a, the callees carry it"
+    assert traversal_frontier(_at("b c"), calls, _at("a b c")) == {"a"}, "where load enters, slow or not"
+    assert traversal_frontier(slow, calls, {"a": 120.0, "b": 60.0, "c": 60.0}) == {"b"}, "b's load rose first"
+
+
+def test_a_failing_callee_retried_by_its_callers_still_explains_them() -> None:
+    # c fails and a retries it: c's request rate rises while its callers' does not
+    calls = [("gateway", "a"), ("a", "c")]
+    assert traversal_frontier(_at("gateway a c"), calls, _at("c")) == {"c"}
+
+
 def test_the_frontier_comes_after_the_cause_tier_and_before_the_symptom_margins() -> None:
     # a's latency stands out more than b's errors, but a waits on b, whose errors left their range first
     series = {**SERIES, "a_errors": ("a", "errors"), "b_errors": ("b", "errors"), "c_errors": ("c", "errors")}
