@@ -12,7 +12,6 @@ import numpy as np
 
 Center = Literal["median", "mean"]
 Scale = Literal["iqr", "std"]
-Direction = Literal["up", "both"]
 Scoring = Literal["exceedance", "zscore"]
 
 RELATIVE_RESOLUTION = 1e-9
@@ -124,7 +123,7 @@ def baseline_zscores(
 
 
 def exceedance(
-    normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1, direction: Direction = "up"
+    normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1, falls: bool | np.ndarray = False
 ) -> np.ndarray:
     """How far each series moves beyond anything its own baseline showed.
 
@@ -133,17 +132,18 @@ def exceedance(
     period already swings far (a tail percentile, a bursty counter) must swing further to count,
     as with thresholds drawn from the extremes of normal data (Siffer et al., "Anomaly Detection in
     Streams with Extreme Value Theory", KDD 2017); ``persistence=2`` ignores a shift that lasts a
-    single sample. ``direction="up"`` counts increases only; ``"both"`` also falls, on the same scale
-    (the ``persistence``-th largest ``-z`` over the same normal range) and takes the larger of the two,
-    so an availability that drops out of its range scores as much as a latency that rises as far.
-    0 where a series has no value.
+    single sample. Increases count; where ``falls`` (for every series, or per column) falls count
+    too, on the same scale (the ``persistence``-th largest ``-z`` over the same normal range), and the
+    larger of the two is taken, so an availability that drops out of its range scores as much as a
+    latency that rises as far. 0 where a series has no value.
     """
     z = baseline_zscores(normal, anomalous)
     own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, normal))), 1.0)
-    rise = _kth_largest(z, persistence)
-    if direction == "both":
-        rise = np.maximum(rise, _kth_largest(-z, persistence))
-    return np.asarray(rise / own, dtype=float)
+    moved = _kth_largest(z, persistence)
+    falls = np.broadcast_to(np.asarray(falls, dtype=bool), moved.shape)
+    if falls.any():
+        moved = np.where(falls, np.maximum(moved, _kth_largest(-z, persistence)), moved)
+    return np.asarray(moved / own, dtype=float)
 
 
 def _kth_largest(z: np.ndarray, k: int) -> np.ndarray:
@@ -159,24 +159,23 @@ def series_scores(
     normal: np.ndarray,
     anomalous: np.ndarray,
     *,
-    direction: Direction = "up",
+    falls: bool | np.ndarray = False,
     scoring: Scoring = "exceedance",
     persistence: int = 2,
 ) -> np.ndarray:
     """One anomaly score per series (column): how far it moved after the anomaly time.
 
-    ``scoring="exceedance"``: :func:`exceedance` in ``direction``; ``"zscore"`` with ``"up"``: BARO's
-    largest robust z-score (increases only, at least 0); ``"zscore"`` with ``"both"``: the largest
-    ``|z|``. Always finite (0 where a series has no value).
+    ``scoring="exceedance"``: :func:`exceedance`; ``"zscore"``: BARO's largest robust z-score
+    (increases only, at least 0), or the largest ``|z|`` where ``falls`` (for every series, or per
+    column). Always finite (0 where a series has no value).
     """
     if scoring == "exceedance":
-        return exceedance(normal, anomalous, persistence=persistence, direction=direction)
+        return exceedance(normal, anomalous, persistence=persistence, falls=falls)
     z = baseline_zscores(normal, anomalous)
-    if direction == "up":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.asarray(np.nan_to_num(np.nanmax(z, axis=0), nan=0.0).clip(min=0.0), dtype=float)
-    return np.asarray(np.nan_to_num(max_abs(z)), dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rises = np.nan_to_num(np.nanmax(z, axis=0), nan=0.0).clip(min=0.0)
+    return np.asarray(np.where(falls, np.nan_to_num(max_abs(z)), rises), dtype=float)
 
 
 def robust_scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

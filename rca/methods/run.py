@@ -304,12 +304,12 @@ class RUN(RCAMethod, NeuralGrangerParams):
         """Anomaly score and onset time (``None``: never 3 robust sigmas out) of every column of ``frame``."""
         values = frame.to_numpy(dtype=float)
         onset = onset_index(baseline_zscores(values[before], values[~before]))
-        score = partial(
-            series_scores, values[before], values[~before], scoring=self.scoring, persistence=self.persistence
+        falls = np.array(
+            [self.direction == "both" or (self.direction == "errors" and counts_falls(m)) for m in metrics], dtype=bool
         )
-        scores = score(direction="up" if self.direction == "up" else "both")
-        if self.direction == "errors":
-            scores = np.where([counts_falls(m) for m in metrics], scores, score(direction="up"))
+        scores = series_scores(
+            values[before], values[~before], falls=falls, scoring=self.scoring, persistence=self.persistence
+        )
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))

@@ -119,6 +119,6 @@ def test_an_availability_that_falls_opens_an_incident_and_a_latency_that_falls_d
     # the ranking scores the availability's fall the same way (its median and IQR refreshed every 2 %)
     detector = IncidentDetector(threshold=np.inf)
     feed(detector, "cart_availability", availability[:200])
-    expected = float(exceedance(availability[:200, None], np.array([[98.0]]), direction="both")[0])
+    expected = float(exceedance(availability[:200, None], np.array([[98.0]]), falls=True)[0])
     score = detector.score("cart_availability", 98.0)
     assert score is not None and abs(score - expected) <= 0.05 * expected

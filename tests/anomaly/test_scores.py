@@ -57,7 +57,7 @@ def test_nan_percentiles_equal_numpy_bit_for_bit() -> None:
     np.testing.assert_array_equal(nan_percentiles(values, q), expected)
 
 
-def test_exceedance_in_both_directions_scores_a_fall_as_far_as_a_rise() -> None:
+def test_exceedance_with_falls_scores_a_fall_as_far_as_a_rise() -> None:
     rng = np.random.default_rng(2)
     availability = 99.0 + rng.normal(0, 0.1, 60)  # normally steady near its ceiling
     latency = 0.2 + rng.normal(0, 0.01, 60)
@@ -67,13 +67,17 @@ def test_exceedance_in_both_directions_scores_a_fall_as_far_as_a_rise() -> None:
     shift_l = 0.2 + 40 * (np.percentile(latency, 75) - np.percentile(latency, 25))
     anomalous = np.column_stack([np.full(4, shift_a), np.full(4, shift_l)])
     up = exceedance(normal, anomalous, persistence=2)
-    both = exceedance(normal, anomalous, persistence=2, direction="both")
+    both = exceedance(normal, anomalous, persistence=2, falls=True)
     assert up[0] == 0.0 and up[1] > 5, "counting increases only ignores the fall"
     assert both[0] > 5 and both[0] == pytest.approx(both[1], rel=0.5)
     assert both[1] == up[1], "a rise scores the same either way"
+    per_column = exceedance(normal, anomalous, persistence=2, falls=np.array([True, False]))
+    assert per_column.tolist() == [both[0], up[1]], "falls count only where the mask says so"
+    fallen = np.column_stack([np.full(4, shift_a), np.full(4, 0.2 - (shift_l - 0.2))])
+    assert exceedance(normal, fallen, persistence=2, falls=np.array([True, False]))[1] == 0.0
 
 
-def test_exceedance_in_both_directions_ignores_a_fall_within_the_normal_range() -> None:
+def test_exceedance_with_falls_ignores_a_fall_within_the_normal_range() -> None:
     normal = np.random.default_rng(3).normal(10, 1, (80, 1))
     dip = np.full((4, 1), np.min(normal))  # as low as the baseline itself went
-    assert exceedance(normal, dip, persistence=2, direction="both")[0] <= 1.0
+    assert exceedance(normal, dip, persistence=2, falls=True)[0] <= 1.0
