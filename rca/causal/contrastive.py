@@ -190,7 +190,7 @@ def pretrain(
     t_len, n = data.shape
     device = next(encoder.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    values = torch.as_tensor(data.T, dtype=torch.float32, device=device)  # (N, T)
+    values = torch.tensor(data.T, dtype=torch.float32, device=device)  # (N, T), a copy: data may be read-only
     predictor = nn.Sequential(
         nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features)
     ).to(device)

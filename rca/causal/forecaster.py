@@ -102,7 +102,7 @@ def lagged_inputs(
     nothing after ``t - 1``). The inputs are built once and contiguous, so a batch of samples is one
     block copy (gathering from a permuted view and concatenating per batch took a quarter of an epoch).
     """
-    series = torch.as_tensor(values.T, dtype=torch.float32, device=device)  # (N, T)
+    series = torch.tensor(values.T, dtype=torch.float32, device=device)  # (N, T), a copy: values may be read-only
     with torch.no_grad():
         feats = encoder(with_mask_channel(series))  # (N, T, D)
     t_len = values.shape[0]
