@@ -222,6 +222,7 @@ class IngestWorker:
 
     # ----------------------------------------------------------- one batch
     def _step(self, consumer: KafkaConsumer) -> None:
+        self.stats.polls += 1
         try:
             batch = consumer.poll(timeout_ms=self.settings.poll_timeout_ms, max_records=self.settings.max_batch_records)
         except KafkaError as exc:

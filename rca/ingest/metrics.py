@@ -29,6 +29,8 @@ class IngestStats:
     """Running totals of one worker (also written as JSON to ``stats_path`` after each commit)."""
 
     worker: str = ""
+    polls: int = 0
+    """Polls made, answered or not: it keeps growing while the worker is alive, also when the broker is down."""
     messages: int = 0
     points: int = 0
     spans: int = 0

@@ -129,7 +129,9 @@ def test_broker_stop_and_restart_consumer_resumes_without_loss(tmp_path: Path, s
         produce(broker.bootstrap, settings.metrics_topic, [m for m, _ in first])
         wait_until(lambda: store.counts()["points"] == 1000, 120, "the first half")
         broker.stop()
-        time.sleep(5.0)  # the worker polls a dead broker: it must retry, not crash
+        polled = worker.stats.polls
+        # the worker polls a dead broker: it must retry, not crash
+        wait_until(lambda: worker.stats.polls >= polled + 20 or not worker.thread.is_alive(), 120, "polls")
         assert worker.thread.is_alive() and not worker.error
         broker.start()
         produce(broker.bootstrap, settings.metrics_topic, [m for m, _ in second])
