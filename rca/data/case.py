@@ -36,15 +36,17 @@ RESOURCE_WORDS = frozenset({
 LATENCY_WORDS = frozenset({"lat", "latency", "latencies", "duration", "rt", "response", "p50", "p90", "p95", "p99"})
 ERROR_WORDS = frozenset({
     "error", "errors", "err", "fail", "failed", "failure", "failures", "5xx", "4xx", "success", "availability",
-    "status", "timeout", "timeouts",
+    "status", "timeout", "timeouts", "fault", "faults", "throttle", "throttles", "throttled",
 })
 RATE_WORDS = frozenset({
     "rate", "request", "requests", "req", "qps", "rps", "tps", "throughput", "load", "lod", "workload", "ops",
-    "calls", "count", "hits",
+    "calls", "count", "hits", "invocation", "invocations", "messages",
 })
 # fmt: on
 
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])")
+"""Word boundaries of camel case: ``RequestCount``, ``p99Latency``, and after an acronym or a code
+(``HTTPCode``, ``5XXError``: ``5xx`` stays one word)."""
 
 
 def _words(metric: str) -> set[str]:

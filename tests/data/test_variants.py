@@ -25,6 +25,9 @@ from rca.data.variants import red_only
         # RCAEval, and CloudWatch-style names
         ("latency-90", "latency"), ("RequestCount", "rate"), ("LatencyAverage", "latency"),
         ("Availability", "errors"), ("5xxErrorRate", "errors"), ("gc_pause_duration", None),
+        ("Invocations", "rate"), ("Duration", "latency"), ("Throttles", "errors"), ("5XXError", "errors"),
+        ("HTTPCode_Target_5XX_Count", "errors"), ("p99Latency", "latency"), ("NumberOfMessagesSent", "rate"),
+        ("Faults", "errors"), ("ThrottledRequests", "errors"), ("TargetResponseTime", "latency"),
     ],
 )  # fmt: skip
 def test_red_kind_reads_the_metric_name(metric: str, kind: str | None) -> None:
