@@ -246,7 +246,9 @@ class TemplateExplainer:
         change = c.evidence.get("log_change")
         if isinstance(change, Mapping) and describe_log_change(c.service, change):
             text += f"; {describe_log_change(c.service, change)}"
-        if c.evidence.get("frontier") is True:
+        if c.evidence.get("load_entry") is True:
+            text += "; its request rate rose while no caller's did: the load enters here"
+        elif c.evidence.get("frontier") is True:
             text += "; none of its callees went anomalous before it"
         path = _path(case, ranking, c, evidence)
         if path:

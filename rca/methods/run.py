@@ -122,7 +122,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         With ``fusion="standout"`` and a call graph: among services tied in the cause tier whose symptoms
         stand out, those whose latency or errors left their normal range while no callee's had before
         them come first (:func:`rca.rank.fusion.traversal_frontier`): a symptom travels from callee to
-        caller.
+        caller. Load travels the other way: a service whose request rate rose while no caller's did is
+        on the frontier (the load enters there), its callees carrying that load are not.
     min_fit_rows
         Below this many history rows no forecaster is trained (a forecaster cannot learn from a
         handful of rows; the ranking then uses anomaly scores and the call graph).
@@ -232,7 +233,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
             damping=self.damping, mix=self.mix,
         )  # fmt: skip
         final, pagerank = walk(seeds)
-        frontier = None
+        frontier: set[str] | None = None
+        load_entries: set[str] = set()
         if self.logs == "only":
             final = {c: anomaly[c] if c in logged else 0.0 for c in columns}
         elif self.fusion == "standout":
@@ -240,7 +242,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
             def spread(scores: Mapping[str, float]) -> Mapping[str, float]:
                 return walk(scores)[0]
 
-            frontier = self._frontier(calls, anomaly, onsets, series) if self.traversal else None
+            if self.traversal and calls:
+                frontier, load_entries = self._frontier(calls, anomaly, onsets, series)
             final = key_scores(standout_keys(anomaly, series, final, spread, own_normal=logged, frontier=frontier))
 
         candidates = []
@@ -252,6 +255,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
                 evidence[LOG_CHANGE] = changes[series[column][0]].evidence()
             if frontier is not None:
                 evidence["frontier"] = series[column][0] in frontier
+                evidence["load_entry"] = series[column][0] in load_entries
             candidates.append(Candidate(series[column][0], column, final[column], evidence))
         symptom = case.symptom if case.symptom in anomaly else max(anomaly, key=lambda c: anomaly[c])
         ordered = _with_paths(sort_candidates(candidates), graph, symptom)
@@ -274,10 +278,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         anomaly: Mapping[str, float],
         onsets: Mapping[str, float | None],
         series: Mapping[str, tuple[str, str]],
-    ) -> set[str] | None:
-        """The services where an anomaly of latency or errors can start (``None`` without a call graph)."""
-        if not calls:
-            return None
+    ) -> tuple[set[str], set[str]]:
+        """The services where an anomaly can start, and those of them where a load entered (their request rate rose)."""
         began: dict[str, float] = {}
         loaded: dict[str, float] = {}
         for column, score in anomaly.items():
@@ -286,7 +288,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
                 onset = onsets.get(column)
                 into = began if kind in ("latency", "errors") else loaded
                 into[service] = min(into.get(service, math.inf), math.inf if onset is None else onset)
-        return traversal_frontier(began, [(a, b) for a, b, _ in calls], loaded)
+        frontier = traversal_frontier(began, [(a, b) for a, b, _ in calls], loaded)
+        return frontier, frontier & loaded.keys()
 
     def _log_changes(self, model: FittedModel, case: Case) -> dict[str, LogChange]:
         """Per-service log change of ``case`` against the fitted normal, else the case's own baseline."""

@@ -117,6 +117,14 @@ def test_a_candidate_on_the_call_graphs_frontier_says_so(sock_case: Case) -> Non
     assert second.text == "2nd: carts (score 0.5)."
 
 
+def test_a_candidate_where_a_load_entered_says_so(sock_case: Case) -> None:
+    evidence = {"frontier": True, "load_entry": True}
+    ranking = Ranking((Candidate("user", None, 0.9, evidence), Candidate("carts", None, 0.5, {"frontier": True})))
+    first, second = TemplateExplainer().explain(sock_case, ranking).candidates[:2]
+    assert first.text == "1st: user (score 0.9); its request rate rose while no caller's did: the load enters here."
+    assert second.text == "2nd: carts (score 0.5); none of its callees went anomalous before it."
+
+
 def test_empty_ranking(sock_case: Case) -> None:
     explanation = TemplateExplainer().explain(sock_case, Ranking(()))
     assert explanation.root_cause is None

@@ -125,6 +125,30 @@ def test_the_call_graph_names_the_deepest_anomalous_service() -> None:
     assert RUN(min_fit_rows=10**6).fit(unmapped.normal()).rank(unmapped).info["services"][0] == "a"
 
 
+def test_an_overload_is_named_where_the_load_enters_not_in_the_callees_that_carry_it() -> None:
+    # extra requests enter a (x 3) and pass down to b, which slows far more under them than a does
+    rng = np.random.default_rng(2)
+    rows, fault = 60, 45
+    frame = pd.DataFrame(
+        {
+            f"{s}_{m}": rng.normal(level, level / 50, rows)
+            for s in ("gateway", "a", "b")
+            for m, level in (("requests", 500.0), ("latency_average", 20.0))
+        }
+    )
+    for column, factor in (("a_requests", 3.0), ("b_requests", 3.0), ("a_latency_average", 1.5)):
+        frame.loc[fault:, column] *= factor
+    frame.loc[fault:, "b_latency_average"] *= 10.0
+    frame.loc[fault:, "gateway_latency_average"] *= 1.3
+    frame.index = pd.Index(np.arange(rows, dtype=float) * 300, name="time")
+    case = Case("overload", Telemetry.from_frame(frame, graph=[("gateway", "a"), ("a", "b")]), float(fault * 300))
+    ranking = RUN(min_fit_rows=10**6).fit(case.normal()).rank(case)
+    assert ranking.info["services"][0] == "a"
+    entered = {c.service: c.evidence["load_entry"] for c in ranking.candidates}
+    assert entered == {"gateway": False, "a": True, "b": False}, "shown as evidence"
+    assert RUN(min_fit_rows=10**6, traversal=False).fit(case.normal()).rank(case).info["services"][0] == "b"
+
+
 def test_a_latency_that_falls_is_not_a_fault() -> None:
     # c's latency drops out of its range: requests failing fast, or less to do, an effect either way
     case = _services_case({"c_latency_p99": -8.0})
