@@ -7,7 +7,7 @@ Two steps, each a plain function:
 2. :func:`standout_keys`: a sort key per series, ``(cause tier, frontier, symptom tier, cause out of
    range, score)``: services first by how far their cause metrics stand out among peers, then those
    on the call graph's frontier of anomalous services (:func:`traversal_frontier`: no anomalous
-   callee) before the rest, then by how far their symptoms stand out, then, within a service, its
+   callee, no caller's load) before the rest, then by how far their symptoms stand out, then, within a service, its
    cause series out of their normal range before the rest, each by the walked score.
    :func:`key_scores` turns keys into scores that keep their order and their ties.
 """
