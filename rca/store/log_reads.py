@@ -154,11 +154,11 @@ class LogReads:
         return logs.sort_values("time", kind="stable").reset_index(drop=True)
 
     def counts(self) -> dict[str, int]:
-        """Row counts: ``log_templates``, ``log_counts``, ``log_samples`` and the records counted."""
+        """Row counts: ``log_templates``, ``log_counts``, ``log_times``, ``log_samples`` and the records counted."""
         with self.store.engine.connect() as conn:
             out = {
                 t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one())
-                for t in (log_templates, log_counts, log_samples)
+                for t in (log_templates, log_counts, log_times, log_samples)
             }
             total = sa.select(sa.func.coalesce(sa.func.sum(log_counts.c.count), 0))
             out["records"] = int(conn.execute(total).scalar_one())

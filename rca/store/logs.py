@@ -363,11 +363,11 @@ def first_per_hour(
 
 
 def purge(conn: Connection, before: float) -> dict[str, int]:
-    """Delete log counts of buckets starting before ``before`` and samples older than it (in ``conn``)."""
+    """Delete log counts and times of buckets starting before ``before`` and samples older than it (in ``conn``)."""
     counts = conn.execute(sa.delete(log_counts).where(log_counts.c.bucket < before)).rowcount
-    conn.execute(sa.delete(log_times).where(log_times.c.bucket < before))
+    times = conn.execute(sa.delete(log_times).where(log_times.c.bucket < before)).rowcount
     samples = conn.execute(sa.delete(log_samples).where(log_samples.c.ts < before)).rowcount
-    return {"log_counts": int(counts or 0), "log_samples": int(samples or 0)}
+    return {"log_counts": int(counts or 0), "log_times": int(times or 0), "log_samples": int(samples or 0)}
 
 
 def newest_log_bucket(conn: Connection) -> float | None:

@@ -322,5 +322,5 @@ class Store(TelemetryReads):
             raise StoreError(f"retention must be positive, got {retention_seconds} s")
         newest = self.newest()
         if newest is None:
-            return {"points": 0, "spans": 0, "log_counts": 0, "log_samples": 0}
+            return {"points": 0, "spans": 0, "log_counts": 0, "log_times": 0, "log_samples": 0}
         return self.purge(newest - retention_seconds)

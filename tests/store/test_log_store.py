@@ -132,14 +132,16 @@ def test_samples_are_bounded_per_stream_and_hour_and_kept_once(store: Store) -> 
     assert logs.read_samples(T0, T0 + 3600)["time"].lt(T0 + 3600).all()
 
 
-def test_retention_purges_log_counts_and_samples(store: Store) -> None:
+def test_retention_purges_log_counts_times_and_samples(store: Store) -> None:
     logs = LogStore(store)
     logs.write(messages(lines(100, every=60.0), 10))  # 100 minutes
+    stored = logs.counts()["log_times"]
     assert store.newest() == pytest.approx(T0 + 99 * 60)
     deleted = store.apply_retention(3000.0)
-    assert deleted["log_counts"] > 0 and deleted["log_samples"] > 0
+    assert deleted["log_counts"] > 0 and deleted["log_times"] > 0 and deleted["log_samples"] > 0
     assert logs.read_counts()["bucket"].min() >= T0 + 99 * 60 - 3000
     assert logs.read_samples()["time"].min() >= T0 + 99 * 60 - 3000
+    assert logs.counts()["log_times"] == stored - deleted["log_times"]
 
 
 def test_read_logs_rebuilds_records_that_count_as_stored(store: Store) -> None:
