@@ -11,6 +11,7 @@ Per case ``run`` is fitted once on the rows before the fault; every variant rank
 - ``run``: the method as registered;
 - ``no traversal``: without the call-graph frontier (:func:`rca.rank.fusion.traversal_frontier`);
 - ``rises only``: ``direction="up"``, falls of a series do not count (an availability that drops);
+- ``no label guard``: ``guard=0``, the baseline's last rows count in its normal range;
 - ``learned graph only``: the graph the neural Granger model learned, no call graph (so no frontier);
 - ``call graph only``: the call graph without the learned one;
 - ``no graph``: anomaly scores and peer margins alone (no walk, no frontier);
@@ -23,6 +24,10 @@ Paired counts (wins/losses against ``run`` at AC@1, McNemar's exact p) say which
 Reproduce (from the project root; about 8 minutes per seed on 2 cores)::
 
     .venv/bin/python bench/service_map.py --cases 60 --seeds 0 2 3
+
+``--label-lag N`` labels every case ``N`` rows after its fault began, as a late alert or a late note of
+the injection does: the fault's first rows then sit at the end of the baseline. Its results go to
+``bench/results/service-map-lagN.json``, the ``service-map-lag`` block and ``docs/img/service-map-lag.png``.
 
 Writes the cases to ``--out`` (default ``bench/results/service-map-cases``, git-ignored: replay them
 with ``rca eval DIR``), a markdown table to stdout, ``bench/results/service-map.json`` and the
@@ -37,6 +42,7 @@ import shutil
 import sys
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +56,7 @@ import matplotlib.pyplot as plt
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from paired import paired
 from report import commit, machine, replace_block
-from service_map_cases import FAULTS, make_case
+from service_map_cases import FAULTS, STEP, make_case
 from synthetic_cases import degree_preserving
 
 from rca.data.case import Case, Telemetry
@@ -67,6 +73,7 @@ RUN_VARIANTS: dict[str, dict[str, Any]] = {
     "run": {},
     "no traversal": {"traversal": False},
     "rises only": {"direction": "up"},
+    "no label guard": {"guard": 0},
     "learned graph only": {"graph": "learned", "traversal": False},
     "call graph only": {"graph": "call"},
     "no graph": {"graph": "learned", "pagerank": False, "traversal": False},
@@ -179,43 +186,53 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 2, 3], help="one set of cases per seed")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "service-map-cases")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite the block in docs/benchmarks.md")
+    parser.add_argument("--label-lag", type=int, default=0, help="label each case this many rows after its fault began")
     parser.add_argument(
         "--from-json", action="store_true", help="rebuild the table and chart from bench/results/service-map.json"
     )
     args = parser.parse_args(argv)
     results = Path(__file__).parent / "results"
+    name = f"service-map-lag{args.label_lag}" if args.label_lag else "service-map"
     if args.from_json:
-        saved = json.loads((results / "service-map.json").read_text())
+        saved = json.loads((results / f"{name}.json").read_text())
         args.seeds, args.cases, ranks = saved["seeds"], saved["cases"], saved["ranks"]
     else:
         ranks = {label: {} for label in [*RUN_VARIANTS, *PEERS]}
         for seed in args.seeds:
-            directory = args.out / f"seed-{seed}"
+            directory = args.out / (f"lag{args.label_lag}" if args.label_lag else "") / f"seed-{seed}"
             shutil.rmtree(directory, ignore_errors=True)
             rng = np.random.default_rng(seed)
             for index in range(args.cases):
                 case = make_case(index, rng)
+                case = replace(case, inject_time=case.inject_time + args.label_lag * STEP)
                 write_case_dir(case, directory / case.name)
             evaluate(directory, seed, ranks)
         saved = {"seeds": args.seeds, "cases": args.cases, "ranks": ranks}
-        (results / "service-map.json").write_text(json.dumps(saved, indent=1) + "\n")
+        (results / f"{name}.json").write_text(json.dumps(saved, indent=1) + "\n")
     seeds = " ".join(map(str, args.seeds))
-    reproduce = f".venv/bin/python bench/service_map.py --cases {args.cases} --seeds {seeds}"
+    lag = f" --label-lag {args.label_lag}" if args.label_lag else ""
+    reproduce = f".venv/bin/python bench/service_map.py --cases {args.cases} --seeds {seeds}{lag}"
+    block = "service-map-lag" if args.label_lag else "service-map"
+    folder = f"lag{args.label_lag}/" if args.label_lag else ""
+    title = "simulated RED-only systems with a call graph"
+    if args.label_lag:
+        title += f", labelled {args.label_lag} row(s) after the fault began"
     lines = [
-        "## Service-map benchmark (simulated RED-only systems with a call graph)",
+        f"## Service-map benchmark ({title})",
         f"Measured on {machine()}, commit {commit()}. Reproduce: `{reproduce}`; the cases are written to "
-        f"`bench/results/service-map-cases/seed-N` (`rca eval` reads them). {args.cases} cases per seed, pooled; "
-        "AC@1 per fault kind and per seed; paired wins and losses against `run` at AC@1 (McNemar's exact p).",
+        f"`bench/results/service-map-cases/{folder}seed-N` (`rca eval` reads them). "
+        f"{args.cases} cases per seed, pooled; AC@1 per fault kind and per seed; "
+        "paired wins and losses against `run` at AC@1 (McNemar's exact p).",
         "",
         *table(ranks, args.seeds),
         "",
-        "![AC@1 per variant on the simulated systems](img/service-map.png)",
+        f"![AC@1 per variant on the simulated systems](img/{block}.png)",
     ]
     text = "\n".join(lines)
     print(text)
-    chart(ranks, Path(__file__).resolve().parents[1] / "docs" / "img" / "service-map.png")
+    chart(ranks, Path(__file__).resolve().parents[1] / "docs" / "img" / f"{block}.png")
     if not args.no_docs:
-        replace_block("service-map", text)
+        replace_block(block, text)
     return 0
 
 

@@ -14,6 +14,9 @@ Center = Literal["median", "mean"]
 Scale = Literal["iqr", "std"]
 Scoring = Literal["exceedance", "zscore"]
 
+GUARDED_BASELINE = 10
+"""A baseline needs this many times ``guard`` rows before its last rows are left out of its swing
+(:func:`exceedance`): a short baseline keeps every row it has."""
 RELATIVE_RESOLUTION = 1e-9
 """Spreads below this share of a series' level are floating-point rounding, not variation: an
 aggregate such as ``0.00496`` and ``0.004960000000000001`` is one value, and dividing by their
@@ -123,7 +126,12 @@ def baseline_zscores(
 
 
 def exceedance(
-    normal: np.ndarray, anomalous: np.ndarray, *, persistence: int = 1, falls: bool | np.ndarray = False
+    normal: np.ndarray,
+    anomalous: np.ndarray,
+    *,
+    persistence: int = 1,
+    falls: bool | np.ndarray = False,
+    guard: int = 0,
 ) -> np.ndarray:
     """How far each series moves beyond anything its own baseline showed.
 
@@ -136,9 +144,15 @@ def exceedance(
     too, on the same scale (the ``persistence``-th largest ``-z`` over the same normal range), and the
     larger of the two is taken, so an availability that drops out of its range scores as much as a
     latency that rises as far. 0 where a series has no value.
+
+    The last ``guard`` rows of the baseline are left out of its widest swing (not of its median and
+    spread) when it holds at least ``GUARDED_BASELINE * guard`` rows: a fault often begins a row or two
+    before its label or its alert, and those rows would otherwise widen the normal range the fault is
+    measured against, by as much as the fault itself.
     """
     z = baseline_zscores(normal, anomalous)
-    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, normal))), 1.0)
+    guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, guarded))), 1.0)
     moved = _kth_largest(z, persistence)
     falls = np.broadcast_to(np.asarray(falls, dtype=bool), moved.shape)
     if falls.any():
@@ -162,15 +176,16 @@ def series_scores(
     falls: bool | np.ndarray = False,
     scoring: Scoring = "exceedance",
     persistence: int = 2,
+    guard: int = 0,
 ) -> np.ndarray:
     """One anomaly score per series (column): how far it moved after the anomaly time.
 
-    ``scoring="exceedance"``: :func:`exceedance`; ``"zscore"``: BARO's largest robust z-score
+    ``scoring="exceedance"``: :func:`exceedance` (with ``guard``); ``"zscore"``: BARO's largest robust z-score
     (increases only, at least 0), or the largest ``|z|`` where ``falls`` (for every series, or per
     column). Always finite (0 where a series has no value).
     """
     if scoring == "exceedance":
-        return exceedance(normal, anomalous, persistence=persistence, falls=falls)
+        return exceedance(normal, anomalous, persistence=persistence, falls=falls, guard=guard)
     z = baseline_zscores(normal, anomalous)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -69,7 +69,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
         With ``epochs``, ``lr``, ``sparsity``, ``seed``, ``threads``, ``device`` and ``progress``: the
         neural Granger model's (:class:`rca.causal.granger_params.NeuralGrangerParams`);
         ``pretraining=False`` is the ablation without contrastive pretraining.
-    direction, scoring, persistence
+    direction, scoring, persistence, guard
         How each series is scored (:func:`rca.anomaly.scores.series_scores`). ``direction="errors"``: for
         series of errors, success rate or availability (:func:`rca.data.case.counts_falls`) a fall out
         of the normal range counts as much as a rise (an availability that drops is how a failing
@@ -77,7 +77,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
         effect: less work, or requests failing fast; BARO's choice); ``"both"``: falls count for every
         series; ``"up"``: for none. ``scoring="exceedance"``: the ``persistence``-th largest rise
         relative to the largest swing of the series' own baseline, so bursty tail percentiles do not
-        outscore a steady series that leaves its range (2: a one-sample spike is not a fault);
+        outscore a steady series that leaves its range (2: a one-sample spike is not a fault), that swing
+        measured without the baseline's last ``guard`` rows (2: a fault that began a row or two before
+        its label does not widen its own normal range; baselines of under 20 rows keep every row);
         ``"zscore"``: BARO's.
     traces
         When the case has spans before and after the anomaly time, add one series per service,
@@ -138,6 +140,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     direction: Falls = "errors"
     scoring: Scoring = "exceedance"
     persistence: int = 2
+    guard: int = 2
     traces: bool = True
     logs: Logs = "on"
     residuals: bool = False
@@ -311,7 +314,12 @@ class RUN(RCAMethod, NeuralGrangerParams):
             [self.direction == "both" or (self.direction == "errors" and counts_falls(m)) for m in metrics], dtype=bool
         )
         scores = series_scores(
-            values[before], values[~before], falls=falls, scoring=self.scoring, persistence=self.persistence
+            values[before],
+            values[~before],
+            falls=falls,
+            scoring=self.scoring,
+            persistence=self.persistence,
+            guard=self.guard,
         )
         residual = self._residual_scores(model, frame, before) if self.residuals else None
         if residual is not None:

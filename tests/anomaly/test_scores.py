@@ -81,3 +81,18 @@ def test_exceedance_with_falls_ignores_a_fall_within_the_normal_range() -> None:
     normal = np.random.default_rng(3).normal(10, 1, (80, 1))
     dip = np.full((4, 1), np.min(normal))  # as low as the baseline itself went
     assert exceedance(normal, dip, persistence=2, falls=True)[0] <= 1.0
+
+
+def test_a_guard_keeps_a_fault_that_began_before_its_label_out_of_the_normal_range() -> None:
+    rng = np.random.default_rng(4)
+    normal = rng.normal(10, 1, (60, 1))
+    normal[-2:] = 30.0  # the fault began two rows before the anomaly time
+    anomalous = np.full((4, 1), 30.0)
+    assert exceedance(normal, anomalous, persistence=2)[0] <= 1.0, "its first rows widened the range"
+    assert exceedance(normal, anomalous, persistence=2, guard=2)[0] > 5
+    short = normal[-15:]  # under GUARDED_BASELINE * guard rows: every row is kept
+    assert exceedance(short, anomalous, persistence=2, guard=2)[0] == exceedance(short, anomalous, persistence=2)[0]
+    steady = rng.normal(10, 1, (60, 1))
+    assert exceedance(steady, anomalous, persistence=2, guard=2)[0] == pytest.approx(
+        exceedance(steady, anomalous, persistence=2)[0], rel=0.5
+    ), "a clean baseline scores about the same"

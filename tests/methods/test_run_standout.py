@@ -126,7 +126,7 @@ def test_the_call_graph_names_the_deepest_anomalous_service() -> None:
 
 
 def test_an_overload_is_named_where_the_load_enters_not_in_the_callees_that_carry_it() -> None:
-    # extra requests enter a (x 3) and pass down to b, which slows far more under them than a does
+    # extra requests enter a (x 4) and pass down to b (x 3), which slows far more under them than a does
     rng = np.random.default_rng(2)
     rows, fault = 60, 45
     frame = pd.DataFrame(
@@ -136,7 +136,7 @@ def test_an_overload_is_named_where_the_load_enters_not_in_the_callees_that_carr
             for m, level in (("requests", 500.0), ("latency_average", 20.0))
         }
     )
-    for column, factor in (("a_requests", 3.0), ("b_requests", 3.0), ("a_latency_average", 1.5)):
+    for column, factor in (("a_requests", 4.0), ("b_requests", 3.0), ("a_latency_average", 1.5)):
         frame.loc[fault:, column] *= factor
     frame.loc[fault:, "b_latency_average"] *= 10.0
     frame.loc[fault:, "gateway_latency_average"] *= 1.3
