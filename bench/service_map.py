@@ -152,7 +152,7 @@ def table(ranks: dict[str, dict[str, int | None]], seeds: list[int]) -> list[str
     return lines
 
 
-def chart(ranks: dict[str, dict[str, int | None]], path: Path) -> None:
+def chart(ranks: dict[str, dict[str, int | None]], path: Path, title: str) -> None:
     """AC@1 per variant, overall and per fault kind, as horizontal bars (``docs/img/service-map.png``)."""
     labels = list(ranks)
     cases = list(ranks["run"])
@@ -168,7 +168,7 @@ def chart(ranks: dict[str, dict[str, int | None]], path: Path) -> None:
     ax.set_xlabel("AC@1")
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(f"Simulated RED-only systems with a call graph ({len(cases)} cases)")
+    ax.set_title(f"{title[0].upper()}{title[1:]} ({len(cases)} cases)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = f"lag{args.label_lag}/" if args.label_lag else ""
     title = "simulated RED-only systems with a call graph"
     if args.label_lag:
-        title += f", labelled {args.label_lag} row(s) after the fault began"
+        title += f", labelled {args.label_lag} row(s) late"
     lines = [
         f"## Service-map benchmark ({title})",
         f"Measured on {machine()}, commit {commit()}. Reproduce: `{reproduce}`; the cases are written to "
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     text = "\n".join(lines)
     print(text)
-    chart(ranks, Path(__file__).resolve().parents[1] / "docs" / "img" / f"{block}.png")
+    chart(ranks, Path(__file__).resolve().parents[1] / "docs" / "img" / f"{block}.png", title)
     if not args.no_docs:
         replace_block(block, text)
     return 0
