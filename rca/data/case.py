@@ -33,14 +33,21 @@ RESOURCE_WORDS = frozenset({
     "usage", "utilization", "util", "swap",
 })
 """Words that mark a resource metric (checked first: ``cpu_usage_rate`` is a resource, not a rate)."""
-LATENCY_WORDS = frozenset({"lat", "latency", "latencies", "duration", "rt", "response", "p50", "p90", "p95", "p99"})
+LATENCY_WORDS = frozenset({
+    "lat", "latency", "latencies", "duration", "rt", "response", "resptime", "elapsed", "handling", "percentile",
+    "quantile",
+})
+"""Latency words; a percentile (``p50``, ``p999``) reads as latency too (:data:`_PERCENTILE`)."""
 ERROR_WORDS = frozenset({
     "error", "errors", "err", "fail", "failed", "failure", "failures", "5xx", "4xx", "success", "availability",
-    "status", "timeout", "timeouts", "fault", "faults", "throttle", "throttles", "throttled",
+    "status", "timeout", "timeouts", "fault", "faults", "throttle", "throttles", "throttled", "exception",
+    "exceptions", "apdex", "healthy", "unhealthy", "health",
 })
+"""Error words, and those of scores that fall when a component fails (availability, Apdex, healthy hosts)."""
 RATE_WORDS = frozenset({
     "rate", "request", "requests", "req", "qps", "rps", "tps", "throughput", "load", "lod", "workload", "ops",
-    "calls", "count", "hits", "invocation", "invocations", "messages",
+    "calls", "count", "hits", "invocation", "invocations", "messages", "handled", "executions", "concurrent",
+    "concurrency", "inflight",
 })
 # fmt: on
 
@@ -49,8 +56,15 @@ _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z0-9])(?=[A-Z][a-z])")
 (``HTTPCode``, ``5XXError``: ``5xx`` stays one word)."""
 
 
+_DIGITS = re.compile(r"(?<=[a-z])(?=[0-9])")
+"""Where a code is glued to the end of a word (``Errors5xx``)."""
+_PERCENTILE = re.compile(r"p[0-9]{2,3}")
+
+
 def _words(metric: str) -> set[str]:
-    return set(re.split(r"[^a-z0-9]+", _CAMEL.sub("_", metric).lower())) - {""}
+    """The words of a metric name, each also split where a code is glued to it (``p99`` stays one word too)."""
+    words = set(re.split(r"[^a-z0-9]+", _CAMEL.sub("_", metric).lower())) - {""}
+    return words | {part for word in words for part in _DIGITS.split(word)} - {""}
 
 
 def red_kind(metric: str) -> RedKind | None:
@@ -65,7 +79,7 @@ def red_kind(metric: str) -> RedKind | None:
     words = _words(metric)
     if words & RESOURCE_WORDS:
         return None
-    if words & LATENCY_WORDS:
+    if words & LATENCY_WORDS or any(_PERCENTILE.fullmatch(word) for word in words):
         return "latency"
     if words & ERROR_WORDS:
         return "errors"

@@ -28,6 +28,13 @@ from rca.data.variants import red_only
         ("Invocations", "rate"), ("Duration", "latency"), ("Throttles", "errors"), ("5XXError", "errors"),
         ("HTTPCode_Target_5XX_Count", "errors"), ("p99Latency", "latency"), ("NumberOfMessagesSent", "rate"),
         ("Faults", "errors"), ("ThrottledRequests", "errors"), ("TargetResponseTime", "latency"),
+        ("ConcurrentExecutions", "rate"), ("HealthyHostCount", "errors"), ("UnHealthyHostCount", "errors"),
+        ("Errors5xx", "errors"),
+        # OpenTelemetry semantic conventions, Prometheus client and gRPC conventions, Datadog APM
+        ("http.server.request.duration", "latency"), ("http_request_duration_seconds_bucket", "latency"),
+        ("grpc_server_handling_seconds", "latency"), ("grpc_server_handled_total", "rate"),
+        ("trace.http.request.apdex", "errors"), ("jvm_exceptions_total", "errors"), ("latency_p999", "latency"),
+        ("p75", "latency"), ("elapsed_ms", "latency"), ("k8s_cpu", None), ("http2_requests", "rate"),
     ],
 )  # fmt: skip
 def test_red_kind_reads_the_metric_name(metric: str, kind: str | None) -> None:
