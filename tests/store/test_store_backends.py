@@ -69,6 +69,8 @@ def test_edges_per_bucket_sum_to_the_call_graph(store: Store) -> None:
 
 
 def test_retention_is_relative_to_the_newest_data(store: Store) -> None:
+    empty = store.apply_retention(500.0)
+    assert empty == {"points": 0, "spans": 0, "log_counts": 0, "log_times": 0, "log_samples": 0}
     store.write([("a", "x", float(t), 1.0) for t in range(0, 1000, 10)], SPANS)
     deleted = store.apply_retention(500.0)
     assert deleted["points"] == 49 and deleted["spans"] == len(SPANS)  # newest 990 -> keep ts >= 490
