@@ -10,12 +10,16 @@ Per case ``run`` is fitted once on the rows before the fault; every variant rank
 
 - ``run``: the method as registered;
 - ``no traversal``: without the call-graph frontier (:func:`rca.rank.fusion.traversal_frontier`);
+- ``no counterfactual``: each series scored as it is, not by what its neighbours in the calls do not
+  explain (:func:`rca.causal.structural.counterfactual_residuals`);
 - ``rises only``: ``direction="up"``, falls of a series do not count (an availability that drops);
 - ``no label guard``: ``guard=0``, the baseline's last rows count in its normal range;
-- ``learned graph only``: the graph the neural Granger model learned, no call graph (so no frontier);
+- ``learned graph only``: the graph the neural Granger model learned, no call graph (so no frontier and
+  no counterfactual);
 - ``call graph only``: the call graph without the learned one;
-- ``no graph``: anomaly scores and peer margins alone (no walk, no frontier);
-- ``random call graph``: the service map rewired by degree-preserving swaps (for the walk and the frontier);
+- ``no graph``: anomaly scores and peer margins alone (no walk, no frontier, no counterfactual);
+- ``random call graph``: the service map rewired by degree-preserving swaps (for the walk, the frontier
+  and the counterfactual);
 - peers on the same cases: BARO and N-sigma counting rises only (their published form) and both
   directions, and random.
 
@@ -72,6 +76,7 @@ from rca.methods.run import RUN
 RUN_VARIANTS: dict[str, dict[str, Any]] = {
     "run": {},
     "no traversal": {"traversal": False},
+    "no counterfactual": {"counterfactual": False},
     "rises only": {"direction": "up"},
     "no label guard": {"guard": 0},
     "learned graph only": {"graph": "learned", "traversal": False},

@@ -246,6 +246,8 @@ class TemplateExplainer:
         change = c.evidence.get("log_change")
         if isinstance(change, Mapping) and describe_log_change(c.service, change):
             text += f"; {describe_log_change(c.service, change)}"
+        if c.evidence.get("counterfactual") is True:
+            text += "; scored on what its neighbours in the call graph do not explain"
         if c.evidence.get("load_entry") is True:
             text += "; its request rate rose while no caller's did: the load enters here"
         elif c.evidence.get("frontier") is True:

@@ -43,6 +43,7 @@ from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, 
 from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
+from rca.causal.structural import call_graph_parents, counterfactual_residuals
 from rca.data.case import Case, Telemetry, counts_falls, red_kind
 from rca.errors import DataError
 from rca.methods.base import NotFittedError, RCAMethod
@@ -93,6 +94,14 @@ class RUN(RCAMethod, NeuralGrangerParams):
         it adds to its service's cause tier (``own_normal`` of :func:`rca.rank.fusion.standout_keys`)
         and carries the changed templates as evidence. ``"off"``: no log signal (ablation);
         ``"only"``: services ranked by the log signal alone (ablation).
+    counterfactual
+        With a call graph (``graph`` ``"call"`` or ``"both"``) and at least ``min_fit_rows`` rows before
+        the anomaly time: score each latency,
+        error and request-rate series by the part of it that its neighbours in the calls do not explain
+        (:func:`rca.causal.structural.counterfactual_residuals`, a regression on its callees' latency and
+        errors, or for a request rate its callers' rates, at the same step, learned on the rows before
+        the anomaly time but the last ``guard``): a caller that waited on a failing callee is explained
+        by it (CIRCA's regression-based hypothesis test over the call graph).
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -143,6 +152,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     guard: int = 2
     traces: bool = True
     logs: Logs = "on"
+    counterfactual: bool = True
     residuals: bool = False
     compress: bool = True
     graph: GraphSource = "both"
@@ -210,7 +220,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
             raise DataError(f"case {case.name!r} needs rows before and after the anomaly time")
         columns = [str(c) for c in frame.columns]
         series = {c: case.telemetry.series[c] for c in columns}
-        anomaly, onsets = self._series_scores(model, frame, before, [series[c][1] for c in columns])
+        calls = observed_calls(case.telemetry) or model.calls
+        explained = self._parents(series, calls, before)
+        anomaly, onsets = self._series_scores(model, frame, before, series, explained)
         for column, service, metric, score in cause_signal_series(
             case.telemetry, case.inject_time, self.cause_signals()
         ):
@@ -229,7 +241,6 @@ class RUN(RCAMethod, NeuralGrangerParams):
         raw = np.array([anomaly[c] for c in columns], dtype=float)
         seeds = dict(zip(columns, (np.log1p(raw) if self.compress else raw).tolist(), strict=True))
 
-        calls = observed_calls(case.telemetry) or model.calls
         graph = self._graph(model, calls, columns, series)
         walk = partial(
             walk_scores, ReverseWalk.of(graph), pagerank=self.pagerank, personalization=self.personalization,
@@ -252,6 +263,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         candidates = []
         for column in columns:
             evidence: dict[str, Any] = {"anomaly_score": anomaly[column], "onset_time": onsets[column]}
+            if column in explained:
+                evidence["counterfactual"] = True
             if pagerank is not None:
                 evidence["pagerank"] = pagerank.get(column, 0.0)
             if column in logged:
@@ -304,11 +317,34 @@ class RUN(RCAMethod, NeuralGrangerParams):
             return model.logs.changes(logs.loc[times >= case.inject_time])
         return LogNormal().fit(logs.loc[times < case.inject_time]).changes(logs.loc[times >= case.inject_time])
 
+    def _parents(
+        self, series: Mapping[str, tuple[str, str]], calls: list[tuple[str, str, float]], before: np.ndarray
+    ) -> dict[str, list[str]]:
+        """Series scored by what their parents in the call graph do not explain (``counterfactual``): their parents."""
+        if not self.counterfactual or self.graph == "learned" or not calls or before.sum() < self.min_fit_rows:
+            return {}
+        return call_graph_parents(series, [(a, b) for a, b, _ in calls])
+
     def _series_scores(
-        self, model: FittedModel, frame: pd.DataFrame, before: np.ndarray, metrics: list[str]
+        self,
+        model: FittedModel,
+        frame: pd.DataFrame,
+        before: np.ndarray,
+        series: Mapping[str, tuple[str, str]],
+        parents: Mapping[str, list[str]],
     ) -> tuple[dict[str, float], dict[str, float | None]]:
-        """Anomaly score and onset time (``None``: never 3 robust sigmas out) of every column of ``frame``."""
+        """Anomaly score and onset time (``None``: never 3 robust sigmas out) of every column of ``frame``,
+        those with ``parents`` scored on their counterfactual residuals."""
+        columns = [str(c) for c in frame.columns]
         values = frame.to_numpy(dtype=float)
+        if parents:
+            index = {c: i for i, c in enumerate(columns)}
+            normal = np.flatnonzero(before)
+            fit_rows = before.copy()
+            fit_rows[normal[len(normal) - self.guard :]] = False  # a fault may begin a row or two before its label
+            by_index = {index[c]: [index[p] for p in ps] for c, ps in parents.items()}
+            values = counterfactual_residuals(values, fit_rows, by_index)
+        metrics = [series[c][1] for c in columns]
         onset = onset_index(baseline_zscores(values[before], values[~before]))
         falls = np.array(
             [self.direction == "both" or (self.direction == "errors" and counts_falls(m)) for m in metrics], dtype=bool
@@ -325,7 +361,6 @@ class RUN(RCAMethod, NeuralGrangerParams):
         if residual is not None:
             scores = np.maximum(scores, np.nan_to_num(residual))
         times = frame.index.to_numpy()[~before]
-        columns = [str(c) for c in frame.columns]
         return (
             dict(zip(columns, scores.tolist(), strict=True)),
             {c: None if i < 0 else float(times[i]) for c, i in zip(columns, onset.tolist(), strict=True)},

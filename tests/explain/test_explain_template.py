@@ -125,6 +125,15 @@ def test_a_candidate_where_a_load_entered_says_so(sock_case: Case) -> None:
     assert second.text == "2nd: carts (score 0.5); none of its callees went anomalous before it."
 
 
+def test_a_candidate_scored_on_its_counterfactual_residual_says_so(sock_case: Case) -> None:
+    ranking = Ranking((Candidate("user", None, 0.9, {"counterfactual": True, "frontier": True}),))
+    first = TemplateExplainer().explain(sock_case, ranking).candidates[0]
+    assert first.text == (
+        "1st: user (score 0.9); scored on what its neighbours in the call graph do not explain; "
+        "none of its callees went anomalous before it."
+    )
+
+
 def test_empty_ranking(sock_case: Case) -> None:
     explanation = TemplateExplainer().explain(sock_case, Ranking(()))
     assert explanation.root_cause is None
