@@ -7,13 +7,14 @@ A short composition of parts that live where their data does; read :meth:`RUN.fi
   (:func:`rca.anomaly.scores.robust_scale`) -> fit the neural Granger model
   (:class:`rca.causal.neural_granger.NeuralGranger`: contrastive encoder, forecaster whose input
   attention is a Granger matrix) -> keep the observed call graph.
-- ``rank`` (one incident): score every series against the case's baseline
-  (:func:`rca.anomaly.scores.series_scores`) -> add the per-service cause signals as pseudo-series
-  (:data:`rca.anomaly.signals.CAUSE_SIGNALS`) -> build the graph (learned, call and within-service
-  edges, :func:`rca.causal.graph.causal_graph`) -> walk it from the anomalous series back to their
-  causes (:func:`rca.rank.fusion.walk_scores`) -> fuse into one order, causes before symptoms
-  (:func:`rca.rank.fusion.standout_keys`) -> evidence (anomaly score, onset, PageRank, strongest
-  causal path to the symptom).
+- ``rank`` (one incident): with a call graph, replace each latency, error and request-rate series by
+  what its neighbours in the calls do not explain (:func:`rca.causal.structural.counterfactual_residuals`)
+  -> score every series against the case's baseline (:func:`rca.anomaly.scores.series_scores`) -> add
+  the per-service cause signals as pseudo-series (:data:`rca.anomaly.signals.CAUSE_SIGNALS`) -> build
+  the graph (learned, call and within-service edges, :func:`rca.causal.graph.causal_graph`) -> walk it
+  from the anomalous series back to their causes (:func:`rca.rank.fusion.walk_scores`) -> fuse into
+  one order, causes before symptoms (:func:`rca.rank.fusion.standout_keys`) -> evidence (anomaly
+  score, onset, PageRank, strongest causal path to the symptom).
 
 See ``docs/method.md`` for how and why this differs from the paper and its published code.
 
@@ -96,12 +97,12 @@ class RUN(RCAMethod, NeuralGrangerParams):
         ``"only"``: services ranked by the log signal alone (ablation).
     counterfactual
         With a call graph (``graph`` ``"call"`` or ``"both"``) and at least ``min_fit_rows`` rows before
-        the anomaly time: score each latency,
-        error and request-rate series by the part of it that its neighbours in the calls do not explain
-        (:func:`rca.causal.structural.counterfactual_residuals`, a regression on its callees' latency and
-        errors, or for a request rate its callers' rates, at the same step, learned on the rows before
-        the anomaly time but the last ``guard``): a caller that waited on a failing callee is explained
-        by it (CIRCA's regression-based hypothesis test over the call graph).
+        the anomaly time: score each latency, error and request-rate series by the part of it that its
+        neighbours in the calls do not explain (:func:`rca.causal.structural.counterfactual_residuals`: a
+        regression on its callees' latency and errors, or for a request rate on its callers' rates, at
+        the same step, learned on the rows before the anomaly time but the last ``guard``). A caller that
+        waited on a failing callee is explained by it (CIRCA's regression-based hypothesis test over the
+        call graph).
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -136,8 +137,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
         caller. Load travels the other way: a service whose request rate rose while no caller's did is
         on the frontier (the load enters there), its callees carrying that load are not.
     min_fit_rows
-        Below this many history rows no forecaster is trained (a forecaster cannot learn from a
-        handful of rows; the ranking then uses anomaly scores and the call graph).
+        Below this many history rows no forecaster is trained, and below this many baseline rows no
+        counterfactual regression is learned (neither can learn from a handful of rows; the ranking then
+        uses anomaly scores and the call graph).
     clip
         Standardised values are clipped to ``[-clip, clip]`` for training.
     """
