@@ -51,20 +51,15 @@ def call_graph_parents(series: Mapping[str, tuple[str, str]], calls: Sequence[tu
         if caller != callee:
             callees.setdefault(caller, set()).add(callee)
             callers.setdefault(callee, set()).add(caller)
-    by_kind: dict[tuple[str, str], list[str]] = {}
-    for column, (service, metric) in series.items():
-        kind = red_kind(metric)
-        if kind is not None:
-            by_kind.setdefault((service, "rate" if kind == "rate" else "symptom"), []).append(column)
+    # a request rate is explained by its callers' rates, latency and errors by the callees' latency and errors
+    roles = {c: "rate" if kind == "rate" else "symptom" for c, (_, m) in series.items() if (kind := red_kind(m))}
+    by_role: dict[tuple[str, str], list[str]] = {}
+    for column, role in roles.items():
+        by_role.setdefault((series[column][0], role), []).append(column)
     parents: dict[str, list[str]] = {}
-    for column, (service, metric) in series.items():
-        kind = red_kind(metric)
-        if kind is None:
-            continue
-        if kind == "rate":
-            found = [p for other in sorted(callers.get(service, ())) for p in by_kind.get((other, "rate"), [])]
-        else:
-            found = [p for other in sorted(callees.get(service, ())) for p in by_kind.get((other, "symptom"), [])]
+    for column, role in roles.items():
+        neighbours = (callers if role == "rate" else callees).get(series[column][0], set())
+        found = [p for other in sorted(neighbours) for p in by_role.get((other, role), [])]
         if found:
             parents[column] = found
     return parents
