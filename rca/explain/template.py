@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import Any
 
 from rca.data.case import Case
 from rca.explain.evidence import (
@@ -102,6 +103,18 @@ def _when(numbers: SeriesNumbers, case: Case) -> str:
 def _at(numbers: SeriesNumbers) -> str:
     moment = numbers.onset_time if numbers.onset_time is not None else numbers.peak_time
     return "" if moment is None else f" at {format_time(moment)}"
+
+
+def _explained(evidence: Mapping[str, Any]) -> str | None:
+    """What a candidate scored on its counterfactual residual was measured against (``None``: its own values)."""
+    by = evidence.get("counterfactual")
+    if by not in ("call graph", "learned causes"):
+        return None
+    parents = [str(p) for p in evidence.get("explained_by") or []]
+    named = f" ({', '.join(parents[:3])}{', ...' if len(parents) > 3 else ''})" if parents else ""
+    if by == "call graph":
+        return f"scored on what its neighbours in the call graph{named} do not explain"
+    return f"scored on what its learned causes{named} do not explain"
 
 
 def _ordinal(n: int) -> str:
@@ -246,8 +259,8 @@ class TemplateExplainer:
         change = c.evidence.get("log_change")
         if isinstance(change, Mapping) and describe_log_change(c.service, change):
             text += f"; {describe_log_change(c.service, change)}"
-        if c.evidence.get("counterfactual") is True:
-            text += "; scored on what its neighbours in the call graph do not explain"
+        if (explained := _explained(c.evidence)) is not None:
+            text += f"; {explained}"
         if c.evidence.get("load_entry") is True:
             text += "; its request rate rose while no caller's did: the load enters here"
         elif c.evidence.get("frontier") is True:

@@ -6,15 +6,18 @@ A short composition of parts that live where their data does; read :meth:`RUN.fi
 - ``fit`` (normal history; what scheduled retraining runs): standardise every series robustly
   (:func:`rca.anomaly.scores.robust_scale`) -> fit the neural Granger model
   (:class:`rca.causal.neural_granger.NeuralGranger`: contrastive encoder, forecaster whose input
-  attention is a Granger matrix) -> keep the observed call graph.
+  attention is a Granger matrix) -> learn the Granger causes that forecast on held-out history
+  (:class:`rca.causal.lagged.LaggedCounterfactual`) -> keep the observed call graph.
 - ``rank`` (one incident): with a call graph, replace each latency, error and request-rate series by
-  what its neighbours in the calls do not explain (:func:`rca.causal.structural.counterfactual_residuals`)
-  -> score every series against the case's baseline (:func:`rca.anomaly.scores.series_scores`) -> add
-  the per-service cause signals as pseudo-series (:data:`rca.anomaly.signals.CAUSE_SIGNALS`) -> build
-  the graph (learned, call and within-service edges, :func:`rca.causal.graph.causal_graph`) -> walk it
-  from the anomalous series back to their causes (:func:`rca.rank.fusion.walk_scores`) -> fuse into
-  one order, causes before symptoms (:func:`rca.rank.fusion.standout_keys`) -> evidence (anomaly
-  score, onset, PageRank, strongest causal path to the symptom).
+  what its neighbours in the calls do not explain (:func:`rca.causal.structural.counterfactual_residuals`),
+  and each other series with learned causes by what it did beyond its counterfactual
+  (:meth:`rca.causal.lagged.LaggedCounterfactual.residuals`) -> score every series against the case's
+  baseline (:func:`rca.anomaly.scores.series_scores`) -> add the per-service cause signals as
+  pseudo-series (:data:`rca.anomaly.signals.CAUSE_SIGNALS`) -> build the graph (learned, call and
+  within-service edges, :func:`rca.causal.graph.causal_graph`) -> walk it from the anomalous series
+  back to their causes (:func:`rca.rank.fusion.walk_scores`) -> fuse into one order, causes before
+  symptoms (:func:`rca.rank.fusion.standout_keys`) -> evidence (anomaly score, onset, PageRank,
+  strongest causal path to the symptom; for a series scored on a counterfactual, what explained it).
 
 See ``docs/method.md`` for how and why this differs from the paper and its published code.
 
@@ -44,6 +47,7 @@ from rca.anomaly.scores import Scoring, baseline_zscores, max_abs, onset_index, 
 from rca.anomaly.signals import CALL_DELAY, NORMAL_RANGE, cause_signal_series
 from rca.causal.granger_params import NeuralGrangerParams, neural_granger
 from rca.causal.graph import causal_graph, evidence_paths, granger_digraph, observed_calls
+from rca.causal.lagged import LaggedCounterfactual
 from rca.causal.structural import call_graph_parents, counterfactual_residuals
 from rca.data.case import Case, Telemetry, counts_falls, red_kind
 from rca.errors import DataError
@@ -103,6 +107,13 @@ class RUN(RCAMethod, NeuralGrangerParams):
         the same step, learned on the rows before the anomaly time but the last ``guard``). A caller that
         waited on a failing callee is explained by it (CIRCA's regression-based hypothesis test over the
         call graph).
+    lagged
+        With a learned graph (``graph`` ``"learned"`` or ``"both"``) and at least ``min_fit_rows`` history
+        rows: learn each series' Granger causes by a group lasso and keep them only for the series
+        whose one-step forecast they improve on held-out history (:class:`rca.causal.lagged.LaggedCounterfactual`);
+        each such series without call-graph parents is scored on what it did beyond its counterfactual,
+        run forward from its causes' observed past. Where no cause forecasts anything out of sample (every
+        real dataset measured, ``bench/granger_gain.py``) it keeps no series and changes nothing.
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -155,6 +166,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
     traces: bool = True
     logs: Logs = "on"
     counterfactual: bool = True
+    lagged: bool = True
     residuals: bool = False
     compress: bool = True
     graph: GraphSource = "both"
@@ -199,8 +211,13 @@ class RUN(RCAMethod, NeuralGrangerParams):
             model.report["log_templates"] = model.logs.templates_.size
         needed = max(self.min_fit_rows, 3 * self.lags + 10)
         if len(frame) >= needed and columns:
-            model.granger = neural_granger()(**self.granger_params()).fit(self._standardise(model, values))
+            standardised = self._standardise(model, values)
+            model.granger = neural_granger()(**self.granger_params()).fit(standardised)
             model.report.update(model.granger.report_)
+            if self.lagged and self.graph != "call":
+                lagged = LaggedCounterfactual(device=self.device, threads=self.threads).fit(standardised)
+                model.lagged = lagged
+                model.report["lagged_series"] = int(lagged.targets_.size)
         else:
             model.report["skipped"] = f"{len(frame)} history rows < {needed}"
         model.report["fit_seconds"] = round(time.perf_counter() - started, 3)
@@ -224,7 +241,8 @@ class RUN(RCAMethod, NeuralGrangerParams):
         series = {c: case.telemetry.series[c] for c in columns}
         calls = observed_calls(case.telemetry) or model.calls
         explained = self._parents(series, calls, before)
-        anomaly, onsets = self._series_scores(model, frame, before, series, explained)
+        learned = self._learned_causes(model, columns, explained)
+        anomaly, onsets = self._series_scores(model, frame, before, series, explained, learned)
         for column, service, metric, score in cause_signal_series(
             case.telemetry, case.inject_time, self.cause_signals()
         ):
@@ -266,7 +284,11 @@ class RUN(RCAMethod, NeuralGrangerParams):
         for column in columns:
             evidence: dict[str, Any] = {"anomaly_score": anomaly[column], "onset_time": onsets[column]}
             if column in explained:
-                evidence["counterfactual"] = True
+                evidence["counterfactual"] = "call graph"
+                evidence["explained_by"] = explained[column]
+            elif column in learned:
+                evidence["counterfactual"] = "learned causes"
+                evidence["explained_by"] = learned[column]
             if pagerank is not None:
                 evidence["pagerank"] = pagerank.get(column, 0.0)
             if column in logged:
@@ -327,6 +349,20 @@ class RUN(RCAMethod, NeuralGrangerParams):
             return {}
         return call_graph_parents(series, [(a, b) for a, b, _ in calls])
 
+    def _learned_causes(
+        self, model: FittedModel, columns: list[str], explained: Mapping[str, list[str]]
+    ) -> dict[str, list[str]]:
+        """Series scored by what their learned Granger causes do not explain (``lagged``; not those the
+        call graph explains): their causes."""
+        if model.lagged is None or not self.lagged or self.graph == "call":
+            return {}
+        present = set(columns)
+        return {
+            model.columns[j]: [model.columns[i] for i in causes]
+            for j, causes in model.lagged.causes().items()
+            if model.columns[j] in present and model.columns[j] not in explained
+        }
+
     def _series_scores(
         self,
         model: FittedModel,
@@ -334,11 +370,20 @@ class RUN(RCAMethod, NeuralGrangerParams):
         before: np.ndarray,
         series: Mapping[str, tuple[str, str]],
         parents: Mapping[str, list[str]],
+        learned: Mapping[str, list[str]],
     ) -> tuple[dict[str, float], dict[str, float | None]]:
         """Anomaly score and onset time (``None``: never 3 robust sigmas out) of every column of ``frame``,
-        those with ``parents`` scored on their counterfactual residuals."""
+        those with call-graph ``parents`` or ``learned`` causes scored on their counterfactual residuals."""
         columns = [str(c) for c in frame.columns]
-        values = frame.to_numpy(dtype=float)
+        values = frame.to_numpy(dtype=float, copy=True)
+        if learned:
+            assert model.lagged is not None
+            aligned = frame.reindex(columns=model.columns).to_numpy(dtype=float)
+            residuals = model.lagged.residuals((aligned - model.center) / model.scale)
+            by_model = {c: i for i, c in enumerate(model.columns)}
+            for k, column in enumerate(columns):
+                if column in learned:
+                    values[:, k] = residuals[:, by_model[column]]
         if parents:
             index = {c: i for i, c in enumerate(columns)}
             normal = np.flatnonzero(before)

@@ -13,6 +13,7 @@ import numpy as np
 
 from rca.anomaly.logs import LogNormal
 from rca.causal.granger_params import neural_granger
+from rca.causal.lagged import LaggedCounterfactual
 from rca.errors import DataError
 
 if TYPE_CHECKING:
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 2
 """Version of ``model.json`` (2: the neural Granger model saved by name, :mod:`rca.causal.neural_granger`;
-an optional ``logs`` entry holds the normal log mix)."""
+an optional ``logs`` entry holds the normal log mix, an optional ``lagged`` one the learned causes kept
+for counterfactual residuals, :class:`rca.causal.lagged.LaggedCounterfactual`)."""
 
 
 @dataclass
@@ -34,6 +36,7 @@ class FittedModel:
     calls: list[tuple[str, str, float]]
     granger: NeuralGranger | None = None
     logs: LogNormal | None = None
+    lagged: LaggedCounterfactual | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -57,6 +60,7 @@ class FittedModel:
             "trained": self.trained,
             "report": self.report,
             "logs": None if self.logs is None else self.logs.state(),
+            "lagged": None if self.lagged is None else self.lagged.state(),
         }
         (directory / "model.json").write_text(json.dumps(meta, indent=1))
         if self.granger is not None:
@@ -88,6 +92,7 @@ class FittedModel:
             calls=[(a, b, float(c)) for a, b, c in meta["calls"]],
             report=dict(meta["report"]),
             logs=LogNormal.from_state(meta["logs"]) if meta.get("logs") else None,
+            lagged=LaggedCounterfactual.from_state(meta["lagged"]) if meta.get("lagged") else None,
         )
         if meta["trained"]:
             model.granger = neural_granger().load(directory, device=device, threads=threads, progress=progress)

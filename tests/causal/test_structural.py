@@ -84,7 +84,8 @@ def test_run_scores_each_caller_by_what_its_callees_do_not_explain() -> None:
     ranking = run.fit(case.normal()).rank(case)
     assert ranking.info["services"][0] == "db"
     by_metric = {c.metric: c for c in ranking.candidates}
-    assert by_metric["api_latency"].evidence["counterfactual"] is True
+    assert by_metric["api_latency"].evidence["counterfactual"] == "call graph"
+    assert by_metric["api_latency"].evidence["explained_by"] == ["db_latency"]
     assert "counterfactual" not in by_metric["db_latency"].evidence, "db calls nothing: scored as it is"
     scores = {m: by_metric[f"{m}_latency"].evidence["anomaly_score"] for m in ("gateway", "api", "db")}
     plain = RUN(graph="call", epochs=1, pretrain_steps=1, counterfactual=False).fit(case.normal()).rank(case)

@@ -125,13 +125,16 @@ def test_a_candidate_where_a_load_entered_says_so(sock_case: Case) -> None:
     assert second.text == "2nd: carts (score 0.5); none of its callees went anomalous before it."
 
 
-def test_a_candidate_scored_on_its_counterfactual_residual_says_so(sock_case: Case) -> None:
-    ranking = Ranking((Candidate("user", None, 0.9, {"counterfactual": True, "frontier": True}),))
-    first = TemplateExplainer().explain(sock_case, ranking).candidates[0]
+def test_a_candidate_scored_on_its_counterfactual_residual_says_against_what(sock_case: Case) -> None:
+    by_calls = {"counterfactual": "call graph", "explained_by": ["carts_latency"], "frontier": True}
+    by_causes = {"counterfactual": "learned causes", "explained_by": ["a", "b", "c", "d"]}
+    ranking = Ranking((Candidate("user", None, 0.9, by_calls), Candidate("carts", None, 0.5, by_causes)))
+    first, second = TemplateExplainer().explain(sock_case, ranking).candidates[:2]
     assert first.text == (
-        "1st: user (score 0.9); scored on what its neighbours in the call graph do not explain; "
+        "1st: user (score 0.9); scored on what its neighbours in the call graph (carts_latency) do not explain; "
         "none of its callees went anomalous before it."
     )
+    assert second.text == "2nd: carts (score 0.5); scored on what its learned causes (a, b, c, ...) do not explain."
 
 
 def test_empty_ranking(sock_case: Case) -> None:
