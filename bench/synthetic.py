@@ -11,7 +11,12 @@ learns inside ``run`` (the edges ``run`` uses: :func:`rca.causal.graph.granger_d
 and AC@1 (top-1 service = the faulty node) of:
 
 - ``baro``;
-- ``run``: its defaults, fitted on the rows before the fault (no call graph, so the learned graph);
+- ``run``: its defaults, fitted on the rows before the fault (no call graph, so the learned graph,
+  with the counterfactual residuals of the series whose learned Granger causes forecast held-out
+  rows, :class:`rca.causal.lagged.LaggedCounterfactual`);
+- ``run, no learned causes``: the same fitted model ranking with ``lagged=False`` (so the same
+  forecaster and walk); ``learned causes: wins / losses``: the cases ``run`` puts first and this does
+  not, and the reverse; ``series with learned causes``: their median number per case;
 - ``run, no graph``: anomaly scores alone (``pagerank=False``, no forecaster);
 - ``run, random graph``: the true graph's edges rewired by degree-preserving swaps;
 - ``run, true graph``: the true edges given as the call graph (``graph="call"``), the ceiling;
@@ -160,6 +165,7 @@ def neural_rht(sc: SyntheticCase, method: RCAMethod) -> bool:
 VARIANTS = (
     "baro",
     "run",
+    "run, no learned causes",
     "run, no graph",
     "run, random graph",
     "run, true graph",
@@ -173,20 +179,29 @@ VARIANTS = (
 )
 
 
-def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str, float]:
+def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str, float | str]:
     """AC@1 of each variant and the learned graph's edge precision/recall over ``cases`` cases."""
     rng = np.random.default_rng([seed, n, rows, cycles])
     wins = dict.fromkeys(VARIANTS, 0)
     precision, recall, precision_k, lasso_precision, lasso_recall = [], [], [], [], []
-    fit_seconds = []
+    fit_seconds, kept = [], []
+    learned_wins = learned_losses = 0
     for k in range(cases):
         sc = make_case(k, n, rows, rng, cycles=cycles)
         true = set(sc.edges)
         wins["baro"] += top1(get_method("baro"), sc.case, sc.case)
         full = get_method("run", threads=1)
         started = time.perf_counter()
-        wins["run"] += top1(full, sc.case, sc.case)
+        with_causes = top1(full, sc.case, sc.case)
         fit_seconds.append(time.perf_counter() - started)
+        full.lagged = False  # type: ignore[attr-defined]  # the same fitted model, ranked without them
+        assert sc.case.root_cause is not None
+        without = service_rank(full.rank(sc.case), sc.case.root_cause.service) == 1
+        wins["run"] += with_causes
+        wins["run, no learned causes"] += without
+        learned_wins += with_causes and not without
+        learned_losses += without and not with_causes
+        kept.append(full.fit_report().get("lagged_series", 0))
         granger = full.model_.granger if full.model_ is not None else None  # type: ignore[attr-defined]
         if granger is not None:
             matrix = granger.granger_matrix()
@@ -214,12 +229,14 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
         wins["run, random graph"] += top1(get_method("run", graph="call", **no_fit), rewired, rewired)
         given = with_graph(sc, sc.edges)
         wins["run, true graph"] += top1(get_method("run", graph="call", **no_fit), given, given)
-    row = {name: wins[name] / cases for name in VARIANTS}
+    row: dict[str, float | str] = {name: wins[name] / cases for name in VARIANTS}
     row["edge precision"] = float(np.mean(precision)) if precision else float("nan")
     row["edge recall"] = float(np.mean(recall)) if recall else float("nan")
     row["precision@#edges"] = float(np.mean(precision_k)) if precision_k else float("nan")
     row["lasso precision"] = float(np.mean(lasso_precision))
     row["lasso recall"] = float(np.mean(lasso_recall))
+    row["learned causes: wins / losses"] = f"{learned_wins} / {learned_losses}"
+    row["series with learned causes"] = float(np.median(kept))
     row["run seconds (fit+rank)"] = float(np.median(fit_seconds))
     return row
 
@@ -256,6 +273,10 @@ def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
     return 0
 
 
+def _cell(value: float | str) -> str:
+    return value if isinstance(value, str) else f"{value:.2f}"
+
+
 def parse_size(text: str) -> tuple[int, int]:
     """``"20x300"`` -> 20 series, 300 rows before the fault."""
     try:
@@ -283,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_speed is not None:
         return fit_speed(*args.fit_speed, seed=args.seed, threads=args.threads)
     columns = (
-        *VARIANTS, "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
-        "run seconds (fit+rank)",
+        *VARIANTS, "learned causes: wins / losses", "series with learned causes", "edge precision", "edge recall",
+        "precision@#edges", "lasso precision", "lasso recall", "run seconds (fit+rank)",
     )  # fmt: skip
     sizes = " ".join(f"{n}x{rows}" for n, rows in args.sizes)
     command = f"bench/synthetic.py --sizes {sizes} --cases {args.cases} --seed {args.seed} --cycles {args.cycles}"
@@ -298,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     for n, rows in args.sizes:
         for kind, cycles in (("DAG", 0), (f"{args.cycles} cycles", args.cycles)):
             row = run_size(n, rows, args.cases, args.seed, cycles)
-            lines.append(f"| {n}x{rows} | {kind} | " + " | ".join(f"{row[c]:.2f}" for c in columns) + " |")
+            lines.append(f"| {n}x{rows} | {kind} | " + " | ".join(_cell(row[c]) for c in columns) + " |")
             print(lines[-1], file=sys.stderr, flush=True)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
