@@ -33,14 +33,14 @@ from synthetic_cases import make_case as make_synthetic
 
 from rca.anomaly.scores import robust_scale
 from rca.causal.group_lasso import GroupLassoGranger
+from rca.causal.lagged import OWN_PAST_ONLY, LaggedCounterfactual, out_of_sample_gain
 from rca.data.case import Case
 from rca.data.datasets import load_cases
 from rca.eval.runner import fit_data
 
-OWN_PAST_ONLY = (1e6,)
-"""A penalty no cross-series group survives: each series forecast from its own lags alone."""
-GAINING = 0.05
-"""A series whose causes cut its one-step error by more than this share counts as gaining."""
+GAINING = LaggedCounterfactual().min_gain
+"""A series whose causes cut its one-step error by more than this share counts as gaining (and ``run``
+keeps its causes for counterfactual residuals)."""
 
 
 def series_gains(values: np.ndarray, *, train: float, lags: int = 3) -> tuple[np.ndarray, float]:
@@ -51,10 +51,9 @@ def series_gains(values: np.ndarray, *, train: float, lags: int = 3) -> tuple[np
     full = GroupLassoGranger(lags=lags).fit(z[:split])
     own = GroupLassoGranger(lags=lags, alphas=OWN_PAST_ONLY).fit(z[:split])
     held_out = z[split - lags :]
-    mse_full = np.mean(full.residuals_raw(held_out) ** 2, axis=0)
-    mse_own = np.mean(own.residuals_raw(held_out) ** 2, axis=0)
-    varies = mse_own > 1e-9
-    gains = np.where(varies, 1.0 - mse_full / np.where(varies, mse_own, 1.0), np.nan)
+    own_errors = own.residuals_raw(held_out)
+    varies = np.mean(own_errors**2, axis=0) > 1e-9
+    gains = np.where(varies, out_of_sample_gain(full.residuals_raw(held_out), own_errors), np.nan)
     return gains, float((full.granger_matrix() > 0).sum(0).mean())
 
 
