@@ -4,9 +4,11 @@ The lagged counterpart of :mod:`rca.causal.structural`, for systems whose causes
 one sample. :class:`LaggedCounterfactual` fits a component-wise group-lasso Granger model
 (:class:`rca.causal.group_lasso.GroupLassoGranger`) on the first ``train`` share of normal history and
 one with each series' own lags only, and measures on the rest how much each series' learned causes
-cut its one-step forecast error (:func:`out_of_sample_gain`). Only series whose causes gain more
-than ``min_gain`` keep them: where no cause forecasts anything out of sample, as on every real
-dataset measured (``bench/granger_gain.py``), nothing changes.
+cut its one-step forecast error (:func:`out_of_sample_gain`) and whether that cut is more than chance
+(:func:`diebold_mariano`, Bonferroni-corrected for the number of series tested). Only series whose
+causes gain more than ``min_gain``, significantly, keep them: where no cause forecasts anything out of
+sample, as on nearly every series of the real datasets measured (``bench/granger_gain.py``), nothing
+changes.
 
 For each kept series the counterfactual is what it would have done had only its causes changed
 (:func:`counterfactual_run`): run forward from the window's first rows on its causes' *observed*
@@ -23,14 +25,17 @@ Service Systems with Intervention Recognition" (CIRCA), KDD 2022.
 Tank, Covert, Foti, Shojaie, Fox. "Neural Granger Causality", IEEE TPAMI 2021.
 Granger. "Investigating causal relations by econometric models and cross-spectral methods",
 Econometrica 1969 (causality as out-of-sample predictive gain).
+Diebold, Mariano. "Comparing Predictive Accuracy", Journal of Business & Economic Statistics 1995.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
+from scipy.stats import norm
 
 OWN_PAST_ONLY = (1e6,)
 """A group-lasso penalty no cross-series group survives: each series forecast from its own lags alone."""
@@ -50,11 +55,34 @@ def out_of_sample_gain(errors: np.ndarray, own_errors: np.ndarray) -> np.ndarray
     ``(N,)``: 0 where the causes add nothing, negative where they mislead; 0 for a series whose own
     past forecasts it exactly (nothing is left to gain).
     """
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # series missing on every held-out row
         mse = np.nanmean(np.asarray(errors, dtype=float) ** 2, axis=0)
         own = np.nanmean(np.asarray(own_errors, dtype=float) ** 2, axis=0)
     varies = np.nan_to_num(own) > 1e-9
     return np.where(varies, 1.0 - np.nan_to_num(mse) / np.where(varies, own, 1.0), 0.0)
+
+
+def diebold_mariano(errors: np.ndarray, own_errors: np.ndarray) -> np.ndarray:
+    """Diebold and Mariano's statistic per series: how many standard errors the causes cut the squared error by.
+
+    The mean over held-out rows of ``own_errors ** 2 - errors ** 2`` divided by its standard error (one-step
+    forecasts: no autocorrelation correction). Asymptotically standard normal when the causes forecast no
+    better than the series' own past; large and positive when they forecast better.
+
+    Parameters
+    ----------
+    errors, own_errors
+        As for :func:`out_of_sample_gain` (NaN: missing, skipped).
+    """
+    loss = np.asarray(own_errors, dtype=float) ** 2 - np.asarray(errors, dtype=float) ** 2
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # series missing on (nearly) every held-out row
+        rows = np.isfinite(loss).sum(axis=0)
+        mean = np.nanmean(loss, axis=0)
+        spread = np.nanstd(loss, axis=0, ddof=1) / np.sqrt(rows)
+        z = np.where(spread > 0, mean / spread, 0.0)
+    return np.asarray(np.nan_to_num(z), dtype=float)
 
 
 def counterfactual_run(coef: np.ndarray, intercept: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -104,8 +132,11 @@ class LaggedCounterfactual:
         Granger lag window (steps).
     train
         Share of the history the models are fitted on; the rest measures the gain.
-    min_gain
-        A series keeps its causes when they cut its held-out one-step error by more than this share.
+    min_gain, alpha
+        A series keeps its causes when they cut its held-out one-step error by more than ``min_gain``
+        (a share) and the cut is significant at level ``alpha`` over all the series tested (one-sided
+        Diebold-Mariano test, Bonferroni-corrected): a system of hundreds of series otherwise lets a few
+        through by chance.
     device, threads
         Torch device of the fit (``"auto"``: the GPU when there is one) and CPU threads; torch's
         process-wide settings come back as they were.
@@ -117,12 +148,13 @@ class LaggedCounterfactual:
     gain_
         ``(N,)``: each series' out-of-sample gain (:func:`out_of_sample_gain`).
     targets_
-        Indices of the series whose causes are kept (gain above ``min_gain`` and at least one cause).
+        Indices of the series whose causes are kept (at least one cause, a significant gain above ``min_gain``).
     """
 
     lags: int = 3
     train: float = 0.75
     min_gain: float = 0.05
+    alpha: float = 0.05
     device: str = "cpu"
     threads: int = 2
 
@@ -146,9 +178,11 @@ class LaggedCounterfactual:
             model = GroupLassoGranger(lags=self.lags, device=device).fit(values[:split])
             own = GroupLassoGranger(lags=self.lags, alphas=OWN_PAST_ONLY, device=device).fit(values[:split])
         held_out = values[split - self.lags :]
-        self.gain_ = out_of_sample_gain(model.residuals_raw(held_out), own.residuals_raw(held_out))
+        errors, own_errors = model.residuals_raw(held_out), own.residuals_raw(held_out)
+        self.gain_ = out_of_sample_gain(errors, own_errors)
+        significant = diebold_mariano(errors, own_errors) > norm.ppf(1.0 - self.alpha / max(values.shape[1], 1))
         caused = (model.granger_matrix() > 0).any(axis=0)
-        self.targets_ = np.flatnonzero(caused & (self.gain_ > self.min_gain))
+        self.targets_ = np.flatnonzero(caused & significant & (self.gain_ > self.min_gain))
         assert model.coef_ is not None and model.intercept_ is not None
         self.coef_, self.intercept_ = model.coef_, model.intercept_
         return self
@@ -208,4 +242,4 @@ class LaggedCounterfactual:
         return self.coef_
 
 
-__all__ = ["OWN_PAST_ONLY", "LaggedCounterfactual", "counterfactual_run", "out_of_sample_gain"]
+__all__ = ["OWN_PAST_ONLY", "LaggedCounterfactual", "counterfactual_run", "diebold_mariano", "out_of_sample_gain"]

@@ -379,7 +379,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
         if learned:
             assert model.lagged is not None
             aligned = frame.reindex(columns=model.columns).to_numpy(dtype=float)
-            residuals = model.lagged.residuals((aligned - model.center) / model.scale)
+            residuals = model.lagged.residuals(self._standardise(model, aligned))  # as fitted: clipped
             by_model = {c: i for i, c in enumerate(model.columns)}
             for k, column in enumerate(columns):
                 if column in learned:
