@@ -112,8 +112,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
         rows: learn each series' Granger causes by a group lasso and keep them only for the series
         whose one-step forecast they improve on held-out history (:class:`rca.causal.lagged.LaggedCounterfactual`);
         each such series without call-graph parents is scored on what it did beyond its counterfactual,
-        run forward from its causes' observed past. Where no cause forecasts anything out of sample (every
-        real dataset measured, ``bench/granger_gain.py``) it keeps no series and changes nothing.
+        run forward from its causes' observed past. Where no cause forecasts significantly better out of
+        sample it keeps nothing (on the real datasets measured it keeps a few series and changed no ranking:
+        ``docs/method.md``).
     residuals
         Also score the forecaster's standardised one-step residuals after the anomaly time (off by
         default: a one-step forecaster follows a level shift after one step, so residuals flag onsets
@@ -193,7 +194,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
 
     # ------------------------------------------------------------------ fit
     def fit(self, history: Telemetry) -> Self:
-        """Learn the neural Granger model and the call graph from normal history."""
+        """Learn the neural Granger model, the learned causes that forecast, and the call graph from normal history."""
         started = time.perf_counter()
         frame = history.frame
         columns = [str(c) for c in frame.columns]

@@ -96,3 +96,12 @@ def test_run_names_the_cause_whose_effect_moved_further_and_says_what_explained_
     assert plain.info["services"][0] == "b", "scored as series, the effect comes first"
     loaded = RUN.load(fitted.save(tmp_path / "model"))
     assert loaded.rank(case).info["services"] == ranking.info["services"]
+
+
+def test_no_causes_are_learned_for_the_call_graph_alone_or_when_switched_off() -> None:
+    case = amplifying_case()
+    for params in ({"graph": "call"}, {"lagged": False}):
+        fitted = RUN(epochs=1, pretrain_steps=1, threads=1, **params).fit(case.normal())
+        assert fitted.model_ is not None and fitted.model_.lagged is None
+        assert "lagged_series" not in fitted.fit_report()
+        assert not any("counterfactual" in c.evidence for c in fitted.rank(case).candidates)
