@@ -245,7 +245,8 @@ class GroupLassoGranger:
         """One-step forecasts ``(T - lags, N)`` from observed ``values`` ``(T, N)`` (row ``k``: row ``k + lags``)."""
         coef, intercept = self._require_fitted()
         inputs, _ = lagged_design(np.asarray(values, dtype=float), self.lags)
-        return np.asarray(np.einsum("sil,jil->sj", inputs, coef) + intercept, dtype=float)
+        flat = inputs.reshape(len(inputs), -1)  # one matrix product: einsum would loop in C without BLAS
+        return np.asarray(flat @ coef.reshape(len(coef), -1).T + intercept, dtype=float)
 
     def residuals_raw(self, values: np.ndarray) -> np.ndarray:
         """Observed minus forecast, ``(T - lags, N)`` (NaN where the value is missing)."""

@@ -85,7 +85,9 @@ def diebold_mariano(errors: np.ndarray, own_errors: np.ndarray) -> np.ndarray:
     return np.asarray(np.nan_to_num(z), dtype=float)
 
 
-def counterfactual_run(coef: np.ndarray, intercept: np.ndarray, values: np.ndarray) -> np.ndarray:
+def counterfactual_run(
+    coef: np.ndarray, intercept: np.ndarray, values: np.ndarray, targets: np.ndarray | None = None
+) -> np.ndarray:
     """Each series run forward on its causes' observed past and its own counterfactual past.
 
     ``hat_j(t) = b_j + sum_l own_jl hat_j(t - l) + sum_{i != j} sum_l w_jil x_i(t - l)``, started from the
@@ -100,25 +102,31 @@ def counterfactual_run(coef: np.ndarray, intercept: np.ndarray, values: np.ndarr
         ``(N,)``.
     values
         ``(T, N)`` observed, in the units the model was fitted in (NaN: missing, read as 0, the centre).
+    targets
+        The series to run (all when ``None``).
 
     Returns
     -------
-    ``(T, N)``: the counterfactual (the first ``lags`` rows are the observed ones).
+    ``(T, len(targets))``: the counterfactual of each target (its first ``lags`` rows are the observed ones).
     """
     observed = np.nan_to_num(np.asarray(values, dtype=float))
     t_len, n = observed.shape
     lags = coef.shape[-1]
-    index = np.arange(n)
-    own = coef[index, index]  # (N, lags)
-    cross = coef.copy()
-    cross[index, index] = 0.0
-    hat: np.ndarray = observed.copy()
+    targets = np.arange(n) if targets is None else np.asarray(targets, dtype=int)
+    own = coef[targets, targets]  # (K, lags)
+    cross = coef[targets].copy()
+    cross[np.arange(len(targets)), targets] = 0.0
+    hat: np.ndarray = observed[:, targets].copy()
     if t_len <= lags:
         return hat
     windows = np.lib.stride_tricks.sliding_window_view(observed, lags, axis=0)[:-1]  # (T - lags, N, lags)
-    driven = np.einsum("sil,jil->sj", windows, cross) + intercept  # the causes' part, known up front
+    # the causes' part is known up front: one matrix product
+    driven = windows.reshape(t_len - lags, -1) @ cross.reshape(len(targets), -1).T + intercept[targets]
     for t in range(lags, t_len):
-        hat[t] = driven[t - lags] + np.einsum("jl,lj->j", own, hat[t - lags : t])
+        step = driven[t - lags].copy()
+        for lag in range(lags):
+            step += own[:, lag] * hat[t - lags + lag]
+        hat[t] = step
     return hat
 
 
@@ -137,6 +145,8 @@ class LaggedCounterfactual:
         (a share) and the cut is significant at level ``alpha`` over all the series tested (one-sided
         Diebold-Mariano test, Bonferroni-corrected): a system of hundreds of series otherwise lets a few
         through by chance.
+    iterations
+        FISTA iterations per penalty of the group lasso's path (:class:`rca.causal.group_lasso.GroupLassoGranger`).
     device, threads
         Torch device of the fit (``"auto"``: the GPU when there is one) and CPU threads; torch's
         process-wide settings come back as they were.
@@ -155,6 +165,7 @@ class LaggedCounterfactual:
     train: float = 0.75
     min_gain: float = 0.05
     alpha: float = 0.05
+    iterations: int = 100
     device: str = "cpu"
     threads: int = 2
 
@@ -175,8 +186,10 @@ class LaggedCounterfactual:
             raise ValueError(f"need at least {4 * (self.lags + 2)} rows to fit and measure, got {len(values)}")
         device = str(torch_device(self.device))
         with torch_settings(self.threads, seed=0):
-            model = GroupLassoGranger(lags=self.lags, device=device).fit(values[:split])
-            own = GroupLassoGranger(lags=self.lags, alphas=OWN_PAST_ONLY, device=device).fit(values[:split])
+            model = GroupLassoGranger(lags=self.lags, iterations=self.iterations, device=device).fit(values[:split])
+            # own lags start at their least-squares fit and no other group survives: one step is the fit
+            own = GroupLassoGranger(lags=self.lags, alphas=OWN_PAST_ONLY, iterations=1, device=device)
+            own.fit(values[:split])
         held_out = values[split - self.lags :]
         errors, own_errors = model.residuals_raw(held_out), own.residuals_raw(held_out)
         self.gain_ = out_of_sample_gain(errors, own_errors)
@@ -204,8 +217,8 @@ class LaggedCounterfactual:
         out = values.copy()
         if not self.targets_.size:
             return out
-        hat = counterfactual_run(coef, self.intercept_, values)
-        out[:, self.targets_] = values[:, self.targets_] - hat[:, self.targets_]
+        hat = counterfactual_run(coef, self.intercept_, values, self.targets_)
+        out[:, self.targets_] = values[:, self.targets_] - hat
         out[: self.lags, self.targets_] = np.nan
         return out
 

@@ -33,6 +33,7 @@ def test_the_counterfactual_runs_on_the_causes_observed_past_and_its_own_counter
         expected[t] = 0.1 + 0.8 * expected[t - 1] + 1.0 * values[t - 1, 0] + 0.5 * values[t - 2, 0]
     np.testing.assert_allclose(hat[:, 1], expected)
     np.testing.assert_allclose(hat[:2], values[:2])
+    np.testing.assert_allclose(counterfactual_run(coef, np.array([0.0, 0.1]), values, np.array([1]))[:, 0], expected)
 
 
 def test_gain_is_the_share_of_the_own_past_error_the_causes_remove() -> None:
