@@ -36,6 +36,7 @@ Biometrika 2008.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Self
@@ -179,7 +180,9 @@ class GroupLassoGranger:
         self.coef_ = coef.cpu().numpy()
         self.intercept_ = intercept.cpu().numpy()
         errors = self.residuals_raw(values)
-        spread = np.nanstd(errors, axis=0) if len(errors) else np.ones(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a series missing on every row has no spread
+            spread = np.nanstd(errors, axis=0) if len(errors) else np.ones(n)
         self.residual_scale_ = np.where(np.nan_to_num(spread) > 0, np.nan_to_num(spread), 1.0)
         return self
 
