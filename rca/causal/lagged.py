@@ -140,9 +140,9 @@ class LaggedCounterfactual:
         Granger lag window (steps).
     train
         Share of the history the models are fitted on; the rest measures the gain.
-    min_gain, alpha
+    min_gain, significance
         A series keeps its causes when they cut its held-out one-step error by more than ``min_gain``
-        (a share) and the cut is significant at level ``alpha`` over all the series tested (one-sided
+        (a share) and the cut is significant at level ``significance`` over all the series tested (one-sided
         Diebold-Mariano test, Bonferroni-corrected): a system of hundreds of series otherwise lets a few
         through by chance.
     alphas, iterations
@@ -166,7 +166,7 @@ class LaggedCounterfactual:
     lags: int = 3
     train: float = 0.75
     min_gain: float = 0.05
-    alpha: float = 0.05
+    significance: float = 0.05
     alphas: tuple[float, ...] = (2.0, 1.0, 0.5, 0.25, 0.12)
     iterations: int = 100
     device: str = "cpu"
@@ -197,7 +197,7 @@ class LaggedCounterfactual:
         held_out = values[split - self.lags :]
         errors, own_errors = model.residuals_raw(held_out), own.residuals_raw(held_out)
         self.gain_ = out_of_sample_gain(errors, own_errors)
-        significant = diebold_mariano(errors, own_errors) > norm.ppf(1.0 - self.alpha / max(values.shape[1], 1))
+        significant = diebold_mariano(errors, own_errors) > norm.ppf(1.0 - self.significance / max(values.shape[1], 1))
         caused = (model.granger_matrix() > 0).any(axis=0)
         self.targets_ = np.flatnonzero(caused & significant & (self.gain_ > self.min_gain))
         assert model.coef_ is not None and model.intercept_ is not None
