@@ -178,15 +178,20 @@ class LaggedCounterfactual:
         self.gain_: np.ndarray | None = None
         self.targets_: np.ndarray = np.zeros(0, dtype=int)
 
+    @property
+    def min_rows(self) -> int:
+        """History rows :meth:`fit` needs: at least ``lags + 2`` on each side of the ``train`` split."""
+        return max(int(np.ceil((self.lags + 2) / min(self.train, 1.0 - self.train))), 2 * (self.lags + 2))
+
     def fit(self, values: np.ndarray) -> Self:
-        """Fit on standardised normal history ``(T, N)`` (NaN: missing); at least ``4 * (lags + 2)`` rows."""
+        """Fit on standardised normal history ``(T, N)`` (NaN: missing) of at least :attr:`min_rows` rows."""
         from rca.causal.group_lasso import GroupLassoGranger  # torch: the ``ml`` extra
         from rca.causal.neural_granger import torch_device, torch_settings
 
         values = np.asarray(values, dtype=float)
         split = int(len(values) * self.train)
         if split < self.lags + 2 or len(values) - split < self.lags + 2:
-            raise ValueError(f"need at least {4 * (self.lags + 2)} rows to fit and measure, got {len(values)}")
+            raise ValueError(f"need at least {self.min_rows} rows to fit and measure, got {len(values)}")
         device = str(torch_device(self.device))
         with torch_settings(self.threads, seed=0):
             model = GroupLassoGranger(lags=self.lags, alphas=self.alphas, iterations=self.iterations, device=device)
@@ -207,8 +212,9 @@ class LaggedCounterfactual:
     def causes(self) -> dict[int, list[int]]:
         """Kept series -> indices of their learned causes."""
         coef = self._require_fitted()
-        matrix = np.linalg.norm(coef, axis=-1)  # (effect, cause)
-        return {int(j): [int(i) for i in np.flatnonzero(matrix[j]) if i != j] for j in self.targets_}
+        weights = np.linalg.norm(coef[self.targets_], axis=-1)  # (kept effect, cause)
+        kept = zip(self.targets_.tolist(), weights, strict=True)
+        return {j: [int(i) for i in np.flatnonzero(row) if i != j] for j, row in kept}
 
     def residuals(self, values: np.ndarray) -> np.ndarray:
         """``values`` with each kept series replaced by itself minus its counterfactual (:func:`counterfactual_run`).

@@ -215,8 +215,9 @@ class RUN(RCAMethod, NeuralGrangerParams):
             standardised = self._standardise(model, values)
             model.granger = neural_granger()(**self.granger_params()).fit(standardised)
             model.report.update(model.granger.report_)
-            if self.lagged and self.graph != "call":
-                lagged = LaggedCounterfactual(device=self.device, threads=self.threads).fit(standardised)
+            lagged = LaggedCounterfactual(device=self.device, threads=self.threads)
+            if self.lagged and self.graph != "call" and len(frame) >= lagged.min_rows:
+                lagged.fit(standardised)
                 model.lagged = lagged
                 model.report["lagged_series"] = int(lagged.targets_.size)
         else:

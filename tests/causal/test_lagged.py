@@ -106,3 +106,11 @@ def test_no_causes_are_learned_for_the_call_graph_alone_or_when_switched_off() -
         assert fitted.model_ is not None and fitted.model_.lagged is None
         assert "lagged_series" not in fitted.fit_report()
         assert not any("counterfactual" in c.evidence for c in fitted.rank(case).candidates)
+
+
+def test_a_history_too_short_for_the_gain_test_fits_the_forecaster_alone() -> None:
+    case = amplifying_case()
+    short = case.normal().between(start=float(case.frame.index[ROWS - 16]))
+    fitted = RUN(epochs=1, pretrain_steps=1, threads=1, lags=1, min_fit_rows=10).fit(short)
+    assert fitted.model_ is not None and fitted.model_.granger is not None
+    assert fitted.model_.lagged is None, f"{len(short.frame)} rows < {LaggedCounterfactual().min_rows}"
