@@ -19,7 +19,12 @@ and AC@1 (top-1 service = the faulty node) of:
   not, and the reverse; ``series with learned causes``: their median number per case;
 - ``run, no graph``: anomaly scores alone (``pagerank=False``, no forecaster);
 - ``run, random graph``: the true graph's edges rewired by degree-preserving swaps;
-- ``run, true graph``: the true edges given as the call graph (``graph="call"``), the ceiling;
+- ``run, true causes``: the same fitted model ranking with its learned causes replaced by the true
+  parents of every node that has any, weighted by least squares on the rows before the fault
+  (:func:`true_causes`): the ceiling of the learned causes;
+- ``run, true graph``: the true edges given as the call graph (``graph="call"``, without a fit): they
+  enter the walk only, since these series carry no request, error or latency kind for the call-graph
+  counterfactual;
 - ``RHT, no / learned / true graph``: a reference scorer that uses the graph the way CIRCA does
   (:func:`regression_hypothesis_scores`: least squares on each node's parents, then
   :func:`rca.causal.rht.regression_hypothesis_test`), over no edges, the edges ``run`` learned, and
@@ -62,7 +67,8 @@ from synthetic_cases import SyntheticCase, degree_preserving, make_case, with_gr
 
 from rca.anomaly.scores import robust_scale
 from rca.causal.graph import granger_digraph
-from rca.causal.group_lasso import GroupLassoGranger
+from rca.causal.group_lasso import GroupLassoGranger, lagged_design
+from rca.causal.lagged import LaggedCounterfactual
 from rca.causal.rht import descendant_adjustment, granger_edges, regression_hypothesis_test
 from rca.data.case import Case
 from rca.eval.metrics import service_rank
@@ -153,6 +159,30 @@ def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[i
     return first(scores, sc), first(adjusted(scores, graph), sc), learned
 
 
+def true_causes(method: RCAMethod, sc: SyntheticCase) -> LaggedCounterfactual:
+    """The lagged counterfactual over the true parents: each node with any regressed by least squares on its
+    own and its parents' last ``lags`` values, over ``run``'s standardised rows before the fault."""
+    model = method.model_  # type: ignore[attr-defined]
+    lags = LaggedCounterfactual().lags
+    history = method._standardise(model, sc.case.normal().frame.to_numpy(dtype=float))  # type: ignore[attr-defined]
+    inputs, targets = lagged_design(history, lags)
+    n = history.shape[1]
+    regressors = {j: sorted({j, *(i for i, k in sc.edges if k == j)}) for j in range(n)}  # own and parents
+    caused = [j for j in range(n) if len(regressors[j]) > 1]
+    coef, intercept = np.zeros((n, n, lags)), np.zeros(n)
+    for j in caused:
+        rows = np.isfinite(targets[:, j])
+        lagged = inputs[rows][:, regressors[j], :].reshape(int(rows.sum()), -1)
+        weights, *_ = np.linalg.lstsq(np.column_stack([lagged, np.ones(len(lagged))]), targets[rows, j], rcond=None)
+        coef[j, regressors[j]] = weights[:-1].reshape(len(regressors[j]), lags)
+        intercept[j] = weights[-1]
+    state = {
+        "lags": lags, "n": n, "gain": np.zeros(n).tolist(), "targets": caused, "intercept": intercept.tolist(),
+        "coef": {str(j): coef[j].tolist() for j in caused},
+    }  # fmt: skip
+    return LaggedCounterfactual.from_state(state)
+
+
 def neural_rht(sc: SyntheticCase, method: RCAMethod) -> bool:
     """RHT with ``run``'s fitted neural Granger forecaster as the regressor (its standardised residuals)."""
     model = method.model_  # type: ignore[attr-defined]
@@ -166,6 +196,7 @@ VARIANTS = (
     "baro",
     "run",
     "run, no learned causes",
+    "run, true causes",
     "run, no graph",
     "run, random graph",
     "run, true graph",
@@ -194,8 +225,12 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
         started = time.perf_counter()
         with_causes = top1(full, sc.case, sc.case)
         fit_seconds.append(time.perf_counter() - started)
+        assert sc.case.root_cause is not None and full.model_ is not None  # type: ignore[attr-defined]
+        learned_causes = full.model_.lagged  # type: ignore[attr-defined]
+        full.model_.lagged = true_causes(full, sc)  # type: ignore[attr-defined]
+        wins["run, true causes"] += service_rank(full.rank(sc.case), sc.case.root_cause.service) == 1
+        full.model_.lagged = learned_causes  # type: ignore[attr-defined]
         full.lagged = False  # type: ignore[attr-defined]  # the same fitted model, ranked without them
-        assert sc.case.root_cause is not None
         without = service_rank(full.rank(sc.case), sc.case.root_cause.service) == 1
         wins["run"] += with_causes
         wins["run, no learned causes"] += without
