@@ -129,18 +129,23 @@ def rows_before(sc: SyntheticCase) -> int:
     return int(np.sum(sc.case.frame.index.to_numpy() < sc.case.inject_time))
 
 
+def nodes(n: int) -> list[str]:
+    """Node names ``"0"`` .. ``"n-1"`` for the graph functions, which name nodes by strings."""
+    return [str(i) for i in range(n)]
+
+
 def adjusted(scores: np.ndarray, graph: nx.DiGraph) -> np.ndarray:
-    """``scores`` after :func:`rca.causal.rht.descendant_adjustment` over ``graph`` (nodes ``0..N-1``)."""
-    out = descendant_adjustment(dict(enumerate(scores.tolist())), graph)
-    return np.array([out[i] for i in range(len(scores))])
+    """``scores`` after :func:`rca.causal.rht.descendant_adjustment` over ``graph`` (nodes :func:`nodes`)."""
+    out = descendant_adjustment(dict(zip(nodes(len(scores)), scores.tolist(), strict=True)), graph)
+    return np.array([out[i] for i in nodes(len(scores))])
 
 
 def rht_top1(sc: SyntheticCase, edges: set[tuple[int, int]], *, adjust: bool = False) -> bool:
     """Whether RHT over ``edges`` (with the descendant adjustment over them if ``adjust``) puts the fault first."""
     scores = regression_hypothesis_scores(sc.case.frame.to_numpy(), rows_before(sc), edges)
     if adjust:
-        graph = nx.DiGraph(sorted(edges))
-        graph.add_nodes_from(range(len(scores)))
+        graph = nx.DiGraph([(str(i), str(j)) for i, j in sorted(edges)])
+        graph.add_nodes_from(nodes(len(scores)))
         scores = adjusted(scores, graph)
     return first(scores, sc)
 
@@ -154,7 +159,7 @@ def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[i
     residuals = model.residuals(z)
     scores = regression_hypothesis_test(residuals, np.arange(len(residuals)) >= rows - lags)
     matrix = model.granger_matrix()
-    graph = granger_edges(matrix, list(range(len(scores))))
+    graph = granger_edges(matrix, nodes(len(scores)))
     learned = {(int(i), int(j)) for i, j in zip(*np.nonzero(matrix > 0), strict=True)}
     return first(scores, sc), first(adjusted(scores, graph), sc), learned
 
@@ -240,7 +245,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
         granger = full.model_.granger if full.model_ is not None else None  # type: ignore[attr-defined]
         if granger is not None:
             matrix = granger.granger_matrix()
-            learned = granger_digraph(matrix, list(range(n)), threshold=full.edge_threshold)  # type: ignore[attr-defined]
+            learned = granger_digraph(matrix, nodes(n), threshold=full.edge_threshold)  # type: ignore[attr-defined]
             p, r = edge_scores({(int(a), int(b)) for a, b in learned.edges}, true)
             precision.append(p)
             recall.append(r)
@@ -301,7 +306,7 @@ def fit_speed(n: int, rows: int, *, seed: int = 0, threads: int = 2) -> int:
     timings.append(("run rank", time.process_time() - cpu, time.perf_counter() - wall))
     for name, cpu, wall in timings:
         print(f"{name} {n}x{rows} on {threads} threads: {cpu:.2f} s CPU, {wall:.2f} s wall")
-    report = method.fit_report()  # type: ignore[attr-defined]
+    report = method.fit_report()
     keys = ("pretrain_steps", "forecaster_epochs", "forecaster_best_epoch", "validation_mse", "naive_mse")
     print("run fit report: " + ", ".join(f"{k} {report[k]:.4g}" for k in keys if k in report))
     print("load average (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
