@@ -13,6 +13,8 @@ Variants (all other parameters at their defaults):
 - ``no graph at all``: the same anomaly scores of the raw series, no walk, no counterfactual over the
   call graph or the learned causes, no traversal frontier;
 - ``residuals``: forecast residuals added to the anomaly scores;
+- ``peaks only``: each series scored by how far its samples leave its baseline's range, not also its
+  level (``scoring="exceedance"``);
 - ``zscore-scoring``: BARO's robust z-score instead of the exceedance of the baseline's own range;
 - ``rises only``: falls of error, success-rate and availability series do not count (``direction="up"``);
 - ``no traversal frontier``: the call graph's frontier of anomalous services off (``traversal=False``);
@@ -60,6 +62,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         {"pagerank": False, "counterfactual": False, "lagged": False, "traversal": False, "service_prior": False},
     ),
     "residuals added": ("run", {"residuals": True}),
+    "peaks only (no levels)": ("run", {"scoring": "exceedance"}),
     "zscore scoring (no exceedance)": ("run", {"scoring": "zscore"}),
     "rises only (no availability falls)": ("run", {"direction": "up"}),
     "no traversal frontier": ("run", {"traversal": False}),

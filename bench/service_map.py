@@ -13,6 +13,8 @@ Per case ``run`` is fitted once on the rows before the fault; every variant rank
 - ``no counterfactual``: each series scored as it is, not by what its neighbours in the calls do not
   explain (:func:`rca.causal.structural.counterfactual_residuals`);
 - ``rises only``: ``direction="up"``, falls of a series do not count (an availability that drops);
+- ``peaks only (no levels)``: ``scoring="exceedance"``, each series scored by how far its samples leave
+  its baseline's range, not also its level (:func:`rca.anomaly.scores.level_exceedance`);
 - ``no label guard``: ``guard=0``, the baseline's last rows count in its normal range;
 - ``learned graph only``: the graph the neural Granger model learned, no call graph (so no frontier and
   no counterfactual);
@@ -78,6 +80,7 @@ RUN_VARIANTS: dict[str, dict[str, Any]] = {
     "no traversal": {"traversal": False},
     "no counterfactual": {"counterfactual": False},
     "rises only": {"direction": "up"},
+    "peaks only (no levels)": {"scoring": "exceedance"},
     "no label guard": {"guard": 0},
     "learned graph only": {"graph": "learned", "traversal": False},
     "call graph only": {"graph": "call"},

@@ -19,6 +19,9 @@ and AC@1 (top-1 service = the faulty node) of:
   not, and the reverse; ``series with learned causes``: their median number per case;
 - ``run, no graph``: anomaly scores alone (``pagerank=False``, no forecaster);
 - ``run, random graph``: the true graph's edges rewired by degree-preserving swaps;
+- ``run, no levels``: the same fitted model scoring each series by its peaks alone
+  (``scoring="exceedance"``, not ``"levels"``: :func:`rca.anomaly.scores.level_exceedance`);
+  ``levels: wins / losses`` as for the learned causes;
 - ``run, true causes``: the same fitted model ranking with its learned causes replaced by the true
   parents of every node that has any, weighted by least squares on the rows before the fault
   (:func:`true_causes`): the ceiling of the learned causes;
@@ -201,6 +204,7 @@ VARIANTS = (
     "baro",
     "run",
     "run, no learned causes",
+    "run, no levels",
     "run, true causes",
     "run, no graph",
     "run, random graph",
@@ -221,7 +225,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     wins = dict.fromkeys(VARIANTS, 0)
     precision, recall, precision_k, lasso_precision, lasso_recall = [], [], [], [], []
     fit_seconds, kept = [], []
-    learned_wins = learned_losses = 0
+    learned_wins = learned_losses = levels_wins = levels_losses = 0
     for k in range(cases):
         sc = make_case(k, n, rows, rng, cycles=cycles)
         true = set(sc.edges)
@@ -231,6 +235,12 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
         with_causes = top1(full, sc.case, sc.case)
         fit_seconds.append(time.perf_counter() - started)
         assert sc.case.root_cause is not None and full.model_ is not None  # type: ignore[attr-defined]
+        full.scoring = "exceedance"  # type: ignore[attr-defined]
+        peaks = service_rank(full.rank(sc.case), sc.case.root_cause.service) == 1
+        full.scoring = "levels"  # type: ignore[attr-defined]
+        wins["run, no levels"] += peaks
+        levels_wins += with_causes and not peaks
+        levels_losses += peaks and not with_causes
         learned_causes = full.model_.lagged  # type: ignore[attr-defined]
         full.model_.lagged = true_causes(full, sc)  # type: ignore[attr-defined]
         wins["run, true causes"] += service_rank(full.rank(sc.case), sc.case.root_cause.service) == 1
@@ -276,6 +286,7 @@ def run_size(n: int, rows: int, cases: int, seed: int, cycles: int) -> dict[str,
     row["lasso precision"] = float(np.mean(lasso_precision))
     row["lasso recall"] = float(np.mean(lasso_recall))
     row["learned causes: wins / losses"] = f"{learned_wins} / {learned_losses}"
+    row["levels: wins / losses"] = f"{levels_wins} / {levels_losses}"
     row["series with learned causes"] = float(np.median(kept))
     row["run seconds (fit+rank)"] = float(np.median(fit_seconds))
     return row
@@ -344,8 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fit_speed is not None:
         return fit_speed(*args.fit_speed, seed=args.seed, threads=args.threads)
     columns = (
-        *VARIANTS, "learned causes: wins / losses", "series with learned causes", "edge precision", "edge recall",
-        "precision@#edges", "lasso precision", "lasso recall", "run seconds (fit+rank)",
+        *VARIANTS, "learned causes: wins / losses", "levels: wins / losses", "series with learned causes",
+        "edge precision", "edge recall", "precision@#edges", "lasso precision", "lasso recall",
+        "run seconds (fit+rank)",
     )  # fmt: skip
     sizes = " ".join(f"{n}x{rows}" for n, rows in args.sizes)
     command = f"bench/synthetic.py --sizes {sizes} --cases {args.cases} --seed {args.seed} --cycles {args.cycles}"

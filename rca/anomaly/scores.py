@@ -9,14 +9,24 @@ import warnings
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
 Center = Literal["median", "mean"]
 Scale = Literal["iqr", "std"]
-Scoring = Literal["exceedance", "zscore"]
+Scoring = Literal["exceedance", "levels", "zscore"]
 
 GUARDED_BASELINE = 10
 """A baseline needs this many times ``guard`` rows before its last rows are left out of its swing
 (:func:`exceedance`): a short baseline keeps every row it has."""
+LEVEL_ROWS = 5
+"""The fewest rows a level is taken over (:func:`level_exceedance`): fewer, and a level is a peak."""
+LEVEL_FLOOR = 0.5
+"""The smallest swing of the baseline's levels a level is measured against, in IQRs (:func:`level_exceedance`):
+the medians of a steady series' stretches hardly move, and a level that leaves them by a hair is not a fault."""
+LEVEL_CAP = 3.0
+"""The most a level counts in ``scoring="levels"`` (:func:`series_scores`), in multiples of its baseline's range:
+levels find sustained shifts that peaks miss; among series far out of their range, peaks keep the order
+(a steady CPU that rises with a leaking memory must not outrank it by its smoother level)."""
 RELATIVE_RESOLUTION = 1e-9
 """Spreads below this share of a series' level are floating-point rounding, not variation: an
 aggregate such as ``0.00496`` and ``0.004960000000000001`` is one value, and dividing by their
@@ -160,6 +170,42 @@ def exceedance(
     return np.asarray(moved / own, dtype=float)
 
 
+def level_exceedance(
+    normal: np.ndarray, anomalous: np.ndarray, *, falls: bool | np.ndarray = False, guard: int = 0
+) -> np.ndarray:
+    """How far the level after the anomaly time moves beyond the levels the baseline's own stretches showed.
+
+    A level is the median robust z-score (:func:`baseline_zscores`) of ``w`` consecutive rows, ``w`` the
+    rows after the anomaly time or half the baseline's, whichever is fewer. The score is the highest
+    level after the anomaly time divided by the largest ``|level|`` of the baseline's stretches of ``w``
+    rows (at least :data:`LEVEL_FLOOR`): :func:`exceedance` at the time scale of the fault rather than
+    of one sample. A sustained shift of a few standard deviations hides in a noisy series' swings, but
+    a median of ``w`` rows swings ``sqrt(w)`` times less, so the shift leaves its levels' range. Falls
+    count where ``falls``, as in :func:`exceedance`; the baseline's last ``guard`` rows are left out under
+    the same rule. 0 where ``w`` is under :data:`LEVEL_ROWS` (a level of one or two rows is a peak).
+    """
+    normal = np.asarray(normal, dtype=float)
+    anomalous = np.asarray(anomalous, dtype=float)
+    guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+    rows = min(len(anomalous), len(guarded) // 2)
+    if rows < LEVEL_ROWS:
+        return np.zeros(normal.shape[1])
+    after = _levels(baseline_zscores(normal, anomalous), rows)
+    own = np.maximum(np.nan_to_num(max_abs(_levels(baseline_zscores(normal, guarded), rows))), LEVEL_FLOOR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a series missing after the anomaly time
+        moved = np.nan_to_num(np.nanmax(after, axis=0)).clip(min=0.0)
+        fell = np.nan_to_num(np.nanmax(-after, axis=0)).clip(min=0.0)
+    moved = np.where(np.broadcast_to(np.asarray(falls, dtype=bool), moved.shape), np.maximum(moved, fell), moved)
+    return np.asarray(moved / own, dtype=float)
+
+
+def _levels(z: np.ndarray, rows: int) -> np.ndarray:
+    """Running medians over ``rows`` consecutive rows of each column (NaN skipped; NaN where all are)."""
+    medians = pd.DataFrame(z).rolling(rows, min_periods=1).median()  # a sorted window: O(log rows) a step
+    return np.asarray(medians.to_numpy(dtype=float)[rows - 1 :], dtype=float)
+
+
 def _kth_largest(z: np.ndarray, k: int) -> np.ndarray:
     """The ``k``-th largest value of each column, floored at 0 (0 where a column has fewer finite values)."""
     ordered = -np.sort(-np.nan_to_num(z, nan=-np.inf), axis=0)
@@ -180,12 +226,17 @@ def series_scores(
 ) -> np.ndarray:
     """One anomaly score per series (column): how far it moved after the anomaly time.
 
-    ``scoring="exceedance"``: :func:`exceedance` (with ``guard``); ``"zscore"``: BARO's largest robust z-score
+    ``scoring="exceedance"``: :func:`exceedance` (with ``guard``); ``"levels"``: the larger of that and
+    :func:`level_exceedance`; ``"zscore"``: BARO's largest robust z-score
     (increases only, at least 0), or the largest ``|z|`` where ``falls`` (for every series, or per
     column). Always finite (0 where a series has no value).
     """
-    if scoring == "exceedance":
-        return exceedance(normal, anomalous, persistence=persistence, falls=falls, guard=guard)
+    if scoring in ("exceedance", "levels"):
+        peaks = exceedance(normal, anomalous, persistence=persistence, falls=falls, guard=guard)
+        if scoring == "exceedance":
+            return peaks
+        levels = np.minimum(level_exceedance(normal, anomalous, falls=falls, guard=guard), LEVEL_CAP)
+        return np.asarray(np.maximum(peaks, levels), dtype=float)
     z = baseline_zscores(normal, anomalous)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)

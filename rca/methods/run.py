@@ -86,7 +86,10 @@ class RUN(RCAMethod, NeuralGrangerParams):
         outscore a steady series that leaves its range (2: a one-sample spike is not a fault), that swing
         measured without the baseline's last ``guard`` rows (2: a fault that began a row or two before
         its label does not widen its own normal range; baselines of under 20 rows keep every row);
-        ``"zscore"``: BARO's.
+        ``"levels"`` (the default): the larger of that and the same exceedance of the series' level, its
+        median over as many rows as the fault has had (:func:`rca.anomaly.scores.level_exceedance`,
+        capped at :data:`rca.anomaly.scores.LEVEL_CAP`), so a sustained shift of a few standard
+        deviations that a noisy series' swings hide still counts; ``"zscore"``: BARO's.
     traces
         When the case has spans before and after the anomaly time, add one series per service,
         ``<service>_call_delay``: how much longer calls into it spend outside it (network and
@@ -161,7 +164,7 @@ class RUN(RCAMethod, NeuralGrangerParams):
 
     edge_threshold: float = 0.3
     direction: Falls = "errors"
-    scoring: Scoring = "exceedance"
+    scoring: Scoring = "levels"
     persistence: int = 2
     guard: int = 2
     traces: bool = True

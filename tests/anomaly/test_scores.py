@@ -7,7 +7,24 @@ import warnings
 import numpy as np
 import pytest
 
-from rca.anomaly.scores import baseline_zscores, exceedance, nan_percentiles, shift_score
+from rca.anomaly.scores import (
+    LEVEL_CAP,
+    LEVEL_ROWS,
+    baseline_zscores,
+    exceedance,
+    level_exceedance,
+    nan_percentiles,
+    series_scores,
+    shift_score,
+)
+
+
+def ar1(rng: np.random.Generator, rows: int, series: int, persistence: float = 0.7) -> np.ndarray:
+    """Persistent noise: each row keeps ``persistence`` of the last (unit innovations)."""
+    values = np.zeros((rows, series))
+    for t in range(1, rows):
+        values[t] = persistence * values[t - 1] + rng.normal(size=series)
+    return values
 
 
 def test_rounding_jitter_is_not_spread() -> None:
@@ -96,3 +113,36 @@ def test_a_guard_keeps_a_fault_that_began_before_its_label_out_of_the_normal_ran
     assert exceedance(steady, anomalous, persistence=2, guard=2)[0] == pytest.approx(
         exceedance(steady, anomalous, persistence=2)[0], rel=0.5
     ), "a clean baseline scores about the same"
+
+
+def test_levels_find_a_sustained_shift_that_hides_in_a_noisy_series_swings() -> None:
+    rng = np.random.default_rng(5)
+    values = ar1(rng, 160, 2)
+    spread = values[:120].std(axis=0)
+    normal, anomalous = values[:120], values[120:].copy()
+    anomalous[:, 0] += 1.5 * spread[0]  # one series shifts by 1.5 of its own standard deviations, for 40 rows
+    peaks = exceedance(normal, anomalous, persistence=2)
+    assert peaks[0] < 1, "its samples stay within the baseline's widest swing"
+    levels = level_exceedance(normal, anomalous)
+    assert levels[0] > 1 > levels[1], "its level leaves the range of the baseline's levels; the other's does not"
+    both = series_scores(normal, anomalous, scoring="levels")
+    assert both.tolist() == np.maximum(peaks, np.minimum(levels, LEVEL_CAP)).tolist()
+
+
+def test_levels_ignore_short_spikes_and_windows() -> None:
+    normal = np.random.default_rng(6).normal(0, 1, (100, 1))
+    spikes = np.zeros((20, 1))
+    spikes[[3, 11]] = 40.0  # two samples far out: a peak, not a level
+    assert level_exceedance(normal, spikes)[0] < 1
+    few = np.full((LEVEL_ROWS - 1, 1), 40.0)
+    assert level_exceedance(normal, few)[0] == 0.0, "too few rows for a level: peaks decide"
+
+
+def test_levels_count_falls_only_where_asked_and_are_capped_in_the_score() -> None:
+    normal = np.random.default_rng(7).normal(0, 1, (100, 2))
+    anomalous = np.column_stack([np.full(20, -3.0), np.full(20, 30.0)])
+    rises = level_exceedance(normal, anomalous)
+    assert rises[0] == 0.0 and rises[1] > LEVEL_CAP
+    assert level_exceedance(normal, anomalous, falls=np.array([True, False]))[0] > 1
+    scores = series_scores(normal, anomalous, scoring="levels")
+    assert scores[1] == exceedance(normal, anomalous, persistence=2)[1], "beyond the cap, peaks order the scores"
