@@ -20,6 +20,9 @@ GUARDED_BASELINE = 10
 (:func:`exceedance`): a short baseline keeps every row it has."""
 LEVEL_ROWS = 5
 """The fewest rows a level is taken over (:func:`level_exceedance`): fewer, and a level is a peak."""
+LEVEL_STRETCHES = 4
+"""A level's baseline holds at least this many stretches of its rows (:func:`level_exceedance`): the range of
+the levels of two stretches is a guess, and a guess too narrow turns a drifting tail percentile into a fault."""
 LEVEL_FLOOR = 0.5
 """The smallest swing of the baseline's levels a level is measured against, in IQRs (:func:`level_exceedance`):
 the medians of a steady series' stretches hardly move, and a level that leaves them by a hair is not a fault."""
@@ -176,18 +179,19 @@ def level_exceedance(
     """How far the level after the anomaly time moves beyond the levels the baseline's own stretches showed.
 
     A level is the median robust z-score (:func:`baseline_zscores`) of ``w`` consecutive rows, ``w`` the
-    rows after the anomaly time or half the baseline's, whichever is fewer. The score is the highest
-    level after the anomaly time divided by the largest ``|level|`` of the baseline's stretches of ``w``
-    rows (at least :data:`LEVEL_FLOOR`): :func:`exceedance` at the time scale of the fault rather than
-    of one sample. A sustained shift of a few standard deviations hides in a noisy series' swings, but
-    a median of ``w`` rows swings ``sqrt(w)`` times less, so the shift leaves its levels' range. Falls
-    count where ``falls``, as in :func:`exceedance`; the baseline's last ``guard`` rows are left out under
-    the same rule. 0 where ``w`` is under :data:`LEVEL_ROWS` (a level of one or two rows is a peak).
+    rows after the anomaly time or a :data:`LEVEL_STRETCHES`-th of the baseline's, whichever is fewer.
+    The score is the highest level after the anomaly time divided by the largest ``|level|`` of the
+    baseline's stretches of ``w`` rows (at least :data:`LEVEL_FLOOR`): :func:`exceedance` at the time
+    scale of the fault rather than of one sample. A sustained shift of a few standard deviations hides
+    in a noisy series' swings, but a median of ``w`` rows swings ``sqrt(w)`` times less, so the shift
+    leaves its levels' range. Falls count where ``falls``, as in :func:`exceedance`; the baseline's last
+    ``guard`` rows are left out under the same rule. 0 where ``w`` is under :data:`LEVEL_ROWS` (a level
+    of one or two rows is a peak).
     """
     normal = np.asarray(normal, dtype=float)
     anomalous = np.asarray(anomalous, dtype=float)
     guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
-    rows = min(len(anomalous), len(guarded) // 2)
+    rows = min(len(anomalous), len(guarded) // LEVEL_STRETCHES)
     if rows < LEVEL_ROWS:
         return np.zeros(normal.shape[1])
     after = _levels(baseline_zscores(normal, anomalous), rows)
