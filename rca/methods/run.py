@@ -87,9 +87,10 @@ class RUN(RCAMethod, NeuralGrangerParams):
         measured without the baseline's last ``guard`` rows (2: a fault that began a row or two before
         its label does not widen its own normal range; baselines of under 20 rows keep every row);
         ``"levels"`` (the default): the larger of that and the same exceedance of the series' level, its
-        median over as many rows as the fault has had (:func:`rca.anomaly.scores.level_exceedance`,
-        capped at :data:`rca.anomaly.scores.LEVEL_CAP`), so a sustained shift of a few standard
-        deviations that a noisy series' swings hide still counts; ``"zscore"``: BARO's.
+        median over as many rows as the fault has had, at most a quarter of the baseline's
+        (:func:`rca.anomaly.scores.level_exceedance`, capped at :data:`rca.anomaly.scores.LEVEL_CAP`), so a
+        sustained shift of a few standard deviations that a noisy series' swings hide still counts;
+        ``"zscore"``: BARO's.
     traces
         When the case has spans before and after the anomaly time, add one series per service,
         ``<service>_call_delay``: how much longer calls into it spend outside it (network and
