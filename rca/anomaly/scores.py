@@ -163,13 +163,21 @@ def exceedance(
     before its label or its alert, and those rows would otherwise widen the normal range the fault is
     measured against, by as much as the fault itself.
     """
-    z = baseline_zscores(normal, anomalous)
-    guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
-    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, guarded))), 1.0)
-    moved = _kth_largest(z, persistence)
+    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, _guarded(normal, guard)))), 1.0)
+    return _beyond(baseline_zscores(normal, anomalous), own, persistence, falls)
+
+
+def _guarded(normal: np.ndarray, guard: int) -> np.ndarray:
+    """The baseline without its last ``guard`` rows when it holds ``GUARDED_BASELINE * guard`` or more."""
+    return normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+
+
+def _beyond(z: np.ndarray, own: np.ndarray, k: int, falls: bool | np.ndarray) -> np.ndarray:
+    """The ``k``-th largest rise of each column of ``z`` (and of its fall, the larger, where ``falls``) over ``own``."""
+    moved = _kth_largest(z, k)
     falls = np.broadcast_to(np.asarray(falls, dtype=bool), moved.shape)
     if falls.any():
-        moved = np.where(falls, np.maximum(moved, _kth_largest(-z, persistence)), moved)
+        moved = np.where(falls, np.maximum(moved, _kth_largest(-z, k)), moved)
     return np.asarray(moved / own, dtype=float)
 
 
@@ -190,18 +198,12 @@ def level_exceedance(
     """
     normal = np.asarray(normal, dtype=float)
     anomalous = np.asarray(anomalous, dtype=float)
-    guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+    guarded = _guarded(normal, guard)
     rows = min(len(anomalous), len(guarded) // LEVEL_STRETCHES)
     if rows < LEVEL_ROWS:
         return np.zeros(normal.shape[1])
-    after = _levels(baseline_zscores(normal, anomalous), rows)
     own = np.maximum(np.nan_to_num(max_abs(_levels(baseline_zscores(normal, guarded), rows))), LEVEL_FLOOR)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a series missing after the anomaly time
-        moved = np.nan_to_num(np.nanmax(after, axis=0)).clip(min=0.0)
-        fell = np.nan_to_num(np.nanmax(-after, axis=0)).clip(min=0.0)
-    moved = np.where(np.broadcast_to(np.asarray(falls, dtype=bool), moved.shape), np.maximum(moved, fell), moved)
-    return np.asarray(moved / own, dtype=float)
+    return _beyond(_levels(baseline_zscores(normal, anomalous), rows), own, 1, falls)
 
 
 def _levels(z: np.ndarray, rows: int) -> np.ndarray:
