@@ -93,31 +93,46 @@ def edge_scores(learned: set[tuple[int, int]], true: set[tuple[int, int]]) -> tu
     return (hits / len(learned) if learned else 0.0, hits / len(true) if true else 0.0)
 
 
+def lagged_least_squares(
+    values: np.ndarray, rows: int, parents: dict[int, list[int]], lags: int = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each node regressed by least squares on its own and its ``parents``' last ``lags`` values.
+
+    Fitted on the first ``rows`` rows of ``values`` ``(T, N)`` (a missing target skips its row; missing
+    inputs read as 0). Returns ``coef`` ``(N, N, lags)`` and ``intercept`` ``(N,)`` laid out as
+    :attr:`rca.causal.group_lasso.GroupLassoGranger.coef_` (zero for every input that is not a regressor).
+    """
+    inputs, targets = lagged_design(values[:rows], lags)
+    n = values.shape[1]
+    coef, intercept = np.zeros((n, n, lags)), np.zeros(n)
+    for j in range(n):
+        regressors = sorted({j, *parents.get(j, [])})
+        observed = np.isfinite(targets[:, j])
+        lagged = inputs[observed][:, regressors, :].reshape(int(observed.sum()), -1)
+        design = np.column_stack([lagged, np.ones(len(lagged))])
+        weights, *_ = np.linalg.lstsq(design, targets[observed, j], rcond=None)
+        coef[j, regressors] = weights[:-1].reshape(len(regressors), lags)
+        intercept[j] = weights[-1]
+    return coef, intercept
+
+
 def regression_hypothesis_scores(
     values: np.ndarray, rows: int, edges: set[tuple[int, int]], lags: int = 3
 ) -> np.ndarray:
     """CIRCA's regression-based hypothesis testing, linear, over given parents: a bench-only reference.
 
-    Each node is regressed (least squares, on the ``rows`` rows before the fault) on its own and its
-    parents' last ``lags`` values; the standardised residuals go to
-    :func:`rca.causal.rht.regression_hypothesis_test`. Reference: Li et al., KDD 2022.
+    Each node is regressed on its own and its parents' last ``lags`` values over the ``rows`` rows
+    before the fault (:func:`lagged_least_squares`); the residuals, in units of their spread before the
+    fault, go to :func:`rca.causal.rht.regression_hypothesis_test`. Reference: Li et al., KDD 2022.
     """
-    n = values.shape[1]
-    parents: dict[int, list[int]] = {j: [] for j in range(n)}
+    parents: dict[int, list[int]] = {}
     for i, j in edges:
-        parents[j].append(i)
-    residuals = np.zeros((len(values) - lags, n))
-    for j in range(n):
-        inputs = [j, *parents[j]]
-        design = np.column_stack(
-            [values[lags - k : len(values) - k, i] for i in inputs for k in range(1, lags + 1)]
-            + [np.ones(len(values) - lags)]
-        )
-        target = values[lags:, j]
-        fit = slice(0, rows - lags)
-        coef, *_ = np.linalg.lstsq(design[fit], target[fit], rcond=None)
-        residual = target - design @ coef
-        residuals[:, j] = residual / (residual[fit].std() or 1.0)
+        parents.setdefault(j, []).append(i)
+    coef, intercept = lagged_least_squares(values, rows, parents, lags)
+    inputs, targets = lagged_design(values, lags)
+    residuals = targets - (inputs.reshape(len(inputs), -1) @ coef.reshape(len(coef), -1).T + intercept)
+    spread = residuals[: rows - lags].std(axis=0)
+    residuals = residuals / np.where(spread > 0, spread, 1.0)
     return regression_hypothesis_test(residuals, np.arange(len(residuals)) >= rows - lags)
 
 
@@ -168,25 +183,19 @@ def lasso_rht(sc: SyntheticCase, lags: int = 3) -> tuple[bool, bool, set[tuple[i
 
 
 def true_causes(method: RCAMethod, sc: SyntheticCase) -> LaggedCounterfactual:
-    """The lagged counterfactual over the true parents: each node with any regressed by least squares on its
-    own and its parents' last ``lags`` values, over ``run``'s standardised rows before the fault."""
+    """The lagged counterfactual over the true parents of every node that has any, weighted by least
+    squares (:func:`lagged_least_squares`) on ``run``'s standardised rows before the fault."""
     model = method.model_  # type: ignore[attr-defined]
     lags = LaggedCounterfactual().lags
     history = method._standardise(model, sc.case.normal().frame.to_numpy(dtype=float))  # type: ignore[attr-defined]
-    inputs, targets = lagged_design(history, lags)
-    n = history.shape[1]
-    regressors = {j: sorted({j, *(i for i, k in sc.edges if k == j)}) for j in range(n)}  # own and parents
-    caused = [j for j in range(n) if len(regressors[j]) > 1]
-    coef, intercept = np.zeros((n, n, lags)), np.zeros(n)
-    for j in caused:
-        rows = np.isfinite(targets[:, j])
-        lagged = inputs[rows][:, regressors[j], :].reshape(int(rows.sum()), -1)
-        weights, *_ = np.linalg.lstsq(np.column_stack([lagged, np.ones(len(lagged))]), targets[rows, j], rcond=None)
-        coef[j, regressors[j]] = weights[:-1].reshape(len(regressors[j]), lags)
-        intercept[j] = weights[-1]
+    parents: dict[int, list[int]] = {}
+    for i, j in sc.edges:
+        parents.setdefault(j, []).append(i)
+    coef, intercept = lagged_least_squares(history, len(history), parents, lags)
+    caused = sorted(parents)
     state = {
-        "lags": lags, "n": n, "gain": np.zeros(n).tolist(), "targets": caused, "intercept": intercept.tolist(),
-        "coef": {str(j): coef[j].tolist() for j in caused},
+        "lags": lags, "n": history.shape[1], "gain": np.zeros(history.shape[1]).tolist(), "targets": caused,
+        "intercept": intercept.tolist(), "coef": {str(j): coef[j].tolist() for j in caused},
     }  # fmt: skip
     return LaggedCounterfactual.from_state(state)
 
