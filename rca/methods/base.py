@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from rca.data.case import Case, Telemetry
 from rca.errors import NotFittedError
 from rca.rank.ranking import Ranking
+
+if TYPE_CHECKING:
+    from rca.anomaly.logs import LogNormal
 
 __all__ = ["NotFittedError", "RCAMethod"]
 
@@ -42,6 +45,15 @@ class RCAMethod(ABC):
     def fitted_columns(self) -> tuple[str, ...]:
         """The series the fitted state was learned from; ``()`` when it applies to any series."""
         return ()
+
+    def normal_ranges(self) -> dict[str, tuple[float, float]]:
+        """Each fitted series' normal median and spread (what the history was standardised by); ``{}``
+        when the method learned none. The incident detector baselines on them."""
+        return {}
+
+    def normal_logs(self) -> LogNormal | None:
+        """The normal log mix :meth:`fit` learned; ``None`` when it learned none."""
+        return None
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters and their values."""

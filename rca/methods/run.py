@@ -468,6 +468,17 @@ class RUN(RCAMethod, NeuralGrangerParams):
         """The series the fitted model learned from (``()`` before fitting)."""
         return () if self.model_ is None else tuple(self.model_.columns)
 
+    def normal_ranges(self) -> dict[str, tuple[float, float]]:
+        """Each fitted series' median and spread (:func:`rca.anomaly.scores.robust_scale`; ``{}`` before fitting)."""
+        if self.model_ is None:
+            return {}
+        model = self.model_
+        return {c: (float(m), float(s)) for c, m, s in zip(model.columns, model.center, model.scale, strict=True)}
+
+    def normal_logs(self) -> LogNormal | None:
+        """The normal log mix fitted on the history's records (``None`` before fitting or without logs)."""
+        return None if self.model_ is None else self.model_.logs
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to directory ``path``: ``model.json`` and, if trained, the neural Granger model."""

@@ -19,11 +19,11 @@ from prometheus_client import Counter, Gauge
 
 from rca.anomaly.detector import IncidentDetector, IncidentEvent
 from rca.anomaly.log_feed import LogChangeFeed, feed
-from rca.anomaly.logs import LogNormal
 from rca.data.case import Case, is_user_facing_metric, split_series_name
 from rca.data.casedir import check_inject_time
 from rca.data.spans import join_span_series, span_series
 from rca.errors import DataError, RCAError
+from rca.methods.base import RCAMethod
 from rca.registry.models import ModelRegistry
 from rca.settings import Settings
 from rca.store.logs import LogStore
@@ -264,15 +264,13 @@ class IncidentWatcher:
             record = self.registry.current()
             if record is None or record.version == self._prior_version:
                 return
-            model = getattr(self.registry.load(record.version), "model_", None)
+            method: RCAMethod = self.registry.load(record.version)
         except RCAError:
             return
         self._prior_version = record.version
-        logs = getattr(model, "logs", None)
-        self.log_feed.prior = logs if isinstance(logs, LogNormal) else None
-        columns, center, scale = (getattr(model, name, None) for name in ("columns", "center", "scale"))
-        if columns is not None and center is not None and scale is not None:
-            self.detector.prior = {str(c): (float(m), float(q)) for c, m, q in zip(columns, center, scale, strict=True)}
+        self.log_feed.prior = method.normal_logs()
+        if ranges := method.normal_ranges():
+            self.detector.prior = ranges
 
     def incident_window(self, event: IncidentEvent) -> IncidentWindow:
         """Where an incident's analysis looks: the fault inside the window, a clean baseline before it.

@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 from server import READ_KEY, live_server
 
+from rca.anomaly.logs import LogNormal
 from rca.data import discover
-from rca.data.case import Case
+from rca.data.case import Case, Telemetry
+from rca.methods import get_method
+from rca.registry.models import ModelRegistry
 from rca.service import Service
 from rca.service import watcher as watcher_module
 from rca.service.watcher import IncidentWatcher
@@ -232,3 +235,30 @@ def test_a_service_that_sends_only_traces_gets_incidents_from_its_span_latency(
     summary = incidents[0]["summary"]
     assert summary["onset"] == fault + 10.0  # the first bucket [T - 10, T) with the fault's spans, keyed by T
     assert all(s.startswith("api_spans:") for s in summary["symptoms"]), summary["symptoms"]
+
+
+def test_the_watcher_baselines_on_the_registered_models_normal(tmp_path: Path) -> None:
+    """The detector takes each series' normal median and spread, and the log feed the normal log mix, from
+    the promoted model, through the method's public interface (``normal_ranges``, ``normal_logs``)."""
+    rng = np.random.default_rng(0)
+    index = np.arange(200, dtype=float)
+    frame = pd.DataFrame({"carts_cpu": rng.normal(0.5, 0.1, 200), "carts_mem": rng.normal(70.0, 2.0, 200)}, index=index)
+    logs = pd.DataFrame(
+        {"time": index[::2], "service": "carts", "level": "INFO", "message": [f"GET /cart/{i} 200" for i in range(100)]}
+    )
+    history = Telemetry.from_frame(frame, logs=logs)
+    method = get_method("run", min_fit_rows=10**9).fit(history)  # the normal statistics, no forecaster
+    registry = ModelRegistry(tmp_path / "models")
+    registry.promote(registry.register(method, history).version)
+    settings = Settings(data_dir=tmp_path, default_method="run", retrain_cron="", span_bucket_seconds=1.0)
+    store = Store(settings.resolved_store_url)
+    records = Records(store)
+    watcher = IncidentWatcher(settings, store, records, lambda case, source: "", registry=registry)
+    assert watcher.detector.prior == {}
+    store.write([Point("carts", "cpu", 300.0, 0.5)])
+    watcher.watch_once()
+    assert set(watcher.detector.prior) == {"carts_cpu", "carts_mem"}
+    assert watcher.detector.prior == method.normal_ranges()
+    median, spread = watcher.detector.prior["carts_mem"]
+    assert median == pytest.approx(np.median(frame["carts_mem"])) and 1.0 < spread < 5.0  # an IQR of sd 2
+    assert isinstance(watcher.log_feed.prior, LogNormal) and set(watcher.log_feed.prior.services_) == {"carts"}
