@@ -28,7 +28,7 @@ demo-stop: setup
 	$(BIN)/rca demo --stop
 	ingest/kafka.sh stop
 
-## Score every method on both shared datasets (tables as in docs/benchmarks.md).
+## Score run beside three peers on sock-shop (bench/accuracy.py makes the full tables of docs/benchmarks.md).
 eval: setup
 	$(BIN)/rca eval $(SHARED)/data/sock-shop-rcd --method run --method baro --method nsigma --method random
 

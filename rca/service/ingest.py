@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from rca.ingest.consumer import IngestWorker
+from rca.ingest.retry import backoff_delay
 from rca.settings import Settings
 
 log = logging.getLogger("rca.ingest")
@@ -28,6 +29,8 @@ MAX_FAILURES = 5
 """Failures in a row after which the supervisor gives up and stops the process."""
 HEALTHY_AFTER_SECONDS = 300.0
 """A worker that ran this long before failing starts a new row of failures."""
+MAX_PAUSE_SECONDS = 30.0
+"""The longest pause between two restarts."""
 
 
 class IngestSupervisor:
@@ -42,7 +45,8 @@ class IngestSupervisor:
     max_failures
         Failures in a row before giving up.
     pause_seconds
-        Pause before the first restart; doubled after each further failure, up to 30 s.
+        Pause before the first restart; doubled after each further failure, up to :data:`MAX_PAUSE_SECONDS`
+        (:func:`rca.ingest.retry.backoff_delay`).
     """
 
     def __init__(
@@ -112,7 +116,7 @@ class IngestSupervisor:
                 if self.on_fatal is not None:
                     self.on_fatal(message)
                 return
-            pause = min(self.pause_seconds * 2 ** (in_a_row - 1), 30.0)
+            pause = backoff_delay(in_a_row, initial=self.pause_seconds, maximum=MAX_PAUSE_SECONDS)
             self.state = "restarting"
             log.warning("ingest thread failed (%s); restarting in %.0f s (failure %d)", reason, pause, in_a_row)
             self._stop.wait(pause)
