@@ -84,7 +84,7 @@ class IngestSettings(BaseModel):
         gt=0,
         le=100_000,
         alias="ingest_batch",
-        description="Messages per ingest batch (points and spans in one transaction, logs in another; one offset commit).",
+        description="Messages per ingest batch (points and spans in one transaction, logs in a second; one commit).",
     )
     poll_timeout_ms: int = Field(500, gt=0, description="How long one poll waits for messages.")
     max_message_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Larger messages go to the dead-letter topic.")

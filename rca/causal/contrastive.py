@@ -86,10 +86,11 @@ def _augment(x: torch.Tensor, generator: torch.Generator, jitter: float, scale: 
     """Jitter, per-crop scaling and random time-step masking of ``(B, T, 2)`` encoder input."""
     b, t, _ = x.shape
     values, observed = x[..., 0], x[..., 1]
-    # drawn from the (CPU) generator, then moved: the same draws on every device
-    factor = 1.0 + scale * torch.randn(b, 1, generator=generator).to(x.device)
-    values = values * factor + jitter * torch.randn(b, t, generator=generator).to(x.device)
-    keep = (torch.rand(b, t, generator=generator) >= mask).to(device=x.device, dtype=x.dtype)
+    # drawn on the (CPU) generator's device, then moved: the same draws on every device
+    cpu = generator.device
+    factor = 1.0 + scale * torch.randn(b, 1, generator=generator, device=cpu).to(x.device)
+    values = values * factor + jitter * torch.randn(b, t, generator=generator, device=cpu).to(x.device)
+    keep = (torch.rand(b, t, generator=generator, device=cpu) >= mask).to(device=x.device, dtype=x.dtype)
     observed = observed * keep
     return torch.stack([values * observed, observed], dim=-1)
 
@@ -191,9 +192,11 @@ def pretrain(
     device = next(encoder.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     values = torch.tensor(data.T, dtype=torch.float32, device=device)  # (N, T), a copy: data may be read-only
-    predictor = nn.Sequential(
-        nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features)
-    ).to(device)
+    with torch.device("cpu"):  # built on the CPU, as the encoder: the same initial weights on every device
+        predictor = nn.Sequential(
+            nn.Linear(encoder.out.out_features, 32), nn.GELU(), nn.Linear(32, encoder.out.out_features)
+        )
+    predictor = predictor.to(device)
     params = list(encoder.parameters()) + (list(predictor.parameters()) if objective == "simsiam" else [])
     optimiser = torch.optim.Adam(params, lr=lr)
     crop = min(crop, t_len)
@@ -242,16 +245,17 @@ def contrastive_step_loss(
     n, t_len = values.shape
     crop = min(crop, t_len)
     min_overlap = max(2, crop // 4)
-    rows = torch.randint(0, n, (batch_size,), generator=generator).to(values.device)
+    cpu = generator.device
+    rows = torch.randint(0, n, (batch_size,), generator=generator, device=cpu).to(values.device)
     # Overlap [a, b); both crops end at b and start at or before a, at different points. Each is
     # left-padded with missing values to ``crop`` steps so every step has the same tensor shape.
-    overlap = int(torch.randint(min_overlap, crop + 1, (1,), generator=generator))
-    a = int(torch.randint(0, t_len - overlap + 1, (1,), generator=generator))
+    overlap = int(torch.randint(min_overlap, crop + 1, (1,), generator=generator, device=cpu))
+    a = int(torch.randint(0, t_len - overlap + 1, (1,), generator=generator, device=cpu))
     b = a + overlap
     room = crop - overlap
     views = []
     for _view in range(2):
-        start = max(0, a - int(torch.randint(0, room + 1, (1,), generator=generator)))
+        start = max(0, a - int(torch.randint(0, room + 1, (1,), generator=generator, device=cpu)))
         window = F.pad(values[rows, start:b], (crop - (b - start), 0), value=float("nan"))
         views.append(_augment(with_mask_channel(window), generator, jitter, scale, mask))
     # one encoder pass over both views (each crop is encoded on its own, so this is the same function)

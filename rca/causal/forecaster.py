@@ -184,7 +184,7 @@ def train_forecaster(
     best_epoch = stale = done = 0
     for epoch in range(epochs):
         model.train()
-        order = torch.randperm(n_train, generator=generator)
+        order = torch.randperm(n_train, generator=generator, device=generator.device)
         for start in range(0, n_train, batch_size):
             idx = order[start : start + batch_size].to(inputs.device)
             loss = masked_mse(model(inputs[idx]), targets[idx]) + sparsity * model.off_diagonal_l1()

@@ -90,7 +90,9 @@ class NeuralGranger(NeuralGrangerParams):
         device = torch_device(self.device)
         report: dict[str, Any] = {}
         with torch_settings(self.threads, self.seed):
-            encoder = CausalConvEncoder(self.encoder_hidden, self.encoder_dim, self.encoder_depth).to(device)
+            with torch.device("cpu"):  # built on the CPU, then moved: the same initial weights on every device
+                encoder = CausalConvEncoder(self.encoder_hidden, self.encoder_dim, self.encoder_depth)
+            encoder = encoder.to(device)
             if self.pretraining:
                 pretrained = pretrain(
                     encoder, values, objective=self.objective, epochs=self.pretrain_epochs,
@@ -100,7 +102,9 @@ class NeuralGranger(NeuralGrangerParams):
                 report["pretrain_steps"] = pretrained.steps
             encoder.eval()
             inputs, targets = lagged_inputs(values, encoder, self.lags, device)
-            forecaster = GrangerForecaster(values.shape[1], self.lags, self.encoder_dim).to(device)
+            with torch.device("cpu"):
+                forecaster = GrangerForecaster(values.shape[1], self.lags, self.encoder_dim)
+            forecaster = forecaster.to(device)
             trained = train_forecaster(
                 forecaster, inputs, targets, sparsity=self.sparsity, epochs=self.epochs, lr=self.lr,
                 seed=self.seed, progress=self.progress,
@@ -192,8 +196,9 @@ class NeuralGranger(NeuralGrangerParams):
         model = cls(**{**meta["params"], **overrides})
         device = torch_device(model.device)
         state = torch.load(directory / WEIGHTS_FILE, map_location=device, weights_only=True)
-        encoder = CausalConvEncoder(model.encoder_hidden, model.encoder_dim, model.encoder_depth)
-        forecaster = GrangerForecaster(int(meta["series"]), model.lags, model.encoder_dim)
+        with torch.device("cpu"):  # shapes only: the weights come from the file
+            encoder = CausalConvEncoder(model.encoder_hidden, model.encoder_dim, model.encoder_depth)
+            forecaster = GrangerForecaster(int(meta["series"]), model.lags, model.encoder_dim)
         encoder.load_state_dict(state["encoder"])
         forecaster.load_state_dict(state["forecaster"])
         model.encoder_, model.forecaster_ = encoder.to(device).eval(), forecaster.to(device).eval()

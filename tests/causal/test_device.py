@@ -8,12 +8,15 @@ in a forward pass, a loss, a penalty or a backward pass fails these tests.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from rca.causal.contrastive import CausalConvEncoder, contrastive_step_loss
 from rca.causal.forecaster import GrangerForecaster, lagged_inputs, masked_mse
 from rca.causal.lagged import LaggedCounterfactual
+from rca.data.case import Case, RootCause, Telemetry
+from rca.methods import get_method
 
 META = torch.device("meta")
 
@@ -73,3 +76,25 @@ def test_group_lasso_fit_builds_every_tensor_on_its_device() -> None:
         model = LaggedCounterfactual(lags=2, iterations=5, device="cpu", threads=1).fit(values)
     assert model.coef_ is not None and model.coef_.shape == (6, 6, 2)
     assert np.isfinite(model.coef_).all()
+
+
+@pytest.mark.parametrize("objective", ["infonce", "simsiam"])
+def test_run_fit_and_rank_build_every_tensor_on_their_device(objective: str) -> None:
+    """All of ``run`` on the CPU with ``meta`` as torch's default device: contrastive pretraining, the
+    forecaster's training loop (batches, validation, early stopping), the learned causes' group lasso and
+    the rank. A tensor made without ``device=`` lands on ``meta`` and the first operation mixing it with
+    the CPU tensors raises; modules are built on the CPU on purpose (the same initial weights on every
+    device) and the random draws come from a CPU generator, both explicitly."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(140, 5)).cumsum(axis=0)
+    values[100:, 2] += 8.0  # a fault in c_cpu from row 100 on
+    values[5, 1] = np.nan
+    frame = pd.DataFrame(values, columns=[f"{s}_cpu" for s in "abcde"], index=np.arange(140) * 60.0)
+    case = Case("device", Telemetry.from_frame(frame), inject_time=100 * 60.0, root_cause=RootCause("c", "c_cpu"))
+    method = get_method("run", device="cpu", threads=1, objective=objective, pretrain_steps=4, epochs=3)
+    with META:
+        method.fit(case.normal())
+        ranking = method.rank(case)
+    report = method.fit_report()
+    assert report["pretrain_steps"] == 4 and report["forecaster_epochs"] == 3 and "lagged_series" in report
+    assert {c.service for c in ranking.candidates} == set("abcde")
