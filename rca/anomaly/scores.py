@@ -163,13 +163,20 @@ def exceedance(
     before its label or its alert, and those rows would otherwise widen the normal range the fault is
     measured against, by as much as the fault itself.
     """
-    own = np.maximum(np.nan_to_num(max_abs(baseline_zscores(normal, _guarded(normal, guard)))), 1.0)
-    return _beyond(baseline_zscores(normal, anomalous), own, persistence, falls)
+    return _peaks(*_baseline_and_after(normal, anomalous, guard), persistence, falls)
 
 
-def _guarded(normal: np.ndarray, guard: int) -> np.ndarray:
-    """The baseline without its last ``guard`` rows when it holds ``GUARDED_BASELINE * guard`` or more."""
-    return normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+def _baseline_and_after(normal: np.ndarray, anomalous: np.ndarray, guard: int) -> tuple[np.ndarray, np.ndarray]:
+    """Robust z-scores (:func:`baseline_zscores`) of the baseline, without its last ``guard`` rows when it
+    holds ``GUARDED_BASELINE * guard`` or more, and of the rows after the anomaly time."""
+    guarded = normal[:-guard] if guard > 0 and len(normal) >= GUARDED_BASELINE * guard else normal
+    return baseline_zscores(normal, guarded), baseline_zscores(normal, anomalous)
+
+
+def _peaks(base: np.ndarray, after: np.ndarray, persistence: int, falls: bool | np.ndarray) -> np.ndarray:
+    """:func:`exceedance` from the z-scores of :func:`_baseline_and_after`."""
+    own = np.maximum(np.nan_to_num(max_abs(base)), 1.0)
+    return _beyond(after, own, persistence, falls)
 
 
 def _beyond(z: np.ndarray, own: np.ndarray, k: int, falls: bool | np.ndarray) -> np.ndarray:
@@ -196,14 +203,16 @@ def level_exceedance(
     ``guard`` rows are left out under the same rule. 0 where ``w`` is under :data:`LEVEL_ROWS` (a level
     of one or two rows is a peak).
     """
-    normal = np.asarray(normal, dtype=float)
-    anomalous = np.asarray(anomalous, dtype=float)
-    guarded = _guarded(normal, guard)
-    rows = min(len(anomalous), len(guarded) // LEVEL_STRETCHES)
+    return _level_peaks(*_baseline_and_after(normal, anomalous, guard), falls)
+
+
+def _level_peaks(base: np.ndarray, after: np.ndarray, falls: bool | np.ndarray) -> np.ndarray:
+    """:func:`level_exceedance` from the z-scores of :func:`_baseline_and_after`."""
+    rows = min(len(after), len(base) // LEVEL_STRETCHES)
     if rows < LEVEL_ROWS:
-        return np.zeros(normal.shape[1])
-    own = np.maximum(np.nan_to_num(max_abs(_levels(baseline_zscores(normal, guarded), rows))), LEVEL_FLOOR)
-    return _beyond(_levels(baseline_zscores(normal, anomalous), rows), own, 1, falls)
+        return np.zeros(base.shape[1])
+    own = np.maximum(np.nan_to_num(max_abs(_levels(base, rows))), LEVEL_FLOOR)
+    return _beyond(_levels(after, rows), own, 1, falls)
 
 
 def _levels(z: np.ndarray, rows: int) -> np.ndarray:
@@ -238,10 +247,11 @@ def series_scores(
     column). Always finite (0 where a series has no value).
     """
     if scoring in ("exceedance", "levels"):
-        peaks = exceedance(normal, anomalous, persistence=persistence, falls=falls, guard=guard)
+        base, after = _baseline_and_after(normal, anomalous, guard)  # once for both scores
+        peaks = _peaks(base, after, persistence, falls)
         if scoring == "exceedance":
             return peaks
-        levels = np.minimum(level_exceedance(normal, anomalous, falls=falls, guard=guard), LEVEL_CAP)
+        levels = np.minimum(_level_peaks(base, after, falls), LEVEL_CAP)
         return np.asarray(np.maximum(peaks, levels), dtype=float)
     z = baseline_zscores(normal, anomalous)
     with warnings.catch_warnings():
