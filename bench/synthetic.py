@@ -59,6 +59,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import networkx as nx
@@ -94,9 +95,10 @@ def edge_scores(learned: set[tuple[int, int]], true: set[tuple[int, int]]) -> tu
 
 
 def lagged_least_squares(
-    values: np.ndarray, rows: int, parents: dict[int, list[int]], lags: int = 3
+    values: np.ndarray, rows: int, edges: Collection[tuple[int, int]], lags: int = 3
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each node regressed by least squares on its own and its ``parents``' last ``lags`` values.
+    """Each node regressed by least squares on its own and its parents' last ``lags`` values (``edges``:
+    ``(cause, effect)`` pairs).
 
     Fitted on the first ``rows`` rows of ``values`` ``(T, N)`` (a missing target skips its row; missing
     inputs read as 0). Returns ``coef`` ``(N, N, lags)`` and ``intercept`` ``(N,)`` laid out as
@@ -106,7 +108,7 @@ def lagged_least_squares(
     n = values.shape[1]
     coef, intercept = np.zeros((n, n, lags)), np.zeros(n)
     for j in range(n):
-        regressors = sorted({j, *parents.get(j, [])})
+        regressors = sorted({j, *(i for i, effect in edges if effect == j)})
         observed = np.isfinite(targets[:, j])
         lagged = inputs[observed][:, regressors, :].reshape(int(observed.sum()), -1)
         design = np.column_stack([lagged, np.ones(len(lagged))])
@@ -125,10 +127,7 @@ def regression_hypothesis_scores(
     before the fault (:func:`lagged_least_squares`); the residuals, in units of their spread before the
     fault, go to :func:`rca.causal.rht.regression_hypothesis_test`. Reference: Li et al., KDD 2022.
     """
-    parents: dict[int, list[int]] = {}
-    for i, j in edges:
-        parents.setdefault(j, []).append(i)
-    coef, intercept = lagged_least_squares(values, rows, parents, lags)
+    coef, intercept = lagged_least_squares(values, rows, edges, lags)
     inputs, targets = lagged_design(values, lags)
     residuals = targets - (inputs.reshape(len(inputs), -1) @ coef.reshape(len(coef), -1).T + intercept)
     spread = residuals[: rows - lags].std(axis=0)
@@ -188,11 +187,8 @@ def true_causes(method: RCAMethod, sc: SyntheticCase) -> LaggedCounterfactual:
     model = method.model_  # type: ignore[attr-defined]
     lags = LaggedCounterfactual().lags
     history = method._standardise(model, sc.case.normal().frame.to_numpy(dtype=float))  # type: ignore[attr-defined]
-    parents: dict[int, list[int]] = {}
-    for i, j in sc.edges:
-        parents.setdefault(j, []).append(i)
-    coef, intercept = lagged_least_squares(history, len(history), parents, lags)
-    caused = sorted(parents)
+    coef, intercept = lagged_least_squares(history, len(history), sc.edges, lags)
+    caused = sorted({j for _, j in sc.edges})
     state = {
         "lags": lags, "n": history.shape[1], "gain": np.zeros(history.shape[1]).tolist(), "targets": caused,
         "intercept": intercept.tolist(), "coef": {str(j): coef[j].tolist() for j in caused},
